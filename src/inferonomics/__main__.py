@@ -1,0 +1,5 @@
+import sys
+
+from inferonomics.cli import main
+
+sys.exit(main())

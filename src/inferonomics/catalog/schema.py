@@ -1,0 +1,210 @@
+"""Pydantic schema of the catalog records.
+
+One record per accelerator, model or region.  Every techno-economic number is a
+:class:`Sourced` value: the value plus either (``source`` and ``date``) or ``assumption`` (why it is
+assumed).  Model architectures come from one published config, so a model record carries the source
+once for all its integers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+
+DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
+KV_DTYPES = ("bf16", "fp16", "fp8")
+
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_date(v: object) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, (_dt.date, _dt.datetime)):
+        return v.isoformat()[:10]
+    s = str(v)
+    if not _DATE_RE.match(s):
+        raise ValueError(f"date must look like YYYY, YYYY-MM or YYYY-MM-DD, got {s!r}")
+    return s
+
+
+class Sourced(_Strict):
+    """A number with where it comes from."""
+
+    value: float
+    unit: str | None = None
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = Field(default=None, description="why the value is assumed, if unsourced")
+    note: str | None = None
+    low: float | None = Field(default=None, description="low end where public figures conflict")
+    high: float | None = Field(default=None, description="high end where public figures conflict")
+
+    _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
+
+    @model_validator(mode="after")
+    def _provenance(self) -> Sourced:
+        if self.assumption:
+            return self
+        if not self.source or not self.date:
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
+
+    @property
+    def provenance(self) -> str:
+        if self.assumption:
+            return f"assumption: {self.assumption}"
+        return f"{self.source} ({self.date})"
+
+
+class Accelerator(_Strict):
+    slug: str
+    name: str
+    vendor: str
+    family: str = Field(description="efficiency factors of the performance model are per family")
+    peak_dense_tflops: dict[str, Sourced] = Field(description="dense peak per dtype, no sparsity")
+    memory_gb: Sourced
+    memory_bw_gb_s: Sourced
+    tdp_w: Sourced
+    scaleup_bw_gb_s: Sourced = Field(description="scale-up interconnect bandwidth per GPU, one direction")
+    scaleup_domain_gpus: Sourced = Field(description="GPUs reachable over the scale-up fabric")
+    scaleout_bw_gb_s: Sourced | None = Field(
+        default=None, description="scale-out network bandwidth per GPU, one direction (default: constants)"
+    )
+    purchase_price_usd: Sourced
+    rental_usd_per_gpu_hour: Sourced
+    server_overhead_w: Sourced | None = None
+    notes: str | None = None
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG_RE.match(v):
+            raise ValueError(f"slug must be kebab-case lowercase, got {v!r}")
+        return v
+
+    @field_validator("peak_dense_tflops")
+    @classmethod
+    def _dtypes(cls, v: dict[str, Sourced]) -> dict[str, Sourced]:
+        bad = sorted(set(v) - set(DTYPES))
+        if bad:
+            raise ValueError(f"unknown dtype(s) {bad}; allowed: {', '.join(DTYPES)}")
+        if "bf16" not in v and "fp16" not in v:
+            raise ValueError("needs at least a bf16 or fp16 peak")
+        return v
+
+    def peak_tflops(self, dtype: str) -> float | None:
+        """Dense peak for a compute dtype, falling back as engines do (fp16<->bf16)."""
+        d = self.peak_dense_tflops
+        if dtype in d:
+            return d[dtype].value
+        if dtype in ("bf16", "fp16"):
+            other = "fp16" if dtype == "bf16" else "bf16"
+            return d[other].value if other in d else None
+        return None
+
+
+class MoE(_Strict):
+    num_experts: int = Field(gt=0)
+    experts_per_token: int = Field(gt=0)
+    num_shared_experts: int = Field(default=0, ge=0)
+    expert_intermediate_size: int = Field(gt=0)
+    shared_expert_intermediate_size: int | None = Field(
+        default=None, description="total FFN width of the shared expert(s); default n_shared x expert size"
+    )
+    first_dense_layers: int = Field(default=0, ge=0, description="leading layers with a dense FFN")
+
+    @model_validator(mode="after")
+    def _k(self) -> MoE:
+        if self.experts_per_token > self.num_experts:
+            raise ValueError("experts_per_token cannot exceed num_experts")
+        return self
+
+
+class MLA(_Strict):
+    q_lora_rank: int | None = Field(default=None, ge=0)
+    kv_lora_rank: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+
+
+class Model(_Strict):
+    slug: str
+    name: str
+    family: str
+    source: str
+    date: str
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0, description="dense FFN width (gated: 3 matrices)")
+    vocab_size: int = Field(gt=0)
+    tie_word_embeddings: bool = False
+    max_context: int = Field(gt=0)
+    moe: MoE | None = None
+    mla: MLA | None = None
+    published_params_b: Sourced | None = Field(default=None, description="total parameters as published")
+    notes: str | None = None
+
+    _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG_RE.match(v):
+            raise ValueError(f"slug must be kebab-case lowercase, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _heads(self) -> Model:
+        if self.num_attention_heads % self.num_kv_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+        return self
+
+
+class Region(_Strict):
+    slug: str
+    name: str
+    currency: str
+    electricity_usd_per_kwh: Sourced
+    pue: Sourced
+    notes: str | None = None
+
+
+class FxRate(_Strict):
+    currency: str
+    usd_per_unit: Sourced
+
+
+class Constant(Sourced):
+    """One named techno-economic assumption (a PyPSA-style row: name, value, unit, source, note)."""
+
+    name: str
+
+
+class EfficiencyFamily(_Strict):
+    """Fitted efficiency factors of the performance model for one accelerator family."""
+
+    family: str
+    prefill_compute_eff: Sourced
+    decode_compute_eff: Sourced
+    memory_bw_eff: Sourced
+    step_overhead_s: Sourced
+    layer_overhead_s: Sourced
+    comm_latency_s: Sourced
+
+
+CatalogKind = Literal["accelerators", "models", "regions"]

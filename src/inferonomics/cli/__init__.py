@@ -1,0 +1,204 @@
+"""The ``inferonomics`` command line (Typer + Rich).
+
+Heavy libraries (NumPy, pandas, pydantic, YAML) are imported inside the commands so that
+``inferonomics --help`` stays instant.  Errors raised on purpose (:class:`InferonomicsError`) print one
+paragraph and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from inferonomics.cli import _options as O  # noqa: N812
+
+app = typer.Typer(
+    name="inferonomics",
+    help="Unit economics of AI inference: from the silicon to the balance sheet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="List and show catalog records (accelerators, models, regions).", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@app.callback()
+def _root(
+    catalog_dir: Annotated[
+        Optional[str],
+        typer.Option(
+            "--catalog-dir",
+            help="Directory of user YAML files that add or override catalog records "
+            "(default: $INFERONOMICS_CATALOG_DIR).",
+        ),
+    ] = None,
+) -> None:
+    if catalog_dir:
+        os.environ["INFERONOMICS_CATALOG_DIR"] = catalog_dir
+
+
+def _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency=None) -> dict:
+    return dict(
+        model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, isl=isl, osl=osl,
+        concurrency=concurrency,
+    )
+
+
+def _need_load(concurrency: Optional[float], max_throughput: bool) -> Optional[float]:
+    from inferonomics.errors import InputError
+
+    if concurrency is None and not max_throughput:
+        raise InputError("concurrency", None, "give --concurrency N (requests in flight) or --max-throughput")
+    if concurrency is not None and max_throughput:
+        raise InputError("concurrency", concurrency, "give --concurrency or --max-throughput, not both")
+    return concurrency
+
+
+@app.command()
+def perf(
+    model: O.Model,
+    gpu: O.Gpu,
+    gpus: O.Gpus = 1,
+    tp: O.Tp = None,
+    ep: O.Ep = 1,
+    pp: O.Pp = 1,
+    weights: O.Weights = "bf16",
+    kv: O.Kv = None,
+    isl: O.Isl = 1024,
+    osl: O.Osl = 256,
+    concurrency: O.Concurrency = None,
+    max_throughput: O.MaxThroughput = False,
+    json_out: O.Json = False,
+) -> None:
+    """Throughput, latency and memory of one deployment."""
+    from inferonomics.cli import _render
+    from inferonomics.perf import predict
+
+    conc = _need_load(concurrency, max_throughput)
+    r = predict(**_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc))
+    _render.result(r, json_out, kind="perf")
+
+
+@app.command()
+def cost(
+    model: O.Model,
+    gpu: O.Gpu,
+    gpus: O.Gpus = 1,
+    tp: O.Tp = None,
+    ep: O.Ep = 1,
+    pp: O.Pp = 1,
+    weights: O.Weights = "bf16",
+    kv: O.Kv = None,
+    isl: O.Isl = 1024,
+    osl: O.Osl = 256,
+    concurrency: O.Concurrency = None,
+    max_throughput: O.MaxThroughput = False,
+    region: O.Region = "us-average",
+    utilization: O.Utilization = None,
+    rent: O.Rent = None,
+    own: O.Own = False,
+    life_years: O.LifeYears = None,
+    cost_of_capital: O.CostOfCapital = None,
+    json_out: O.Json = False,
+) -> None:
+    """Cost per GPU-hour and per million tokens of one deployment, with every line item."""
+    from inferonomics.cli import _render
+    from inferonomics.cost import OwnershipAssumptions
+    from inferonomics.cost import cost as _cost
+
+    conc = _need_load(concurrency, max_throughput)
+    r = _cost(
+        region=region,
+        utilization=utilization,
+        rent_usd_per_gpu_hour=rent,
+        own=own,
+        assumptions=OwnershipAssumptions(life_years=life_years, cost_of_capital=cost_of_capital),
+        **_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc),
+    )
+    _render.result(r, json_out, kind="cost")
+
+
+@app.command()
+def frontier(
+    model: O.Model,
+    gpu: O.Gpu,
+    gpus: O.Gpus = 1,
+    tp: O.Tp = None,
+    ep: O.Ep = 1,
+    pp: O.Pp = 1,
+    weights: O.Weights = "bf16",
+    kv: O.Kv = None,
+    isl: O.Isl = 1024,
+    osl: O.Osl = 256,
+    points: Annotated[int, typer.Option(help="Concurrency levels from 1 to the most that fits.", min=2)] = 24,
+    csv: Annotated[Optional[str], typer.Option("--csv", help="Also write the frontier to this CSV file.")] = None,
+    json_out: O.Json = False,
+) -> None:
+    """Throughput-interactivity frontier: tokens/s per GPU against tokens/s per user as concurrency varies."""
+    from inferonomics.cli import _render
+    from inferonomics.perf import frontier as _frontier
+
+    kw = _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl)
+    kw.pop("concurrency")
+    df = _frontier(points=points, **kw)
+    _render.frontier(df, json_out, csv)
+
+
+@catalog_app.command("list")
+def catalog_list(
+    kind: Annotated[str, typer.Argument(help="accelerators, models or regions")],
+    json_out: O.Json = False,
+) -> None:
+    """List the records of one kind."""
+    from inferonomics.cli import _render
+
+    _render.catalog_list(kind, json_out)
+
+
+@catalog_app.command("show")
+def catalog_show(
+    slug: Annotated[str, typer.Argument(help="An accelerator, model or region slug.")],
+    json_out: O.Json = False,
+) -> None:
+    """Show one record with the source of every value."""
+    from inferonomics.cli import _render
+
+    _render.catalog_show(slug, json_out)
+
+
+@app.command()
+def demo(
+    region: O.Region = "us-average",
+    json_out: O.Json = False,
+) -> None:
+    """The main job on built-in defaults: cost per million tokens for flagship model/accelerator pairs."""
+    from inferonomics.cli import _render
+
+    _render.demo(region, json_out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the Typer app; purposeful errors → one paragraph on stderr, exit code 2."""
+    from inferonomics.errors import InferonomicsError
+
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except InferonomicsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # Usage errors of click (vendored inside recent Typer releases): bad option values, missing options.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            return 2
+        raise
+    return rc if isinstance(rc, int) else 0

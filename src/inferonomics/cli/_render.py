@@ -1,0 +1,301 @@
+"""Rendering of CLI results: Rich tables for people, JSON for scripts (same field names)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _jsonable(v):
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            v = v.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "-"
+        a = abs(v)
+        if a == 0:
+            return "0"
+        if a >= 1000:
+            return f"{v:,.0f}"
+        if a >= 10:
+            return f"{v:,.1f}"
+        if a >= 0.01:
+            return f"{v:.3f}"
+        return f"{v:.2e}"
+    return str(v)
+
+
+PERF_ROWS = [
+    ("output_tokens_per_s", "output tokens/s (deployment)"),
+    ("output_tokens_per_s_per_gpu", "output tokens/s per GPU"),
+    ("input_tokens_per_s", "input tokens/s (deployment)"),
+    ("output_tokens_per_s_per_user", "output tokens/s per user"),
+    ("ttft_s", "TTFT (s)"),
+    ("tpot_s", "TPOT (s)"),
+    ("e2e_latency_s", "end-to-end latency (s)"),
+    ("concurrency", "concurrency (requests in flight)"),
+    ("running_concurrency", "running concurrency"),
+    ("max_concurrency", "max concurrency that fits"),
+    ("replicas", "replicas"),
+    ("memory_per_gpu_gb", "memory per GPU (GiB)"),
+    ("weights_per_gpu_gb", "weights per GPU (GiB)"),
+    ("decode_step_s", "decode step (s)"),
+    ("prefill_s", "prefill of one prompt (s)"),
+    ("decode_memory_bound", "decode memory-bound"),
+    ("fits", "fits"),
+]
+
+COST_ROWS = [
+    ("usd_per_gpu_hour", "USD per GPU-hour"),
+    ("usd_per_mtok_output", "USD per M output tokens"),
+    ("usd_per_mtok_input", "USD per M input tokens"),
+    ("usd_per_mtok_output_all_in", "USD per M output tokens, all-in"),
+    ("usd_per_mtok_blended", "USD per M tokens, blended"),
+    ("utilization", "utilization"),
+]
+
+
+def _title(r: dict) -> str:
+    return (
+        f"{r['model']} on {r['gpus']}x {r['gpu']} (tp={r['tp']} pp={r['pp']} ep={r['ep']}, "
+        f"weights {r['weights']}, kv {r['kv']}, ISL {r['isl']} / OSL {r['osl']})"
+    )
+
+
+def result(r: dict, as_json: bool, kind: str) -> None:
+    if as_json:
+        print_json(r)
+        return
+    t = Table(title=_title(r), show_header=True, header_style="bold")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for key, label in PERF_ROWS:
+        t.add_row(label, _fmt(r[key]))
+    if kind == "cost":
+        t.add_section()
+        for key, label in COST_ROWS:
+            t.add_row(label, _fmt(r[key]))
+        t.add_section()
+        for k, v in r["breakdown_usd_per_gpu_hour"].items():
+            t.add_row("  " + k.replace("_usd_per_gpu_hour", "").replace("_", " ") + " (USD/GPU-h)", _fmt(v))
+    console.print(t)
+
+
+def frontier(df, as_json: bool, csv: str | None) -> None:
+    cols = [
+        "concurrency",
+        "output_tokens_per_s_per_user",
+        "output_tokens_per_s_per_gpu",
+        "output_tokens_per_s",
+        "ttft_s",
+        "tpot_s",
+        "memory_per_gpu_gb",
+    ]
+    if csv:
+        from inferonomics.io import write_text_atomic
+
+        write_text_atomic(csv, df.to_csv(index=False))
+    if as_json:
+        print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
+        return
+    r = df.iloc[0].to_dict()
+    t = Table(title="Frontier: " + _title(r))
+    for c in cols:
+        t.add_column(c, justify="right")
+    for _, row in df[cols].iterrows():
+        t.add_row(*(_fmt(float(row[c])) for c in cols))
+    console.print(t)
+    if csv:
+        console.print(f"wrote {csv}")
+
+
+def catalog_list(kind: str, as_json: bool) -> None:
+    from inferonomics.catalog import KINDS, get_catalog
+    from inferonomics.errors import UnknownNameError
+
+    cat = get_catalog()
+    if kind not in KINDS:
+        raise UnknownNameError("kind", kind, KINDS)
+    recs = getattr(cat, kind)
+    rows = []
+    for slug, r in sorted(recs.items()):
+        if kind == "accelerators":
+            rows.append({
+                "slug": slug, "name": r.name, "family": r.family,
+                "bf16_tflops": r.peak_tflops("bf16"), "fp8_tflops": r.peak_tflops("fp8"),
+                "memory_gb": r.memory_gb.value, "memory_bw_gb_s": r.memory_bw_gb_s.value, "tdp_w": r.tdp_w.value,
+                "purchase_price_usd": r.purchase_price_usd.value,
+                "rental_usd_per_gpu_hour": r.rental_usd_per_gpu_hour.value,
+            })
+        elif kind == "models":
+            from inferonomics.perf.arch import active_params, total_params
+
+            rows.append({
+                "slug": slug, "name": r.name, "layers": r.num_layers, "hidden": r.hidden_size,
+                "heads": r.num_attention_heads, "kv_heads": r.num_kv_heads,
+                "attention": "MLA" if r.mla else ("MHA" if r.num_kv_heads == r.num_attention_heads else "GQA"),
+                "experts": f"{r.moe.experts_per_token}/{r.moe.num_experts}" if r.moe else "-",
+                "total_params_b": total_params(r) / 1e9, "active_params_b": active_params(r) / 1e9,
+                "max_context": r.max_context,
+            })
+        else:
+            rows.append({
+                "slug": slug, "name": r.name, "currency": r.currency,
+                "electricity_usd_per_kwh": r.electricity_usd_per_kwh.value, "pue": r.pue.value,
+            })
+    if as_json:
+        print_json(rows)
+        return
+    t = Table(title=f"{kind} ({len(rows)})")
+    if rows:
+        for c in rows[0]:
+            t.add_column(c, justify="left" if c in ("slug", "name") else "right")
+        for row in rows:
+            t.add_row(*(_fmt(v) if v is not None else "-" for v in row.values()))
+    console.print(t)
+
+
+def catalog_show(slug: str, as_json: bool) -> None:
+    from inferonomics.catalog import get_catalog
+
+    cat = get_catalog()
+    kind, rec = cat.find(slug)
+    d = rec.model_dump(exclude_none=True)
+    if kind == "models":
+        from inferonomics.perf.arch import active_params, total_params
+
+        d["computed_total_params_b"] = total_params(rec) / 1e9
+        d["computed_active_params_b"] = active_params(rec) / 1e9
+    d["_origin"] = cat.origin.get(f"{kind}:{slug}")
+    if as_json:
+        print_json({"kind": kind, **d})
+        return
+    t = Table(title=f"{kind[:-1]} {slug}", show_lines=False)
+    t.add_column("field")
+    t.add_column("value", justify="right")
+    t.add_column("source / assumption")
+
+    def add(prefix, v):
+        if isinstance(v, dict) and "value" in v:
+            prov = v.get("assumption") and f"assumption: {v['assumption']}" or f"{v.get('source')} ({v.get('date')})"
+            if v.get("low") is not None:
+                prov += f" [range {v['low']}-{v['high']}]"
+            t.add_row(prefix, _fmt(float(v["value"])) + (f" {v['unit']}" if v.get("unit") else ""), prov)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                add(f"{prefix}.{k}" if prefix else k, x)
+        else:
+            t.add_row(prefix, _fmt(v) if not isinstance(v, str) else v, "")
+
+    add("", d)
+    console.print(t)
+
+
+DEMO_DEPLOYMENTS = [
+    # model, gpu, gpus, weights: flagship pairs across the markets the project studies
+    ("llama-3.1-8b", "h100-sxm", 1, "fp8"),
+    ("llama-3.1-70b", "h100-sxm", 4, "fp8"),
+    ("llama-3.1-70b", "mi300x", 1, "fp8"),
+    ("qwen2.5-72b", "h20", 4, "fp8"),
+    ("qwen2.5-72b", "ascend-910b", 4, "int8"),
+    ("qwen3-235b-a22b", "h200", 4, "fp8"),
+    ("deepseek-v3", "h200", 8, "fp8"),
+    ("deepseek-v3", "b200", 8, "fp4"),
+]
+DEMO_ISL, DEMO_OSL, DEMO_MAX_TPOT_S = 2048, 512, 0.05
+
+
+def demo_table(region: str):
+    """Cost per million tokens of the flagship deployments at an interactive operating point."""
+    import pandas as pd
+
+    from inferonomics.catalog import get_catalog
+    from inferonomics.cost import cost as _cost
+    from inferonomics.errors import InputError
+    from inferonomics.perf.api import operating_point
+
+    cat = get_catalog()
+    rows = []
+    for model, gpu, gpus, weights in DEMO_DEPLOYMENTS:
+        if model not in cat.models or gpu not in cat.accelerators:
+            continue
+        kw = dict(gpus=gpus, weights=weights, isl=DEMO_ISL, osl=DEMO_OSL)
+        try:
+            conc = operating_point(model, gpu, max_tpot_s=DEMO_MAX_TPOT_S, catalog=cat, **kw)
+            rent = _cost(model, gpu, region=region, concurrency=conc, catalog=cat, **kw)
+            own = _cost(model, gpu, region=region, concurrency=conc, own=True, catalog=cat, **kw)
+        except InputError as exc:  # a deployment the catalog cannot serve is reported, not fatal
+            rows.append({"model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "note": str(exc)})
+            continue
+        rows.append({
+            "model": model, "gpu": gpu, "gpus": gpus, "weights": weights,
+            "concurrency": rent["concurrency"],
+            "output_tokens_per_s_per_gpu": rent["output_tokens_per_s_per_gpu"],
+            "output_tokens_per_s_per_user": rent["output_tokens_per_s_per_user"],
+            "ttft_s": rent["ttft_s"],
+            "rent_usd_per_gpu_hour": rent["usd_per_gpu_hour"],
+            "rent_usd_per_mtok_output": rent["usd_per_mtok_output"],
+            "own_usd_per_gpu_hour": own["usd_per_gpu_hour"],
+            "own_usd_per_mtok_output": own["usd_per_mtok_output"],
+            "own_usd_per_mtok_input": own["usd_per_mtok_input"],
+            "note": "",
+        })
+    return pd.DataFrame(rows)
+
+
+def demo(region: str, as_json: bool) -> None:
+    df = demo_table(region)
+    if as_json:
+        print_json({"region": region, "isl": DEMO_ISL, "osl": DEMO_OSL, "max_tpot_s": DEMO_MAX_TPOT_S,
+                    "rows": df.to_dict(orient="records")})
+        return
+    t = Table(
+        title=f"Cost per million tokens, ISL {DEMO_ISL} / OSL {DEMO_OSL}, highest load with TPOT <= "
+        f"{DEMO_MAX_TPOT_S * 1000:.0f} ms, region {region}",
+    )
+    cols = [
+        ("model", "model"), ("gpu", "accelerator"), ("gpus", "GPUs"), ("weights", "weights"),
+        ("concurrency", "in flight"), ("output_tokens_per_s_per_gpu", "out tok/s/GPU"),
+        ("output_tokens_per_s_per_user", "tok/s/user"), ("rent_usd_per_gpu_hour", "rent $/GPU-h"),
+        ("rent_usd_per_mtok_output", "rent $/M out"), ("own_usd_per_gpu_hour", "own $/GPU-h"),
+        ("own_usd_per_mtok_output", "own $/M out"), ("own_usd_per_mtok_input", "own $/M in"),
+    ]
+    for _, label in cols:
+        t.add_column(label, justify="right")
+    for _, row in df.iterrows():
+        t.add_row(*(_fmt(row.get(c)) if row.get(c) is not None else "-" for c, _ in cols))
+    console.print(t)
+    for _, row in df.iterrows():
+        if row.get("note"):
+            console.print(f"[yellow]{row['model']} on {row['gpu']}:[/] {row['note']}")
+    console.print(
+        "Rent: the accelerator's catalog rental price. Own: capex annuity + power x PUE + facility + "
+        "operations (inferonomics cost --own shows each line). Utilization: catalog default."
+    )

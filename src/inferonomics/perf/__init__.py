@@ -1,0 +1,18 @@
+"""Analytic, vectorized performance model: FLOPs and bytes per layer on a calibrated roofline."""
+
+from inferonomics.perf.api import Deployment, frontier, predict, sweep
+from inferonomics.perf.arch import active_params, arch_columns, kv_bytes_per_token, total_params
+from inferonomics.perf.kernel import OUTPUTS, evaluate
+
+__all__ = [
+    "Deployment",
+    "predict",
+    "sweep",
+    "frontier",
+    "evaluate",
+    "OUTPUTS",
+    "arch_columns",
+    "total_params",
+    "active_params",
+    "kv_bytes_per_token",
+]

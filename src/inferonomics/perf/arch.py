@@ -1,0 +1,158 @@
+"""Architecture accounting: parameters, FLOPs and bytes per token, derived from a catalog model.
+
+Everything here is per *whole model* (unsharded); the kernel divides by the parallel degrees.  The
+columns of :func:`arch_columns` are plain floats so that a table of models can be gathered into NumPy
+arrays and evaluated in one vectorized call.
+
+Conventions (one place, so the tests can check them by hand):
+
+* FFNs are gated (SwiGLU): 3 matrices of ``hidden x width``.
+* GQA attention: q and o are ``hidden x heads*head_dim``; k and v are ``hidden x kv_heads*head_dim``.
+* MLA (DeepSeek): q_a ``hidden x q_lora``, q_b ``q_lora x heads*(nope+rope)``, kv_a
+  ``hidden x (kv_lora+rope)``, kv_b ``kv_lora x heads*(nope+v)``, o ``heads*v x hidden``.  Decode runs the
+  "absorbed" form (scores over the 576-wide latent), prefill the expanded form, as vLLM and SGLang do.
+* KV cache per token per layer: GQA ``2*kv_heads*head_dim`` elements; MLA ``kv_lora+rope`` elements.
+* Embedding and LM head: ``vocab x hidden`` each, one matrix when tied.  The embedding is a lookup
+  (no FLOPs, only its rows are read); the LM head is a GEMM every step.
+"""
+
+from __future__ import annotations
+
+from inferonomics.catalog.schema import Model
+
+ARCH_COLUMNS = (
+    "n_layers",
+    "n_dense_layers",
+    "n_moe_layers",
+    "hidden",
+    "n_heads",
+    "n_kv_heads",
+    "kv_replicable",  # 1 if KV heads can be split over TP (GQA/MHA), 0 if replicated (MLA latent)
+    "attn_shardable_params",  # per layer, split over TP
+    "attn_replicated_params",  # per layer, replicated over TP (MLA down-projections, router)
+    "kv_split_params",  # per layer, part of attn_shardable that is k/v projection (replicated when tp > kv heads)
+    "dense_ffn_params",  # per dense layer
+    "shared_expert_params",  # per MoE layer
+    "expert_params",  # one routed expert
+    "n_experts",
+    "top_k",
+    "vocab_params",  # one vocab x hidden matrix
+    "n_vocab_mats",  # 1 if tied else 2 (memory)
+    "attn_qk_dim_prefill",
+    "attn_v_dim_prefill",
+    "attn_qk_dim_decode",
+    "attn_v_dim_decode",
+    "kv_elems_per_token_layer",
+    "is_moe",
+)
+
+
+def arch_columns(m: Model) -> dict[str, float]:
+    d = m.hidden_size
+    h = m.num_attention_heads
+    hd = m.head_dim
+    kvh = m.num_kv_heads
+    if m.mla is not None:
+        a = m.mla
+        qk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        if a.q_lora_rank:
+            q_repl = d * a.q_lora_rank
+            q_shard = a.q_lora_rank * h * qk
+        else:
+            q_repl = 0
+            q_shard = d * h * qk
+        kv_repl = d * (a.kv_lora_rank + a.qk_rope_head_dim)
+        kv_shard = a.kv_lora_rank * h * (a.qk_nope_head_dim + a.v_head_dim)
+        o = h * a.v_head_dim * d
+        attn_shard = q_shard + kv_shard + o
+        attn_repl = q_repl + kv_repl
+        kv_split = 0.0
+        kv_elems = a.kv_lora_rank + a.qk_rope_head_dim
+        qk_pf, v_pf = qk, a.v_head_dim
+        qk_dec, v_dec = a.kv_lora_rank + a.qk_rope_head_dim, a.kv_lora_rank
+        kv_replicable = 0.0
+    else:
+        q = d * h * hd
+        kv = 2 * d * kvh * hd
+        o = h * hd * d
+        attn_shard = q + kv + o
+        attn_repl = 0
+        kv_split = kv
+        kv_elems = 2 * kvh * hd
+        qk_pf = v_pf = qk_dec = v_dec = hd
+        kv_replicable = 1.0
+
+    dense_ffn = 3 * d * m.intermediate_size
+    if m.moe is not None:
+        e = m.moe
+        n_dense = e.first_dense_layers
+        n_moe = m.num_layers - n_dense
+        expert = 3 * d * e.expert_intermediate_size
+        shared_width = e.shared_expert_intermediate_size
+        if shared_width is None:
+            shared_width = e.num_shared_experts * e.expert_intermediate_size
+        shared = 3 * d * shared_width
+        n_exp, top_k = e.num_experts, e.experts_per_token
+        router = d * n_exp
+    else:
+        n_dense, n_moe = m.num_layers, 0
+        expert = shared = 0
+        n_exp, top_k = 1, 1
+        router = 0
+    # The router is tiny; it is counted as replicated attention-side weight in MoE layers only, so it is
+    # folded into attn_replicated_params scaled by the MoE layer share.
+    attn_repl_eff = attn_repl + (router * n_moe / m.num_layers if m.num_layers else 0)
+
+    return {
+        "n_layers": float(m.num_layers),
+        "n_dense_layers": float(n_dense),
+        "n_moe_layers": float(n_moe),
+        "hidden": float(d),
+        "n_heads": float(h),
+        "n_kv_heads": float(kvh),
+        "kv_replicable": kv_replicable,
+        "attn_shardable_params": float(attn_shard),
+        "attn_replicated_params": float(attn_repl_eff),
+        "kv_split_params": float(kv_split),
+        "dense_ffn_params": float(dense_ffn),
+        "shared_expert_params": float(shared),
+        "expert_params": float(expert),
+        "n_experts": float(n_exp),
+        "top_k": float(top_k),
+        "vocab_params": float(m.vocab_size * d),
+        "n_vocab_mats": 1.0 if m.tie_word_embeddings else 2.0,
+        "attn_qk_dim_prefill": float(qk_pf),
+        "attn_v_dim_prefill": float(v_pf),
+        "attn_qk_dim_decode": float(qk_dec),
+        "attn_v_dim_decode": float(v_dec),
+        "kv_elems_per_token_layer": float(kv_elems),
+        "is_moe": 1.0 if m.moe is not None else 0.0,
+    }
+
+
+def total_params(m: Model) -> float:
+    """Total parameters (all experts, embeddings counted once when tied), excluding norms and biases."""
+    c = arch_columns(m)
+    layers = (
+        c["n_layers"] * (c["attn_shardable_params"] + c["attn_replicated_params"])
+        + c["n_dense_layers"] * c["dense_ffn_params"]
+        + c["n_moe_layers"] * (c["shared_expert_params"] + c["n_experts"] * c["expert_params"])
+    )
+    return layers + c["n_vocab_mats"] * c["vocab_params"]
+
+
+def active_params(m: Model) -> float:
+    """Parameters one token passes through (routed experts: top-k), including the LM head, not the embedding."""
+    c = arch_columns(m)
+    layers = (
+        c["n_layers"] * (c["attn_shardable_params"] + c["attn_replicated_params"])
+        + c["n_dense_layers"] * c["dense_ffn_params"]
+        + c["n_moe_layers"] * (c["shared_expert_params"] + c["top_k"] * c["expert_params"])
+    )
+    return layers + c["vocab_params"]
+
+
+def kv_bytes_per_token(m: Model, kv_bytes_per_elem: float) -> float:
+    """KV-cache bytes one token occupies across all layers (unsharded)."""
+    c = arch_columns(m)
+    return c["n_layers"] * c["kv_elems_per_token_layer"] * kv_bytes_per_elem

@@ -1,0 +1,181 @@
+"""Fit the performance model's few efficiency factors to measured points.
+
+A measured point is a deployment (model, accelerator, parallelism, precisions, ISL/OSL, load) plus one
+measured figure (throughput, TPOT, TTFT, end-to-end latency).  Fitting minimises the squared log error
+of prediction against measurement, with a weak prior on every factor so that factors the data cannot
+identify stay at their priors.  Per-family factors (compute and bandwidth efficiencies) are fitted for
+the families present; engine overheads (per step, per layer, communication latency) are shared.
+
+Used by ``validation/fit.py`` on published results and, later, by ``inferonomics calibrate`` on a
+user's own benchmark runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inferonomics.catalog import Catalog
+from inferonomics.perf import arch as _arch
+from inferonomics.perf import hardware as _hw
+from inferonomics.perf.api import Deployment, _check, _serving_arrays
+from inferonomics.perf.kernel import evaluate
+
+FAMILY_FACTORS = ("prefill_compute_eff", "decode_compute_eff", "memory_bw_eff")
+SHARED_FACTORS = ("step_overhead_s", "layer_overhead_s", "comm_latency_s")
+BOUNDS = {
+    "prefill_compute_eff": (0.2, 0.95),
+    "decode_compute_eff": (0.15, 0.95),
+    "memory_bw_eff": (0.4, 0.95),
+    "step_overhead_s": (1e-4, 2e-2),
+    "layer_overhead_s": (1e-6, 2e-4),
+    "comm_latency_s": (2e-6, 1e-4),
+}
+# Metrics a point may carry and how they come out of the kernel.
+METRICS = (
+    "output_tokens_per_s",
+    "output_tokens_per_s_per_gpu",
+    "total_tokens_per_s",
+    "tpot_s",
+    "ttft_s",
+    "e2e_latency_s",
+    "output_tokens_per_s_per_user",
+)
+
+
+@dataclass
+class Point:
+    deployment: Deployment
+    metric: str
+    measured: float
+    id: str = ""
+    kind: str = ""
+
+
+@dataclass
+class Prepared:
+    points: list[Point]
+    families: list[str]
+    a: dict
+    hw: dict
+    s: dict
+    fam_index: np.ndarray
+    metric: np.ndarray
+    measured: np.ndarray
+    rejected: list[tuple[Point, str]] = field(default_factory=list)
+
+
+def prepare(cat: Catalog, points: list[Point]) -> Prepared:
+    """Resolve and check points once; the fit then re-evaluates with new factors only."""
+    from inferonomics.errors import InferonomicsError
+
+    ok, rejected = [], []
+    for p in points:
+        d = p.deployment.resolved()
+        if p.metric not in METRICS:
+            rejected.append((p, f"metric {p.metric!r} is not one of {', '.join(METRICS)}"))
+            continue
+        try:
+            _check(cat, d)
+        except InferonomicsError as exc:
+            rejected.append((p, str(exc)))
+            continue
+        ok.append(Point(d, p.metric, p.measured, p.id, p.kind))
+    fams = sorted({cat.accelerator(p.deployment.gpu).family for p in ok})
+    a = {c: np.array([_arch.arch_columns(cat.model(p.deployment.model))[c] for p in ok]) for c in _arch.ARCH_COLUMNS}
+    hw = {
+        c: np.array([_hw.hw_columns(cat, cat.accelerator(p.deployment.gpu), p.deployment.weights)[c] for p in ok])
+        for c in _hw.HW_COLUMNS
+    }
+    s = _serving_arrays(
+        cat,
+        np.array([_hw.weight_bytes(cat, p.deployment.weights) for p in ok]),
+        np.array([_hw.kv_bytes(p.deployment.kv) for p in ok]),
+        gpus=np.array([p.deployment.gpus for p in ok], float),
+        tp=np.array([p.deployment.tp for p in ok], float),
+        pp=np.array([p.deployment.pp for p in ok], float),
+        ep=np.array([p.deployment.ep for p in ok], float),
+        isl=np.array([p.deployment.isl for p in ok], float),
+        osl=np.array([p.deployment.osl for p in ok], float),
+        concurrency=np.array(
+            [np.nan if p.deployment.concurrency is None else p.deployment.concurrency for p in ok], float
+        ),
+    )
+    fam_index = np.array([fams.index(cat.accelerator(p.deployment.gpu).family) for p in ok], int)
+    return Prepared(
+        ok, fams, a, hw, s, fam_index,
+        np.array([p.metric for p in ok]), np.array([p.measured for p in ok], float), rejected,
+    )
+
+
+def predict_prepared(prep: Prepared, factors: dict[str, dict[str, float]]) -> np.ndarray:
+    """Predicted value of each point's metric with the given factors (family -> factor -> value)."""
+    hw = dict(prep.hw)
+    for name in FAMILY_FACTORS + SHARED_FACTORS:
+        col = np.array([factors[f][name] for f in prep.families])
+        hw[name] = col[prep.fam_index]
+    r = evaluate(prep.a, hw, prep.s)
+    out = np.full(len(prep.points), np.nan)
+    for m in METRICS:
+        sel = prep.metric == m
+        if not sel.any():
+            continue
+        if m == "total_tokens_per_s":
+            v = r["output_tokens_per_s"] + r["input_tokens_per_s"]
+        else:
+            v = r[m]
+        out[sel] = np.asarray(v)[sel]
+    return out
+
+
+def fit(
+    prep: Prepared,
+    priors: dict[str, dict[str, float]],
+    prior_sigma: float = 0.5,
+    train: np.ndarray | None = None,
+) -> dict[str, dict[str, float]]:
+    """Least squares on log errors (rows in ``train``), with log-normal priors of width ``prior_sigma``."""
+    from scipy.optimize import least_squares
+
+    fams = prep.families
+    names = [(f, n) for f in fams for n in FAMILY_FACTORS] + [("*", n) for n in SHARED_FACTORS]
+    shared_prior = {n: float(np.exp(np.mean([np.log(priors[f][n]) for f in fams]))) for n in SHARED_FACTORS}
+    p0 = np.array([priors[f][n] if f != "*" else shared_prior[n] for f, n in names])
+    lo = np.array([BOUNDS[n][0] for _, n in names])
+    hi = np.array([BOUNDS[n][1] for _, n in names])
+    p0 = np.clip(p0, lo * 1.0001, hi * 0.9999)
+    sel = np.ones(len(prep.points), bool) if train is None else np.asarray(train, bool)
+
+    def unpack(x):
+        out = {f: {} for f in fams}
+        for (f, n), v in zip(names, x, strict=True):
+            if f == "*":
+                for g in fams:
+                    out[g][n] = v
+            else:
+                out[f][n] = v
+        return out
+
+    def resid(logx):
+        x = np.exp(logx)
+        pred = predict_prepared(prep, unpack(x))
+        r = np.log(pred[sel] / prep.measured[sel])
+        r = np.where(np.isfinite(r), r, 3.0)
+        prior = (logx - np.log(p0)) / prior_sigma
+        return np.concatenate([r, prior * np.sqrt(max(sel.sum(), 1) / len(names)) * 0.1])
+
+    sol = least_squares(resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf")
+    return unpack(np.exp(sol.x))
+
+
+def errors(pred: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """Signed relative error of prediction against measurement."""
+    return pred / measured - 1.0
+
+
+def summary(abs_err: np.ndarray) -> dict[str, float]:
+    e = abs_err[np.isfinite(abs_err)]
+    if e.size == 0:
+        return {"n": 0, "median": float("nan"), "p90": float("nan")}
+    return {"n": int(e.size), "median": float(np.median(e)), "p90": float(np.percentile(e, 90))}

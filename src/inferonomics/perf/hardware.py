@@ -1,0 +1,93 @@
+"""Hardware and precision columns for the kernel, from catalog accelerators and efficiency factors."""
+
+from __future__ import annotations
+
+from inferonomics.catalog import Catalog
+from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES, Accelerator
+
+HW_COLUMNS = (
+    "peak_gemm_tflops",
+    "peak_attn_tflops",
+    "memory_gb",
+    "memory_bw_gb_s",
+    "scaleup_bw_gb_s",
+    "scaleup_domain_gpus",
+    "scaleout_bw_gb_s",
+    "prefill_compute_eff",
+    "decode_compute_eff",
+    "memory_bw_eff",
+    "step_overhead_s",
+    "layer_overhead_s",
+    "comm_latency_s",
+)
+
+# Which tensor-core dtype runs the GEMMs for each weight format, in order of preference.  fp8 and int8
+# are W8A8 where the hardware has the units (else weight-only, dequantized to bf16); int4 is weight-only
+# (W4A16, AWQ/GPTQ kernels); fp4 runs on fp4 units where they exist (Blackwell), else fp8, else bf16.
+GEMM_DTYPE_PREFERENCE = {
+    "bf16": ("bf16", "fp16"),
+    "fp16": ("fp16", "bf16"),
+    "fp8": ("fp8", "bf16", "fp16"),
+    "int8": ("int8", "bf16", "fp16"),
+    "int4": ("bf16", "fp16"),
+    "fp4": ("fp4", "fp8", "bf16", "fp16"),
+}
+
+
+def weight_bytes(cat: Catalog, dtype: str) -> float:
+    """Bytes per weight, including block-scale overhead for the 4-bit formats."""
+    fixed = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+    if dtype in fixed:
+        return fixed[dtype]
+    if dtype == "int4":
+        return cat.const("int4_bytes_per_weight")
+    if dtype == "fp4":
+        return cat.const("fp4_bytes_per_weight")
+    from inferonomics.errors import InputError
+
+    raise InputError("weights", dtype, f"allowed precisions are {', '.join(WEIGHT_DTYPES)}")
+
+
+def kv_bytes(dtype: str) -> float:
+    table = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+    if dtype not in table:
+        from inferonomics.errors import InputError
+
+        raise InputError("kv", dtype, f"allowed KV-cache precisions are {', '.join(KV_DTYPES)}")
+    return table[dtype]
+
+
+def default_kv(weights: str) -> str:
+    """The CLI contract: fp8 KV when weights are fp8 or fp4, else the weight precision (int -> bf16)."""
+    if weights in ("fp8", "fp4"):
+        return "fp8"
+    if weights in ("bf16", "fp16"):
+        return weights
+    return "bf16"
+
+
+def gemm_dtype(acc: Accelerator, weights: str) -> str:
+    for dt in GEMM_DTYPE_PREFERENCE[weights]:
+        if dt in acc.peak_dense_tflops:
+            return dt
+    return "bf16"
+
+
+def hw_columns(cat: Catalog, acc: Accelerator, weights: str) -> dict[str, float]:
+    eff = cat.efficiency_for(acc.family)
+    scaleout = acc.scaleout_bw_gb_s.value if acc.scaleout_bw_gb_s else cat.const("scaleout_bw_gb_s")
+    return {
+        "peak_gemm_tflops": acc.peak_tflops(gemm_dtype(acc, weights)),
+        "peak_attn_tflops": acc.peak_tflops("bf16"),
+        "memory_gb": acc.memory_gb.value,
+        "memory_bw_gb_s": acc.memory_bw_gb_s.value,
+        "scaleup_bw_gb_s": acc.scaleup_bw_gb_s.value,
+        "scaleup_domain_gpus": acc.scaleup_domain_gpus.value,
+        "scaleout_bw_gb_s": scaleout,
+        "prefill_compute_eff": eff.prefill_compute_eff.value,
+        "decode_compute_eff": eff.decode_compute_eff.value,
+        "memory_bw_eff": eff.memory_bw_eff.value,
+        "step_overhead_s": eff.step_overhead_s.value,
+        "layer_overhead_s": eff.layer_overhead_s.value,
+        "comm_latency_s": eff.comm_latency_s.value,
+    }

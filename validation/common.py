@@ -1,0 +1,76 @@
+"""Shared by validate.py and fit.py: load measured points, split train/test, print accuracy."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from inferonomics.perf.api import Deployment
+from inferonomics.perf.calibrate import Point
+
+HERE = Path(__file__).resolve().parent
+MEASUREMENTS = HERE / "measurements.yaml"
+SPECULATIVE = ("mtp", "speculative", "medusa", "eagle", "draft model")
+
+
+def load_rows(path: Path = MEASUREMENTS) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["measurements"]
+
+
+def to_points(rows: list[dict]) -> tuple[list[Point], list[tuple[dict, str]]]:
+    points, skipped = [], []
+    for r in rows:
+        text = (r["id"] + " " + str(r.get("notes", ""))).lower()
+        missing = [k for k in ("isl", "osl", "tp", "gpus", "weights") if r.get(k) is None]
+        if missing:
+            skipped.append((r, f"conditions not stated: {', '.join(missing)}"))
+            continue
+        if any(w in text for w in SPECULATIVE) and r["kind"] == "batch1":
+            skipped.append((r, "speculative decoding is not modelled"))
+            continue
+        conc = {"max_throughput": None, "batch1": 1.0}.get(r["kind"], r.get("concurrency"))
+        if r["kind"] == "fixed_concurrency" and conc is None:
+            skipped.append((r, "fixed concurrency without a concurrency"))
+            continue
+        d = Deployment(
+            model=r["model"], gpu=r["accelerator"], gpus=int(r["gpus"]), tp=int(r["tp"]), pp=int(r.get("pp") or 1),
+            ep=int(r.get("ep") or 1), weights=r["weights"], kv=r.get("kv"), isl=int(r["isl"]), osl=int(r["osl"]),
+            concurrency=None if conc is None else float(conc),
+        )
+        points.append(Point(d, r["metric"], float(r["value"]), r["id"], r["kind"]))
+    return points, skipped
+
+
+def is_test(point_id: str) -> bool:
+    """Deterministic hold-out: one point in three, by a hash of its id, is never used for fitting."""
+    return zlib.crc32(point_id.encode()) % 3 == 0
+
+
+def group(p: Point) -> str:
+    if p.kind == "max_throughput":
+        return "max-load throughput"
+    if p.kind == "batch1":
+        return "batch-1 latency"
+    return "fixed concurrency"
+
+
+def report(prep, pred, title: str) -> dict:
+    from inferonomics.perf.calibrate import errors, summary
+
+    err = errors(pred, prep.measured)
+    groups = np.array([group(p) for p in prep.points])
+    test = np.array([is_test(p.id) for p in prep.points])
+    out = {}
+    print(f"\n{title}")
+    print(f"{'group':24s} {'split':6s} {'n':>4s} {'median |err|':>13s} {'p90 |err|':>10s}")
+    for g in ["max-load throughput", "batch-1 latency", "fixed concurrency", "all"]:
+        for split, mask in (("test", test), ("train", ~test), ("all", np.ones_like(test))):
+            sel = mask & ((groups == g) if g != "all" else True)
+            s = summary(np.abs(err[sel]))
+            out[(g, split)] = s
+            if s["n"]:
+                print(f"{g:24s} {split:6s} {s['n']:4d} {s['median']:13.1%} {s['p90']:10.1%}")
+    return out
