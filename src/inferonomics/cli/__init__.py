@@ -7,6 +7,8 @@ paragraph and exit with code 2, never a traceback.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 from typing import Annotated, Optional
@@ -179,6 +181,13 @@ def demo(
     from inferonomics.cli import _render
 
     _render.demo(region, json_out)
+
+
+# Command groups of later capabilities live in their own modules, each with ``register(app)``; a module
+# that is not there (yet) is skipped.  They import only Typer at module level, to keep start-up instant.
+for _name in ("provider", "decide", "prices", "bench", "report"):
+    if importlib.util.find_spec(f"inferonomics.cli.{_name}") is not None:
+        importlib.import_module(f"inferonomics.cli.{_name}").register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
