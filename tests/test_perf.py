@@ -41,7 +41,7 @@ def test_batch1_decode_is_weight_bytes_over_effective_bandwidth(cat):
     r = predict("llama-3.1-8b", "h100-sxm", weights="bf16", isl=16, osl=16, concurrency=1, catalog=cat)
     c = arch_columns(m)
     weight_bytes = 2 * (active_params(m))  # every layer weight + LM head, bf16
-    kv = 2 * (16 + 8) * kv_bytes_per_token(m, 2) / 2
+    kv = (16 + 8) * kv_bytes_per_token(m, 2)  # the KV cache at the mean context isl + osl/2
     bw = acc.memory_bw_gb_s.value * 1e9 * eff.memory_bw_eff.value
     expected = (weight_bytes + kv) / bw + eff.step_overhead_s.value + eff.layer_overhead_s.value * c["n_layers"]
     assert r["tpot_s"] == pytest.approx(expected, rel=0.01)
@@ -57,7 +57,8 @@ def test_prefill_is_two_flops_per_parameter_per_token_plus_attention(cat):
     gemm = 2 * body * T + 2 * m.vocab_size * m.hidden_size  # LM head for the last token only
     attn = 2 * m.num_layers * m.num_attention_heads * (2 * m.head_dim) * T * (T + 1) / 2
     rate = acc.peak_tflops("bf16") * 1e12 * eff.prefill_compute_eff.value
-    expected = (gemm + attn) / rate + eff.step_overhead_s.value + eff.layer_overhead_s.value * m.num_layers
+    overhead = eff.step_overhead_s.value + (eff.layer_overhead_s.value + eff.prefill_layer_overhead_s.value) * 32
+    expected = (gemm + attn) / rate + overhead
     assert r["prefill_s"] == pytest.approx(expected, rel=0.01)
 
 
@@ -175,6 +176,17 @@ def test_unknown_accelerator(cat):
     with pytest.raises(UnknownNameError) as e:
         predict("llama-3.1-8b", "h100", concurrency=1, catalog=cat)
     assert "h100-sxm" in str(e.value)
+
+
+def test_static_batching_has_no_prefill_interference(cat):
+    kw = dict(gpus=1, weights="fp8", isl=2048, osl=256, concurrency=32, catalog=cat)
+    cont = predict("llama-3.1-8b", "h100-sxm", **kw)
+    stat = predict("llama-3.1-8b", "h100-sxm", scheduler="static", **kw)
+    assert stat["tpot_s"] == pytest.approx(stat["decode_step_s"])  # decode steps carry no prefill
+    assert stat["tpot_s"] < cont["tpot_s"]
+    assert stat["ttft_s"] > cont["ttft_s"]  # everyone waits for the whole batch's prefill
+    with pytest.raises(InputError, match="scheduler"):
+        predict("llama-3.1-8b", "h100-sxm", scheduler="fifo", **kw)
 
 
 def test_default_kv_follows_weights():

@@ -35,10 +35,12 @@ def to_points(rows: list[dict]) -> tuple[list[Point], list[tuple[dict, str]]]:
         if r["kind"] == "fixed_concurrency" and conc is None:
             skipped.append((r, "fixed concurrency without a concurrency"))
             continue
+        static = "static batch" in text or "static inference" in text or "benchmark_latency" in text
         d = Deployment(
             model=r["model"], gpu=r["accelerator"], gpus=int(r["gpus"]), tp=int(r["tp"]), pp=int(r.get("pp") or 1),
             ep=int(r.get("ep") or 1), weights=r["weights"], kv=r.get("kv"), isl=int(r["isl"]), osl=int(r["osl"]),
             concurrency=None if conc is None else float(conc),
+            scheduler=r.get("scheduler") or ("static" if static else "continuous"),
         )
         points.append(Point(d, r["metric"], float(r["value"]), r["id"], r["kind"]))
     return points, skipped

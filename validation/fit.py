@@ -26,7 +26,9 @@ MAMF_SOURCE = "https://github.com/stas00/ml-engineering/blob/744d01e1/compute/ac
 PRIORS = {
     "ampere": 0.869, "hopper": 0.75, "blackwell": 0.776, "cdna3": 0.514, "ada": 0.6, "ascend": 0.6, "default": 0.6,
 }
-SHARED_PRIOR = {"step_overhead_s": 0.002, "layer_overhead_s": 2e-5, "comm_latency_s": 1e-5}
+SHARED_PRIOR = {"step_overhead_s": 0.002, "layer_overhead_s": 2e-5, "prefill_layer_overhead_s": 5e-5,
+                "moe_expert_eff": 0.7}
+COMM_PRIOR = {"ada": 3e-5}  # PCIe all-reduce latency is higher than NVLink's
 
 
 def priors_for(families):
@@ -35,6 +37,7 @@ def priors_for(families):
             "prefill_compute_eff": PRIORS.get(f, 0.6),
             "decode_compute_eff": PRIORS.get(f, 0.6) * 0.8,
             "memory_bw_eff": 0.8,
+            "comm_latency_s": COMM_PRIOR.get(f, 1e-5),
             **SHARED_PRIOR,
         }
         for f in families
@@ -67,14 +70,14 @@ def main(argv: list[str]) -> int:
         rec = {"family": f}
         for n in FAMILY_FACTORS:
             if f in fitted and counts.get(f, 0) > 0:
-                rec[n] = {"value": round(float(fitted[f][n]), 4), "source": src, "date": today,
+                rec[n] = {"value": float(f"{fitted[f][n]:.4g}"), "source": src, "date": today,
                           "note": f"{counts[f]} train points on this family"}
             else:
                 prior = priors_for([f])[f][n]
                 why = ("no published measurement of this family in the validation set; prior from "
                        + (f"MAMF/peak, {MAMF_SOURCE}" if f in ("ampere", "hopper", "blackwell", "cdna3")
                           else "the range of measured families (MAMF/peak 0.51-0.87)"))
-                rec[n] = {"value": round(float(prior), 4), "assumption": why}
+                rec[n] = {"value": float(f"{prior:.4g}"), "assumption": why}
         for n in SHARED_FACTORS:
             rec[n] = {"value": float(f"{shared[n]:.4g}"), "source": src, "date": today,
                       "note": "engine overhead shared by all families"}

@@ -204,7 +204,9 @@ class EfficiencyFamily(_Strict):
     memory_bw_eff: Sourced
     step_overhead_s: Sourced
     layer_overhead_s: Sourced
+    prefill_layer_overhead_s: Sourced
     comm_latency_s: Sourced
+    moe_expert_eff: Sourced
 
 
 CatalogKind = Literal["accelerators", "models", "regions"]

@@ -43,10 +43,10 @@ def _root(
         os.environ["INFERONOMICS_CATALOG_DIR"] = catalog_dir
 
 
-def _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency=None) -> dict:
+def _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency=None, scheduler="continuous"):
     return dict(
         model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, isl=isl, osl=osl,
-        concurrency=concurrency,
+        concurrency=concurrency, scheduler=scheduler,
     )
 
 
@@ -74,6 +74,7 @@ def perf(
     osl: O.Osl = 256,
     concurrency: O.Concurrency = None,
     max_throughput: O.MaxThroughput = False,
+    scheduler: O.Scheduler = "continuous",
     json_out: O.Json = False,
 ) -> None:
     """Throughput, latency and memory of one deployment."""
@@ -81,7 +82,7 @@ def perf(
     from inferonomics.perf import predict
 
     conc = _need_load(concurrency, max_throughput)
-    r = predict(**_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc))
+    r = predict(**_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc, scheduler))
     _render.result(r, json_out, kind="perf")
 
 
@@ -99,6 +100,7 @@ def cost(
     osl: O.Osl = 256,
     concurrency: O.Concurrency = None,
     max_throughput: O.MaxThroughput = False,
+    scheduler: O.Scheduler = "continuous",
     region: O.Region = "us-average",
     utilization: O.Utilization = None,
     rent: O.Rent = None,
@@ -119,7 +121,7 @@ def cost(
         rent_usd_per_gpu_hour=rent,
         own=own,
         assumptions=OwnershipAssumptions(life_years=life_years, cost_of_capital=cost_of_capital),
-        **_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc),
+        **_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc, scheduler),
     )
     _render.result(r, json_out, kind="cost")
 

@@ -25,3 +25,4 @@ Rent = Annotated[Optional[float], typer.Option("--rent-usd-per-gpu-hour", help="
 Own = Annotated[bool, typer.Option("--own", help="Own the hardware: capex annuity, power x PUE, facility and operations.")]
 LifeYears = Annotated[Optional[float], typer.Option("--life-years", help="Ownership: years over which capex is recovered.")]
 CostOfCapital = Annotated[Optional[float], typer.Option("--cost-of-capital", help="Ownership: yearly cost of capital (0.08 = 8%).")]
+Scheduler = Annotated[str, typer.Option("--scheduler", help="continuous (in-flight batching, default) or static (fixed batches, as offline latency benchmarks).")]

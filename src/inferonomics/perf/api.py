@@ -15,6 +15,10 @@ from inferonomics.perf import arch as _arch
 from inferonomics.perf import hardware as _hw
 from inferonomics.perf.kernel import GIB, OUTPUTS, evaluate
 
+# continuous: in-flight batching with chunked prefill (vLLM, SGLang, TensorRT-LLM serving);
+# static: a fixed batch that starts and ends together (offline latency benchmarks).
+SCHEDULERS = ("continuous", "static")
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -32,6 +36,7 @@ class Deployment:
     isl: int = 1024
     osl: int = 256
     concurrency: float | None = None
+    scheduler: str = "continuous"
 
     def resolved(self) -> Deployment:
         tp = self.tp
@@ -67,6 +72,8 @@ def _check(cat: Catalog, d: Deployment) -> None:
         v = getattr(d, name)
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise InputError(name, v, "must be a whole number of at least 1")
+    if d.scheduler not in SCHEDULERS:
+        raise InputError("scheduler", d.scheduler, f"allowed schedulers are {', '.join(SCHEDULERS)}")
     if d.concurrency is not None and not d.concurrency >= 1:
         raise InputError("concurrency", d.concurrency, "must be at least 1 request in flight")
     h, kvh = m.num_attention_heads, m.num_kv_heads
@@ -116,6 +123,7 @@ def _rows(cat: Catalog, deps: Sequence[Deployment]) -> dict[str, np.ndarray]:
         isl=np.array([x.isl for x in deps], float),
         osl=np.array([x.osl for x in deps], float),
         concurrency=np.array([np.nan if x.concurrency is None else x.concurrency for x in deps], float),
+        static=np.array([x.scheduler == "static" for x in deps], float),
     )
     return evaluate(a, hw, s)
 
@@ -133,13 +141,14 @@ def predict(
     isl: int = 1024,
     osl: int = 256,
     concurrency: float | None = None,
+    scheduler: str = "continuous",
     catalog: Catalog | None = None,
 ) -> dict:
     """Predict one deployment; raises :class:`InputError` / :class:`DoesNotFitError` with a clear message.
 
     ``concurrency=None`` gives the max-throughput operating point (the most sequences that fit)."""
     cat = catalog or get_catalog()
-    d = Deployment(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency).resolved()
+    d = Deployment(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency, scheduler).resolved()
     _check(cat, d)
     r = _rows(cat, [d])
     row = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in r.items()}
@@ -177,6 +186,7 @@ def sweep(
     isl=1024,
     osl=256,
     concurrency=None,
+    scheduler="continuous",
     catalog: Catalog | None = None,
 ):
     """Cartesian product of the given values (scalars or lists) → a DataFrame, one row per configuration.
@@ -188,7 +198,7 @@ def sweep(
     cat = catalog or get_catalog()
     combos = _grid(
         model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, isl=isl, osl=osl,
-        concurrency=concurrency,
+        concurrency=concurrency, scheduler=scheduler,
     )
     deps = [Deployment(**c).resolved() for c in combos]
     for x in {(x.model, x.gpu, x.weights, x.kv) for x in deps}:

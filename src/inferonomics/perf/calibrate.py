@@ -22,15 +22,17 @@ from inferonomics.perf import hardware as _hw
 from inferonomics.perf.api import Deployment, _check, _serving_arrays
 from inferonomics.perf.kernel import evaluate
 
-FAMILY_FACTORS = ("prefill_compute_eff", "decode_compute_eff", "memory_bw_eff")
-SHARED_FACTORS = ("step_overhead_s", "layer_overhead_s", "comm_latency_s")
+FAMILY_FACTORS = ("prefill_compute_eff", "decode_compute_eff", "memory_bw_eff", "comm_latency_s")
+SHARED_FACTORS = ("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "moe_expert_eff")
 BOUNDS = {
     "prefill_compute_eff": (0.2, 0.95),
     "decode_compute_eff": (0.15, 0.95),
     "memory_bw_eff": (0.4, 0.95),
     "step_overhead_s": (1e-4, 2e-2),
     "layer_overhead_s": (1e-6, 2e-4),
-    "comm_latency_s": (2e-6, 1e-4),
+    "prefill_layer_overhead_s": (1e-6, 5e-4),
+    "comm_latency_s": (2e-6, 2e-4),
+    "moe_expert_eff": (0.2, 1.0),
 }
 # Metrics a point may carry and how they come out of the kernel.
 METRICS = (
@@ -101,6 +103,7 @@ def prepare(cat: Catalog, points: list[Point]) -> Prepared:
         concurrency=np.array(
             [np.nan if p.deployment.concurrency is None else p.deployment.concurrency for p in ok], float
         ),
+        static=np.array([p.deployment.scheduler == "static" for p in ok], float),
     )
     fam_index = np.array([fams.index(cat.accelerator(p.deployment.gpu).family) for p in ok], int)
     return Prepared(
@@ -165,7 +168,10 @@ def fit(
         prior = (logx - np.log(p0)) / prior_sigma
         return np.concatenate([r, prior * np.sqrt(max(sel.sum(), 1) / len(names)) * 0.1])
 
-    sol = least_squares(resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf")
+    # soft-L1 loss: a few points from unusual set-ups must not drag every factor
+    sol = least_squares(
+        resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf", loss="soft_l1", f_scale=0.15
+    )
     return unpack(np.exp(sol.x))
 
 

@@ -18,7 +18,9 @@ HW_COLUMNS = (
     "memory_bw_eff",
     "step_overhead_s",
     "layer_overhead_s",
+    "prefill_layer_overhead_s",
     "comm_latency_s",
+    "moe_expert_eff",
 )
 
 # Which tensor-core dtype runs the GEMMs for each weight format, in order of preference.  fp8 and int8
@@ -89,5 +91,7 @@ def hw_columns(cat: Catalog, acc: Accelerator, weights: str) -> dict[str, float]
         "memory_bw_eff": eff.memory_bw_eff.value,
         "step_overhead_s": eff.step_overhead_s.value,
         "layer_overhead_s": eff.layer_overhead_s.value,
+        "prefill_layer_overhead_s": eff.prefill_layer_overhead_s.value,
         "comm_latency_s": eff.comm_latency_s.value,
+        "moe_expert_eff": eff.moe_expert_eff.value,
     }

@@ -158,37 +158,53 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     bw_ep = np.where(ep <= domain, hw["scaleup_bw_gb_s"], hw["scaleout_bw_gb_s"]) * 1e9
     bw_pp = hw["scaleout_bw_gb_s"] * 1e9
     overhead = hw["step_overhead_s"] + hw["layer_overhead_s"] * lps
+    pf_overhead = hw["prefill_layer_overhead_s"] * lps  # prefill steps run without CUDA graphs
+    moe_eff = hw["moe_expert_eff"]  # grouped-GEMM and routing-imbalance losses of the routed experts
     nonexpert_stage = per_layer_nonexpert / pp
     routed_stage = n_moe / pp * top_k * expert_gpu  # routed-expert params one token uses on one GPU
     vocab_stage = vocab_gpu / pp
     is_moe = np.asarray(a["is_moe"]) > 0  # True for mixture-of-experts rows
 
     def step(tok_dec, tok_pf):
-        """Seconds for one stage step with ``tok_dec`` decode and ``tok_pf`` prefill tokens per rank."""
+        """Seconds for one stage step with ``tok_dec`` decode and ``tok_pf`` prefill tokens per rank.
+
+        Three operator groups, each on its own roofline (they run as separate kernels): the dense GEMMs
+        (attention projections, dense FFN, shared experts, LM head), the routed experts, and the attention
+        core over the KV cache.  Returns (time, compute, memory, communication)."""
         tok = tok_dec + tok_pf
+        # dense GEMMs: weights read once per step; the LM head runs for decode tokens and last prompt tokens
+        dense_b = nonexpert_stage * wb + vocab_stage * vb
+        dense_c = (
+            2.0 * tok_dec * (nonexpert_stage + vocab_stage) / eff_dc
+            + 2.0 * tok_pf * (nonexpert_stage + vocab_stage / isl) / eff_pc
+        ) / gemm_rate
+        # routed experts: the step's tokens from all dp ranks route over the experts sharded on es GPUs
         if np.any(is_moe):
             with np.errstate(divide="ignore", invalid="ignore"):
                 u = n_exp * (1.0 - (1.0 - top_k / n_exp) ** (tok * dp))  # distinct experts touched
             u = np.where(is_moe, u, 0.0)
+            exp_b = n_moe / pp * u * expert_gpu * wb
+            exp_c = 2.0 * dp * routed_stage * (tok_dec / eff_dc + tok_pf / eff_pc) / gemm_rate
+            t_exp = np.maximum(exp_b / bw, exp_c) / moe_eff
         else:
-            u = 0.0
-        w_bytes = ((nonexpert_stage + n_moe / pp * u * expert_gpu) * wb + vocab_stage * vb)
-        kv_b = (tok_dec * ctx + tok_pf) * lps * kv_tok_layer_gpu
-        gemm_dec = 2.0 * tok_dec * (nonexpert_stage + vocab_stage + routed_stage)
-        gemm_pf = 2.0 * tok_pf * (nonexpert_stage + routed_stage + vocab_stage / isl)
-        attn_dec = 2.0 * tok_dec * heads_gpu * qkv_dec * ctx * lps
-        attn_pf = 2.0 * tok_pf * heads_gpu * qkv_pf * (isl + 1.0) * 0.5 * lps
-        comp = (gemm_dec / gemm_rate + attn_dec / attn_rate) / eff_dc + (
-            gemm_pf / gemm_rate + attn_pf / attn_rate
-        ) / eff_pc
-        mem = (w_bytes + kv_b) / bw
+            exp_b = exp_c = t_exp = 0.0
+        # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV
+        attn_b = (tok_dec * ctx + tok_pf) * lps * kv_tok_layer_gpu
+        attn_c = (
+            2.0 * tok_dec * heads_gpu * qkv_dec * ctx * lps / eff_dc
+            + 2.0 * tok_pf * heads_gpu * qkv_pf * (isl + 1.0) * 0.5 * lps / eff_pc
+        ) / attn_rate
+        comp = dense_c + exp_c + attn_c
+        mem = (dense_b + exp_b + attn_b) / bw
+        busy = np.maximum(dense_c, dense_b / bw) + t_exp + np.maximum(attn_c, attn_b / bw)
         ar = np.where(tp > 1, 2.0 * lps * (alpha + 2.0 * (tp - 1) / tp * tok * d * ab / bw_tp), 0.0)
         a2a = np.where(
             ep_on, 2.0 * n_moe / pp * (alpha + tok / tp * top_k * d * ab * (ep - 1) / ep / bw_ep), 0.0
         )
         p2p = np.where(pp > 1, alpha + tok * d * ab / bw_pp, 0.0)
         comm = ar + a2a + p2p
-        return np.maximum(comp, mem) + comm + overhead, comp, mem, comm
+        extra = np.where(np.asarray(tok_pf) > 0, pf_overhead, 0.0)
+        return busy + comm + overhead + extra, comp, mem, comm
 
     # --- steady state at a running concurrency R per instance ------------------------------------------
     # Each sequence emits one token every pp stage steps.  While it decodes, the other R-1 sequences'
@@ -209,6 +225,16 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     ttft_service = pp * n_chunks * t_first + 0.5 * tpot * others
     cycle = ttft_service + (osl - 1.0) * tpot
     out_inst = running * osl / cycle
+    # Static batching (all R requests start together: one prefill of every prompt, then R-wide decode
+    # steps with no prefill in between), as in offline latency benchmarks (vLLM benchmark_latency,
+    # TensorRT-LLM gptSessionBenchmark).
+    static = np.asarray(s.get("static", 0.0)) > 0
+    if np.any(static):
+        t_pf_all, _, _, _ = step(0.0, tok_dec * isl)
+        tpot = np.where(static, pp * t_pure, tpot)
+        ttft_service = np.where(static, pp * t_pf_all, ttft_service)
+        cycle = ttft_service + (osl - 1.0) * tpot
+        out_inst = running * osl / cycle
     decode_step = pp * t_pure
     prefill_share = np.clip(1.0 - osl * decode_step / cycle, 0.0, 1.0)
     t_alone, _, _, _ = step(0.0, chunk)
