@@ -10,7 +10,10 @@ import time
 
 
 def main() -> None:
-    exe = shutil.which("inferonomics")
+    import os
+
+    local = os.path.join(os.path.dirname(sys.executable), "inferonomics")
+    exe = local if os.path.exists(local) else shutil.which("inferonomics")
     cmd = [exe, "--help"] if exe else [sys.executable, "-m", "inferonomics", "--help"]
     times = []
     for _ in range(10):

@@ -1,7 +1,7 @@
 """Speed of the vectorized performance model: configurations evaluated per second in one call.
 
-Grid: every catalog model x every accelerator x tp {1,2,4,8} x 24 concurrencies x 7 ISL x 6 OSL
-(about 1.5 million configurations), evaluated in ONE call of ``inferonomics.perf.evaluate``.
+Grid: every catalog model x every accelerator x tp {1,2,4,8} x 32 concurrencies x 7 ISL x 6 OSL
+(about 1.2 million configurations with the built-in catalog), evaluated in ONE call of ``inferonomics.perf.evaluate``.
 Run on one core: ``python benchmarks/perf_sweep.py``.  Target: >= 1,000,000 configurations/s.
 """
 
@@ -29,7 +29,7 @@ def build(cat, weights: str = "fp8"):
     A = {c: np.array([_arch.arch_columns(cat.model(m))[c] for m in models]) for c in _arch.ARCH_COLUMNS}
     H = {c: np.array([_hw.hw_columns(cat, cat.accelerator(g), weights)[c] for g in accs]) for c in _hw.HW_COLUMNS}
     tps = np.array([1, 2, 4, 8], float)
-    concs = np.geomspace(1, 2048, 24)
+    concs = np.geomspace(1, 2048, 32)
     isls = np.array([128, 256, 512, 1024, 2048, 4096, 8192], float)
     osls = np.array([64, 128, 256, 512, 1024, 2048], float)
     shape = (len(models), len(accs), len(tps), len(concs), len(isls), len(osls))
@@ -56,7 +56,7 @@ def main() -> None:
         r = evaluate(a, hw, s)
         best = min(best, time.perf_counter() - t0)
     fits = int(np.count_nonzero(r["fits"]))
-    print(f"grid: {nm} models x {na} accelerators x 4 tp x 24 concurrency x 7 ISL x 6 OSL = {n:,} configurations")
+    print(f"grid: {nm} models x {na} accelerators x 4 tp x 32 concurrency x 7 ISL x 6 OSL = {n:,} configurations")
     print(f"gather/build arrays: {t_build:.2f} s (once)")
     print(f"one vectorized evaluate() call: {best:.3f} s (best of 3) -> {n / best:,.0f} configurations/s")
     print(f"configurations that fit in memory: {fits:,} ({fits / n:.0%})")

@@ -219,15 +219,15 @@ def catalog_show(slug: str, as_json: bool) -> None:
 
 
 DEMO_DEPLOYMENTS = [
-    # model, gpu, gpus, weights: flagship pairs across the markets the project studies
-    ("llama-3.1-8b", "h100-sxm", 1, "fp8"),
-    ("llama-3.1-70b", "h100-sxm", 4, "fp8"),
-    ("llama-3.1-70b", "mi300x", 1, "fp8"),
-    ("qwen2.5-72b", "h20", 4, "fp8"),
-    ("qwen2.5-72b", "ascend-910b", 4, "int8"),
-    ("qwen3-235b-a22b", "h200", 4, "fp8"),
-    ("deepseek-v3", "h200", 8, "fp8"),
-    ("deepseek-v3", "b200", 8, "fp4"),
+    # model, gpu, gpus, weights, ep: flagship pairs across the markets the project studies
+    ("llama-3.1-8b", "h100-sxm", 1, "fp8", 1),
+    ("llama-3.1-70b", "h100-sxm", 4, "fp8", 1),
+    ("llama-3.1-70b", "mi300x", 1, "fp8", 1),
+    ("qwen2.5-72b", "h20", 4, "fp8", 1),
+    ("qwen2.5-72b", "ascend-910b", 4, "int8", 1),
+    ("qwen3-235b-a22b", "h200", 8, "fp8", 8),
+    ("deepseek-v3", "h200", 8, "fp8", 8),
+    ("deepseek-v3", "b200", 8, "fp4", 8),
 ]
 DEMO_ISL, DEMO_OSL, DEMO_MAX_TPOT_S = 2048, 512, 0.05
 
@@ -243,19 +243,19 @@ def demo_table(region: str):
 
     cat = get_catalog()
     rows = []
-    for model, gpu, gpus, weights in DEMO_DEPLOYMENTS:
+    for model, gpu, gpus, weights, ep in DEMO_DEPLOYMENTS:
         if model not in cat.models or gpu not in cat.accelerators:
             continue
-        kw = dict(gpus=gpus, weights=weights, isl=DEMO_ISL, osl=DEMO_OSL)
+        kw = dict(gpus=gpus, weights=weights, ep=ep, isl=DEMO_ISL, osl=DEMO_OSL)
         try:
             conc = operating_point(model, gpu, max_tpot_s=DEMO_MAX_TPOT_S, catalog=cat, **kw)
             rent = _cost(model, gpu, region=region, concurrency=conc, catalog=cat, **kw)
             own = _cost(model, gpu, region=region, concurrency=conc, own=True, catalog=cat, **kw)
         except InputError as exc:  # a deployment the catalog cannot serve is reported, not fatal
-            rows.append({"model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "note": str(exc)})
+            rows.append({"model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "ep": ep, "note": str(exc)})
             continue
         rows.append({
-            "model": model, "gpu": gpu, "gpus": gpus, "weights": weights,
+            "model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "ep": ep,
             "concurrency": rent["concurrency"],
             "output_tokens_per_s_per_gpu": rent["output_tokens_per_s_per_gpu"],
             "output_tokens_per_s_per_user": rent["output_tokens_per_s_per_user"],
@@ -277,20 +277,23 @@ def demo(region: str, as_json: bool) -> None:
                     "rows": df.to_dict(orient="records")})
         return
     t = Table(
-        title=f"Cost per million tokens, ISL {DEMO_ISL} / OSL {DEMO_OSL}, highest load with TPOT <= "
-        f"{DEMO_MAX_TPOT_S * 1000:.0f} ms, region {region}",
+        title=f"What a million tokens costs to make: ISL {DEMO_ISL} / OSL {DEMO_OSL}, the most requests in "
+        f"flight with TPOT <= {DEMO_MAX_TPOT_S * 1000:.0f} ms, region {region}",
+        padding=(0, 1),
+        show_lines=True,
     )
     cols = [
-        ("model", "model"), ("gpu", "accelerator"), ("gpus", "GPUs"), ("weights", "weights"),
-        ("concurrency", "in flight"), ("output_tokens_per_s_per_gpu", "out tok/s/GPU"),
-        ("output_tokens_per_s_per_user", "tok/s/user"), ("rent_usd_per_gpu_hour", "rent $/GPU-h"),
-        ("rent_usd_per_mtok_output", "rent $/M out"), ("own_usd_per_gpu_hour", "own $/GPU-h"),
-        ("own_usd_per_mtok_output", "own $/M out"), ("own_usd_per_mtok_input", "own $/M in"),
+        ("output_tokens_per_s_per_gpu", "tok/s\nper GPU"), ("rent_usd_per_mtok_output", "rent\n$/M out"),
+        ("own_usd_per_gpu_hour", "own\n$/GPU-h"), ("own_usd_per_mtok_output", "own\n$/M out"),
+        ("own_usd_per_mtok_input", "own\n$/M in"),
     ]
+    t.add_column("model\ndeployment", no_wrap=True)
     for _, label in cols:
-        t.add_column(label, justify="right")
+        t.add_column(label, justify="right", no_wrap=True)
     for _, row in df.iterrows():
-        t.add_row(*(_fmt(row.get(c)) if row.get(c) is not None else "-" for c, _ in cols))
+        deploy = f"{row['gpus']}x {row['gpu']} {row['weights']}" + (f" ep{row['ep']}" if row["ep"] > 1 else "")
+        t.add_row(f"{row['model']}\n[dim]{deploy}[/]",
+                  *(_fmt(row.get(c)) if row.get(c) is not None else "-" for c, _ in cols))
     console.print(t)
     for _, row in df.iterrows():
         if row.get("note"):

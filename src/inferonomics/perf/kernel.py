@@ -159,7 +159,7 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     bw_pp = hw["scaleout_bw_gb_s"] * 1e9
     overhead = hw["step_overhead_s"] + hw["layer_overhead_s"] * lps
     pf_overhead = hw["prefill_layer_overhead_s"] * lps  # prefill steps run without CUDA graphs
-    moe_eff = hw["moe_expert_eff"]  # grouped-GEMM and routing-imbalance losses of the routed experts
+    moe_eff = hw["moe_expert_eff"]  # grouped-GEMM (small per-expert batches) and routing-imbalance losses
     nonexpert_stage = per_layer_nonexpert / pp
     routed_stage = n_moe / pp * top_k * expert_gpu  # routed-expert params one token uses on one GPU
     vocab_stage = vocab_gpu / pp
@@ -184,8 +184,8 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
                 u = n_exp * (1.0 - (1.0 - top_k / n_exp) ** (tok * dp))  # distinct experts touched
             u = np.where(is_moe, u, 0.0)
             exp_b = n_moe / pp * u * expert_gpu * wb
-            exp_c = 2.0 * dp * routed_stage * (tok_dec / eff_dc + tok_pf / eff_pc) / gemm_rate
-            t_exp = np.maximum(exp_b / bw, exp_c) / moe_eff
+            exp_c = 2.0 * dp * routed_stage * (tok_dec / eff_dc + tok_pf / eff_pc) / gemm_rate / moe_eff
+            t_exp = np.maximum(exp_b / bw, exp_c)
         else:
             exp_b = exp_c = t_exp = 0.0
         # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV
