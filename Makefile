@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/inferonomics demo
+	$(BIN)/inferonomics report --out report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,0 +1,51 @@
+"""``inferonomics report``: the self-contained HTML report (the README's main job)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        scenarios: Annotated[
+            Optional[list[str]], typer.Argument(help="Provider scenarios (built-in names or YAML paths).")
+        ] = None,
+        workload: Annotated[
+            Optional[list[str]], typer.Option("--workload", "-w", help="Buyer workloads (names or YAML paths).")
+        ] = None,
+        out: Annotated[str, typer.Option("--out", "-o", help="Directory for index.html and the PNG charts.")] = "report",
+        region: Annotated[str, typer.Option("--region", help="Region for power price and PUE.")] = "us-average",
+        json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    ) -> None:
+        """Write the self-contained HTML report (opens offline) plus every chart as a PNG."""
+        import sys
+        import time
+
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from inferonomics.cli._render import print_json
+        from inferonomics.report import build_report
+
+        t0 = time.perf_counter()
+        err = Console(stderr=True)
+        show = not json_out and sys.stderr.isatty()
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      disable=not show, transient=True) as prog:
+            task = prog.add_task("report", total=None)
+            res = build_report(out, scenarios=scenarios or None, workloads=workload or None, region=region,
+                               progress=lambda name: prog.update(task, description=f"report: {name}"))
+        elapsed = time.perf_counter() - t0
+        if json_out:
+            print_json({"html": str(res.html_path), "pngs": [str(p) for p in res.png_paths],
+                        "sections": res.sections, "headlines": res.headlines, "seconds": elapsed})
+            return
+        con = Console()
+        con.print(f"[bold]Report written:[/] {res.html_path.resolve()}  ({len(res.png_paths)} charts as PNG beside "
+                  f"it, {elapsed:.1f} s)")
+        con.print("Sections: " + ", ".join(res.sections))
+        for k, v in res.headlines.items():
+            con.print(f"  [cyan]{k}[/]: {v}")

@@ -1,0 +1,272 @@
+"""The self-contained HTML report: every chart embedded as a PNG data URI (and written beside it), no
+script or stylesheet from the network, so it opens offline.
+
+Each section is a function ``(ctx) -> Section | None``; sections whose capability is not installed in
+this version return ``None`` and are left out.  Section data come from the Python API only: the report
+holds no arithmetic of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inferonomics.io import write_text_atomic
+
+REPORT_ISL, REPORT_OSL, REPORT_MAX_TPOT_S = 2048, 512, 0.05
+MATRIX_MODELS = [
+    "llama-3.1-8b", "qwen3-8b", "qwen3-30b-a3b", "qwen3-32b", "llama-3.1-70b", "qwen2.5-72b", "mixtral-8x22b",
+    "qwen3-235b-a22b", "llama-3.1-405b", "deepseek-v3",
+]
+MATRIX_GPUS = ["h100-sxm", "h200", "b200", "a100-sxm-80gb", "l40s", "h20", "h800", "mi300x", "mi325x", "ascend-910b"]
+FRONTIER_DEPLOYMENTS = [
+    dict(model="llama-3.1-70b", gpu="h100-sxm", gpus=4, weights="fp8"),
+    dict(model="llama-3.1-70b", gpu="h200", gpus=2, weights="fp8"),
+    dict(model="qwen2.5-72b", gpu="h20", gpus=4, weights="fp8"),
+    dict(model="qwen2.5-72b", gpu="ascend-910b", gpus=4, weights="int8"),
+    dict(model="deepseek-v3", gpu="h200", gpus=8, ep=8, weights="fp8"),
+]
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    intro: str
+    charts: list[tuple[str, bytes, str]] = field(default_factory=list)  # (file stem, png, caption)
+    tables_html: list[str] = field(default_factory=list)
+    headline: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    scenarios: list[str]
+    workloads: list[str]
+    region: str
+    catalog: object
+    used: dict[str, set] = field(default_factory=lambda: {"accelerators": set(), "models": set(), "regions": set()})
+
+
+def _table(df, float_fmt="{:,.3g}") -> str:
+    return df.to_html(index=False, border=0, classes="t", float_format=lambda x: float_fmt.format(x), na_rep="-")
+
+
+def section_cost(ctx: Context) -> Section:
+    """Cost per million tokens: a model x accelerator matrix and the TCO line items of flagship deployments."""
+    import numpy as np
+    import pandas as pd
+
+    from inferonomics.cli._render import demo_table
+    from inferonomics.cost import cost, gpu_hour
+    from inferonomics.perf import sweep
+
+    cat = ctx.catalog
+    models = [m for m in MATRIX_MODELS if m in cat.models]
+    gpus = [g for g in MATRIX_GPUS if g in cat.accelerators]
+    levels = [float(c) for c in np.unique(np.round(np.geomspace(1, 1024, 28)))]
+    frames = []
+    for weights in ("fp8", "int8"):
+        frames.append(sweep(models, gpus, gpus=[1, 2, 4, 8], tp=None, weights=weights, isl=REPORT_ISL,
+                            osl=REPORT_OSL, concurrency=levels, catalog=cat))
+    df = pd.concat(frames, ignore_index=True)
+    ok = df["fits"] & (df["tpot_s"] <= REPORT_MAX_TPOT_S)
+    df = df[ok].copy()
+    hour = {g: gpu_hour(g, own=True, region=ctx.region, catalog=cat)["usd_per_gpu_hour"] for g in gpus}
+    util = cat.const("utilization")
+    df["usd_per_mtok_output_all_in"] = df["gpu"].map(hour) / (df["output_tokens_per_s_per_gpu"] * 3600 * util) * 1e6
+    best = df.loc[df.groupby(["model", "gpu"])["usd_per_mtok_output_all_in"].idxmin()]
+    mat = np.full((len(models), len(gpus)), np.nan)
+    for _, r in best.iterrows():
+        mat[models.index(r["model"]), gpus.index(r["gpu"])] = r["usd_per_mtok_output_all_in"]
+    from inferonomics.report import charts
+
+    demo = demo_table(ctx.region)
+    demo = demo[demo["note"] == ""]
+    rows = []
+    for _, r in demo.iterrows():
+        c = cost(r["model"], r["gpu"], gpus=int(r["gpus"]), ep=int(r["ep"]), weights=r["weights"], isl=REPORT_ISL,
+                 osl=REPORT_OSL, concurrency=float(r["concurrency"]), own=True, region=ctx.region, catalog=cat)
+        b = c["breakdown_usd_per_mtok_output_all_in"]
+        rows.append({
+            "label": f"{r['model']} / {int(r['gpus'])}x {r['gpu']} {r['weights']}",
+            "breakdown": {k.replace("_usd_per_mtok_output_all_in", ""): v for k, v in b.items()},
+        })
+        ctx.used["models"].add(r["model"])
+        ctx.used["accelerators"].add(r["gpu"])
+    ctx.used["models"].update(models)
+    ctx.used["accelerators"].update(gpus)
+    ctx.used["regions"].add(ctx.region)
+    cheapest = best.sort_values("usd_per_mtok_output_all_in").iloc[0]
+    table = demo[["model", "gpu", "gpus", "weights", "output_tokens_per_s_per_gpu", "rent_usd_per_mtok_output",
+                  "own_usd_per_gpu_hour", "own_usd_per_mtok_output", "own_usd_per_mtok_input"]]
+    return Section(
+        "cost",
+        "What a million tokens costs to make",
+        f"Owned hardware in region <b>{html.escape(ctx.region)}</b> at the catalog utilization ({util:.0%}), "
+        f"prompts of {REPORT_ISL} and answers of {REPORT_OSL} tokens, at the highest load that keeps time per "
+        f"output token within {REPORT_MAX_TPOT_S * 1000:.0f} ms (20 tokens/s per user). Each cell takes the "
+        "cheapest precision (fp8 or int8) and parallelism on up to 8 GPUs.",
+        charts=[
+            ("cost_matrix", charts.cost_matrix(models, gpus, mat), "USD per million output tokens, model x accelerator"),
+            ("cost_breakdown", charts.cost_waterfall(rows), "TCO line items per million output tokens"),
+        ],
+        tables_html=[_table(table)],
+        headline={
+            "cheapest pair": f"{cheapest['model']} on {cheapest['gpu']}: "
+            f"${cheapest['usd_per_mtok_output_all_in']:.3f} per M output tokens",
+        },
+    )
+
+
+def section_frontier(ctx: Context) -> Section:
+    from inferonomics.perf import frontier
+    from inferonomics.report import charts
+
+    curves = []
+    for d in FRONTIER_DEPLOYMENTS:
+        if d["model"] not in ctx.catalog.models or d["gpu"] not in ctx.catalog.accelerators:
+            continue
+        df = frontier(isl=REPORT_ISL, osl=REPORT_OSL, catalog=ctx.catalog, **d)
+        label = f"{d['model']} / {d['gpus']}x {d['gpu']} {d['weights']}" + (f" ep{d['ep']}" if d.get("ep") else "")
+        curves.append({"label": label, "per_user": df["output_tokens_per_s_per_user"].tolist(),
+                       "per_gpu": df["output_tokens_per_s_per_gpu"].tolist()})
+        ctx.used["models"].add(d["model"])
+        ctx.used["accelerators"].add(d["gpu"])
+    return Section(
+        "frontier", "Throughput against interactivity",
+        "Each point is one load level (requests in flight, from 1 to the most that fits in memory). Moving "
+        "right buys faster answers per user with fewer tokens per GPU: the price of interactivity.",
+        charts=[("frontier", charts.frontier(curves), "tokens/s per GPU against tokens/s per user")],
+    )
+
+
+def section_assumptions(ctx: Context) -> Section:
+    """Every catalog input the report used, with its source and date (or the assumption and why)."""
+    import pandas as pd
+
+    cat = ctx.catalog
+    rows = []
+
+    def add(kind, slug, name, v):
+        rows.append({
+            "kind": kind, "item": slug, "field": name, "value": v.value, "unit": v.unit or "",
+            "source or assumption": v.provenance,
+        })
+
+    for name, c in sorted(cat.constants.items()):
+        add("constant", name, "", c)
+    for slug in sorted(ctx.used["accelerators"]):
+        a = cat.accelerator(slug)
+        for fname in ("memory_gb", "memory_bw_gb_s", "tdp_w", "scaleup_bw_gb_s", "purchase_price_usd",
+                      "rental_usd_per_gpu_hour"):
+            add("accelerator", slug, fname, getattr(a, fname))
+        for dt_, v in a.peak_dense_tflops.items():
+            add("accelerator", slug, f"peak_dense_tflops.{dt_}", v)
+    for slug in sorted(ctx.used["regions"]):
+        r = cat.region(slug)
+        add("region", slug, "electricity_usd_per_kwh", r.electricity_usd_per_kwh)
+        add("region", slug, "pue", r.pue)
+    for cur, fx in sorted(cat.fx.items()):
+        add("fx", cur, "usd_per_unit", fx.usd_per_unit)
+    for fam, e in sorted(cat.efficiency.items()):
+        for fname in type(e).model_fields:
+            if fname != "family":
+                add("efficiency", fam, fname, getattr(e, fname))
+    models = pd.DataFrame([
+        {"model": s, "config source": cat.model(s).source, "date": cat.model(s).date}
+        for s in sorted(ctx.used["models"])
+    ])
+    df = pd.DataFrame(rows)
+    return Section(
+        "assumptions", "Assumptions and sources",
+        f"{len(df)} inputs used by this report. Values marked 'assumption' were not published anywhere we "
+        "could find; the reason is given. Change any of them with your own catalog file (--catalog-dir).",
+        tables_html=[_table(df, "{:,.6g}"), _table(models)],
+    )
+
+
+SECTIONS: list[Callable[[Context], Section | None]] = [section_cost, section_frontier]
+CLOSING: list[Callable[[Context], Section | None]] = [section_assumptions]
+
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
+header{background:#1f4e79;color:#fff;padding:24px 40px}header h1{margin:0 0 6px 0;font-size:26px}
+main{max-width:1100px;margin:0 auto;padding:10px 40px 60px}section{background:#fff;border-radius:8px;
+padding:18px 24px;margin:22px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}h2{margin-top:0;color:#1f4e79}
+figure{margin:14px 0}figure img{max-width:100%}figcaption{font-size:12px;color:#555}
+table.t{border-collapse:collapse;font-size:12px;margin:10px 0;width:100%}table.t th{background:#eef3f8;
+text-align:left}table.t td,table.t th{padding:4px 6px;border-bottom:1px solid #e5e5e5;vertical-align:top}
+.headline{display:flex;flex-wrap:wrap;gap:12px}.card{background:#eef3f8;border-radius:6px;padding:10px 14px;
+min-width:220px}.card b{display:block;font-size:12px;color:#555;font-weight:normal}nav a{color:#fff;margin-right:14px}
+"""
+
+
+@dataclass
+class ReportResult:
+    html_path: Path
+    png_paths: list[Path]
+    headlines: dict[str, str]
+    sections: list[str]
+
+
+def build_report(
+    out_dir: str | Path,
+    scenarios: list[str] | None = None,
+    workloads: list[str] | None = None,
+    region: str = "us-average",
+    catalog=None,
+    progress: Callable[[str], None] | None = None,
+) -> ReportResult:
+    """Write ``index.html`` (self-contained) and one PNG per chart into ``out_dir``."""
+    from inferonomics.catalog import get_catalog
+    from inferonomics.errors import InputError
+
+    cat = catalog or get_catalog()
+    cat.region(region)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("out", str(out), "must be a directory (it is a file)")
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(list(scenarios or []), list(workloads or []), region, cat)
+    sections: list[Section] = []
+    for fn in SECTIONS + CLOSING:
+        if progress:
+            progress(fn.__name__.removeprefix("section_"))
+        s = fn(ctx)
+        if s is not None:
+            sections.append(s)
+    pngs: list[Path] = []
+    body = []
+    headlines: dict[str, str] = {}
+    for s in sections:
+        headlines.update(s.headline)
+        parts = [f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2><p>{s.intro}</p>']
+        for stem, png, caption in s.charts:
+            p = out / f"{stem}.png"
+            p.write_bytes(png)
+            pngs.append(p)
+            b64 = base64.b64encode(png).decode("ascii")
+            parts.append(f'<figure><img alt="{html.escape(caption)}" data-chart="{stem}" '
+                         f'src="data:image/png;base64,{b64}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+        parts.extend(s.tables_html)
+        parts.append("</section>")
+        body.append("\n".join(parts))
+    cards = "".join(f'<div class="card"><b>{html.escape(k)}</b>{html.escape(v)}</div>' for k, v in headlines.items())
+    nav = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    doc = (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>inferonomics report</title><style>{CSS}</style></head><body>"
+        "<header><h1>inferonomics: the unit economics of AI inference</h1>"
+        f"<div>Generated {stamp}. Every input has a source or a stated assumption (see the last section).</div>"
+        f"<nav>{nav}</nav></header><main><section id=\"headline\"><h2>Headline figures</h2>"
+        f"<div class=\"headline\">{cards}</div></section>{''.join(body)}</main></body></html>"
+    )
+    html_path = write_text_atomic(out / "index.html", doc)
+    return ReportResult(html_path, pngs, headlines, [s.key for s in sections])

@@ -1,0 +1,62 @@
+"""The self-contained report: opens offline, every chart is a real PNG, every input is listed."""
+
+import base64
+import json
+import re
+
+import pytest
+
+from inferonomics.cli import main
+from inferonomics.report import build_report
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return build_report(out), out
+
+
+def test_report_is_self_contained(report):
+    res, out = report
+    doc = res.html_path.read_text(encoding="utf-8")
+    # nothing is fetched from the network: no remote src/href, no external script or stylesheet
+    assert not re.search(r"""(src|href)\s*=\s*["']https?:""", doc)
+    assert "<script src" not in doc and "<link" not in doc
+    imgs = re.findall(r'<img [^>]*src="([^"]+)"', doc)
+    assert len(imgs) == len(res.png_paths) >= 3
+    for src in imgs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pngs_written_beside_the_html(report):
+    res, out = report
+    for p in res.png_paths:
+        assert p.parent == out and p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 5000
+
+
+def test_assumptions_table_lists_every_constant_with_provenance(report, cat):
+    res, _ = report
+    doc = res.html_path.read_text(encoding="utf-8")
+    assert "assumptions" in res.sections
+    for name, c in cat.constants.items():
+        assert f">{name}<" in doc, name
+    assert doc.count("assumption:") >= sum(1 for c in cat.constants.values() if c.assumption)
+
+
+def test_headline_names_the_cheapest_pair(report):
+    res, _ = report
+    assert "cheapest pair" in res.headlines and "per M output tokens" in res.headlines["cheapest pair"]
+
+
+def test_report_cli_json(tmp_path, capsys):
+    rc = main(["report", "--out", str(tmp_path / "r"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["html"].endswith("index.html") and len(out["pngs"]) >= 3
+
+
+def test_report_into_a_file_path_is_a_clear_error(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    rc = main(["report", "--out", str(f)])
+    assert rc == 2 and "must be a directory" in capsys.readouterr().err
