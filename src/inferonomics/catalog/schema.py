@@ -23,6 +23,12 @@ KV_DTYPES = ("bf16", "fp16", "fp8")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+def _check_slug(v: str) -> str:
+    if not SLUG_RE.match(v):
+        raise ValueError(f"slug must be kebab-case lowercase (letters, digits, '.', '-'), got {v!r}")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,12 +92,7 @@ class Accelerator(_Strict):
     server_overhead_w: Sourced | None = None
     notes: str | None = None
 
-    @field_validator("slug")
-    @classmethod
-    def _slug(cls, v: str) -> str:
-        if not SLUG_RE.match(v):
-            raise ValueError(f"slug must be kebab-case lowercase, got {v!r}")
-        return v
+    _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
 
     @field_validator("peak_dense_tflops")
     @classmethod
@@ -161,12 +162,7 @@ class Model(_Strict):
 
     _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
 
-    @field_validator("slug")
-    @classmethod
-    def _slug(cls, v: str) -> str:
-        if not SLUG_RE.match(v):
-            raise ValueError(f"slug must be kebab-case lowercase, got {v!r}")
-        return v
+    _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
 
     @model_validator(mode="after")
     def _heads(self) -> Model:
@@ -182,6 +178,8 @@ class Region(_Strict):
     electricity_usd_per_kwh: Sourced
     pue: Sourced
     notes: str | None = None
+
+    _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
 
 
 class FxRate(_Strict):

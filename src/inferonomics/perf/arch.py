@@ -130,26 +130,25 @@ def arch_columns(m: Model) -> dict[str, float]:
     }
 
 
+def _layer_params(c: dict[str, float], experts_per_layer: float) -> float:
+    """Parameters of all transformer layers with ``experts_per_layer`` routed experts counted."""
+    return (
+        c["n_layers"] * (c["attn_shardable_params"] + c["attn_replicated_params"])
+        + c["n_dense_layers"] * c["dense_ffn_params"]
+        + c["n_moe_layers"] * (c["shared_expert_params"] + experts_per_layer * c["expert_params"])
+    )
+
+
 def total_params(m: Model) -> float:
     """Total parameters (all experts, embeddings counted once when tied), excluding norms and biases."""
     c = arch_columns(m)
-    layers = (
-        c["n_layers"] * (c["attn_shardable_params"] + c["attn_replicated_params"])
-        + c["n_dense_layers"] * c["dense_ffn_params"]
-        + c["n_moe_layers"] * (c["shared_expert_params"] + c["n_experts"] * c["expert_params"])
-    )
-    return layers + c["n_vocab_mats"] * c["vocab_params"]
+    return _layer_params(c, c["n_experts"]) + c["n_vocab_mats"] * c["vocab_params"]
 
 
 def active_params(m: Model) -> float:
     """Parameters one token passes through (routed experts: top-k), including the LM head, not the embedding."""
     c = arch_columns(m)
-    layers = (
-        c["n_layers"] * (c["attn_shardable_params"] + c["attn_replicated_params"])
-        + c["n_dense_layers"] * c["dense_ffn_params"]
-        + c["n_moe_layers"] * (c["shared_expert_params"] + c["top_k"] * c["expert_params"])
-    )
-    return layers + c["vocab_params"]
+    return _layer_params(c, c["top_k"]) + c["vocab_params"]
 
 
 def kv_bytes_per_token(m: Model, kv_bytes_per_elem: float) -> float:
