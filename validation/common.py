@@ -43,11 +43,19 @@ def to_points(rows: list[dict]) -> tuple[list[Point], list[tuple[dict, str]]]:
             scheduler=r.get("scheduler") or ("static" if static else "continuous"),
         )
         points.append(Point(d, r["metric"], float(r["value"]), r["id"], r["kind"]))
+        FRAMEWORK[r["id"]] = str(r.get("framework") or "")
     return points, skipped
 
 
+SPLIT = {"mode": "hash"}  # "hash": one point in three by id; "framework": fit on TensorRT-LLM, test on the rest
+FRAMEWORK: dict[str, str] = {}
+
+
 def is_test(point_id: str) -> bool:
-    """Deterministic hold-out: one point in three, by a hash of its id, is never used for fitting."""
+    """Deterministic hold-out, never used for fitting: one point in three by a hash of its id, or (with
+    ``SPLIT["mode"] = "framework"``) every point not measured with TensorRT-LLM."""
+    if SPLIT["mode"] == "framework":
+        return "tensorrt" not in FRAMEWORK.get(point_id, "").lower()
     return zlib.crc32(point_id.encode()) % 3 == 0
 
 

@@ -2,6 +2,7 @@
 src/inferonomics/catalog/data/efficiency.yaml (with source and date), then report train/test accuracy.
 
     python validation/fit.py [--dry-run]
+    python validation/fit.py --split-by-framework   # fit on TensorRT-LLM points, report on other engines
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import is_test, load_rows, report, to_points  # noqa: I001
+from common import SPLIT, is_test, load_rows, report, to_points  # noqa: I001
 from inferonomics.catalog import get_catalog
 from inferonomics.perf.calibrate import FAMILY_FACTORS, SHARED_FACTORS, fit, predict_prepared, prepare
 
@@ -45,6 +46,9 @@ def priors_for(families):
 
 
 def main(argv: list[str]) -> int:
+    if "--split-by-framework" in argv:  # a harder hold-out: fit on TensorRT-LLM only, test on other engines
+        SPLIT["mode"] = "framework"
+        argv = [*argv, "--dry-run"]
     cat = get_catalog()
     points, _ = to_points(load_rows())
     prep = prepare(cat, points)
