@@ -3,20 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The test suite also runs a real llama.cpp server (extra bench-server): llama-cpp-python builds from source the
+# first time (~4.5 min on 2 cores); pip's wheel cache (~/.cache/pip) makes later installs take seconds.
+SERVER_STAMP := $(VENV)/.installed-bench-server
 
 .PHONY: demo test lint bench validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,app]'
 	touch $(STAMP)
+
+$(SERVER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench-server]'
+	touch $(SERVER_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/inferonomics demo
 	$(BIN)/inferonomics report --out report
 
-test: $(STAMP)
+test: $(STAMP) $(SERVER_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -25,6 +32,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/perf_sweep.py
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/bench_client_overhead.py
 
 validate: $(STAMP)
 	$(BIN)/python validation/validate.py
