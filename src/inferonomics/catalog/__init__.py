@@ -17,6 +17,7 @@ from typing import Any
 
 from inferonomics.catalog.schema import (
     Accelerator,
+    ApiPrice,
     Constant,
     EfficiencyFamily,
     FxRate,
@@ -35,6 +36,7 @@ _SECTIONS: dict[str, tuple[type, str]] = {
     "fx": (FxRate, "currency"),
     "efficiency": (EfficiencyFamily, "family"),
     "constants": (Constant, "name"),
+    "api_prices": (ApiPrice, "key"),
 }
 
 KINDS = ("accelerators", "models", "regions")
@@ -59,6 +61,7 @@ class Catalog:
     fx: dict[str, FxRate] = field(default_factory=dict)
     efficiency: dict[str, EfficiencyFamily] = field(default_factory=dict)
     constants: dict[str, Constant] = field(default_factory=dict)
+    api_prices: dict[str, ApiPrice] = field(default_factory=dict)  # key: provider/model/market/date[/tier]
     origin: dict[str, str] = field(default_factory=dict)  # "kind:slug" -> file it came from
 
     def accelerator(self, slug: str, field_name: str = "gpu") -> Accelerator:

@@ -207,4 +207,90 @@ class EfficiencyFamily(_Strict):
     moe_expert_eff: Sourced
 
 
+# --- API prices (buyer's decision) ------------------------------------------------------------------
+API_MARKETS = ("china", "international")
+QUALITY_TIERS = ("small", "medium", "large", "frontier")  # ordered, lowest first
+_CTX_RE = re.compile(r"^(\d+(?:\.\d+)?)(k|m)?-(\d+(?:\.\d+)?)(k|m)?$")
+_API_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$")
+
+
+def _ctx_tokens(num: str, unit: str | None) -> int:
+    return int(round(float(num) * {"k": 1e3, "m": 1e6, None: 1.0}[unit]))
+
+
+class ApiPrice(_Strict):
+    """One list price of one API model on one date (a history is several records of one product).
+
+    Prices are per million tokens in ``currency``.  ``effective_date`` is the date from which the price
+    applies (or, when the source gives no start date, the date it was observed in force; ``note`` says
+    which).  ``context_tier`` ("0-32k", "32k-128k") is the range of input tokens per request a tiered
+    price applies to.  ``quality_tier`` / ``equivalent_open_models`` say what the model is comparable to.
+    """
+
+    provider: str
+    model: str
+    version: str | None = Field(default=None, description="release behind the API name (e.g. v3.2)")
+    effective_date: str
+    market: Literal["china", "international"]
+    currency: str
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0, description="None where no source was found")
+    cache_hit_input_per_mtok: float | None = Field(default=None, ge=0)
+    context_tier: str | None = None
+    max_input_tokens: int | None = Field(default=None, gt=0)
+    quality_tier: Literal["small", "medium", "large", "frontier"] | None = None
+    equivalent_open_models: list[str] = Field(default_factory=list)
+    source: str
+    date: str
+    note: str | None = None
+
+    _v_dates = field_validator("effective_date", "date", mode="before")(
+        classmethod(lambda cls, v: _check_date(v))
+    )
+    _v_provider = field_validator("provider")(classmethod(lambda cls, v: _check_slug(v)))
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if not _API_MODEL_RE.match(v):
+            raise ValueError(f"model must be an API model name (letters, digits, . _ : / @ + -), got {v!r}")
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not re.match(r"^[A-Z]{3}$", v):
+            raise ValueError(f"currency must be an ISO code like USD or CNY, got {v!r}")
+        return v
+
+    @field_validator("context_tier")
+    @classmethod
+    def _tier(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = _CTX_RE.match(v.lower())
+        if not m or _ctx_tokens(m[1], m[2]) >= _ctx_tokens(m[3], m[4]):
+            raise ValueError(f"context_tier must look like '0-32k' or '32k-128k' (from < to), got {v!r}")
+        return v.lower()
+
+    @field_validator("equivalent_open_models")
+    @classmethod
+    def _slugs(cls, v: list[str]) -> list[str]:
+        return [_check_slug(s) for s in v]
+
+    @property
+    def context_range_tokens(self) -> tuple[int, int | None]:
+        """(from, to] input tokens per request the price applies to; (0, None) when not tiered."""
+        if self.context_tier is None:
+            return 0, None
+        m = _CTX_RE.match(self.context_tier)
+        return _ctx_tokens(m[1], m[2]), _ctx_tokens(m[3], m[4])
+
+    @property
+    def key(self) -> str:
+        """Identity of a record: a user file overrides the built-in record with the same key."""
+        k = f"{self.provider}/{self.model}/{self.market}/{self.effective_date}"
+        return k + (f"/{self.context_tier}" if self.context_tier else "")
+
+
 CatalogKind = Literal["accelerators", "models", "regions"]

@@ -1,0 +1,326 @@
+"""Python API of the buyer's decision: ``breakeven(workload)`` -> :class:`Decision`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inferonomics.catalog import Catalog, get_catalog
+from inferonomics.decide import engine as E
+from inferonomics.decide.workload import Workload, load_workload
+
+MONTHLY_COLUMNS = [
+    "option", "kind", "month", "input_tokens", "output_tokens", "tokens", "peak_requests_per_s", "gpus",
+    "servers", "api_usd", "rental_usd", "capex_usd", "depreciation_usd", "power_usd", "facility_usd",
+    "maintenance_usd", "staff_usd", "cash_usd", "cost_usd", "cumulative_cash_usd", "cumulative_cost_usd",
+    "usd_per_mtok",
+]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The comparison of one workload's options.
+
+    ``options``: one row per option shown (every suitable API, and the best rented and owned deployment
+    per accelerator), sorted by NPV.  ``monthly``: tidy, one row per option and month.  ``capacity``:
+    every self-hosted candidate that meets the SLO.  ``recommendation``, ``breakeven``, ``flips`` and
+    ``excluded`` are plain dicts/lists (what ``--json`` prints)."""
+
+    workload: dict
+    options: object
+    monthly: object
+    capacity: object
+    recommendation: dict
+    breakeven: dict
+    flips: list = field(default_factory=list)
+    counterfactual: dict | None = None
+    excluded: list = field(default_factory=list)
+    api_skipped: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def to_dict(self, monthly: bool = True) -> dict:
+        d = {
+            "workload": self.workload,
+            "recommendation": self.recommendation,
+            "breakeven": self.breakeven,
+            "flips": self.flips,
+            "counterfactual": self.counterfactual,
+            "options": _records(self.options),
+            "excluded": self.excluded,
+            "api_skipped": self.api_skipped,
+            "notes": self.notes,
+            "capacity": _records(self.capacity),
+        }
+        if monthly:
+            d["monthly"] = _records(self.monthly)
+        return d
+
+
+def _records(df) -> list[dict]:
+    import math
+
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in rec.items()})
+    return out
+
+
+def _shown(p: E.Prepared, ev: dict) -> list[int]:
+    """Every API, and per accelerator the cheapest (NPV) rented and owned candidate."""
+    A, C = len(p.apis), len(p.cap)
+    idx = list(range(A))
+    gpus = p.cap["gpu"].to_numpy()
+    for off in (A, A + C):
+        for g in sorted(set(gpus)):
+            cands = [off + i for i in range(C) if gpus[i] == g]
+            idx.append(min(cands, key=lambda j: ev["npv"][j]))
+    return idx
+
+
+def _line(ev: dict, kind: str, j: int, p: E.Prepared, key: str) -> np.ndarray:
+    A, C = len(p.apis), len(p.cap)
+    H = ev["H"]
+    if kind == "api":
+        return ev["api"]["api_usd"][j] if key == "api_usd" else np.zeros(H)
+    if kind == "rent":
+        src = ev["rent"]
+        i = j - A
+        m = {"rental_usd": "rental_usd", "staff_usd": "staff_usd", "gpus": "gpus"}
+        return src[m[key]][i] if key in m else np.zeros(H)
+    i = j - A - C
+    src = ev["own"]
+    keys = ("capex_usd", "depreciation_usd", "power_usd", "facility_usd", "maintenance_usd", "staff_usd", "gpus", "servers")
+    return src[key][i] if key in keys else np.zeros(H)
+
+
+def _monthly(p: E.Prepared, ev: dict, idx: list[int], names: list[str]):
+    import pandas as pd
+
+    H = ev["H"]
+    tokens = ev["in_tok"] + ev["out_tok"]
+    frames = []
+    for j in idx:
+        kind = str(ev["kind"][j])
+        cash, cost = ev["cash"][j], ev["cost"][j]
+        d = {
+            "option": [names[j]] * H, "kind": [kind] * H, "month": p.months,
+            "input_tokens": ev["in_tok"], "output_tokens": ev["out_tok"], "tokens": tokens,
+            "peak_requests_per_s": ev["peak_req_s"],
+        }
+        for key in ("gpus", "servers", "api_usd", "rental_usd", "capex_usd", "depreciation_usd", "power_usd",
+                    "facility_usd", "maintenance_usd", "staff_usd"):
+            d[key] = _line(ev, kind, j, p, key)
+        d["cash_usd"], d["cost_usd"] = cash, cost
+        d["cumulative_cash_usd"], d["cumulative_cost_usd"] = np.cumsum(cash), np.cumsum(cost)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d["usd_per_mtok"] = cost / tokens * 1e6
+        frames.append(pd.DataFrame(d))
+    return pd.concat(frames, ignore_index=True)[MONTHLY_COLUMNS]
+
+
+def _fmt_usd(x: float) -> str:
+    a = abs(x)
+    if a >= 1e9:
+        return f"${x / 1e9:.2f}bn"
+    if a >= 1e6:
+        return f"${x / 1e6:.2f}m"
+    if a >= 1e3:
+        return f"${x / 1e3:.1f}k"
+    return f"${x:.2f}"
+
+
+def _tok(x: float) -> str:
+    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def breakeven(
+    workload: Workload | str,
+    catalog: Catalog | None = None,
+    *,
+    with_flips: bool = True,
+) -> Decision:
+    """Compare paying an API, renting dedicated GPUs and owning hardware for a workload.
+
+    ``workload``: a :class:`Workload`, a built-in name or a YAML path."""
+    import pandas as pd
+
+    cat = catalog or get_catalog()
+    w = load_workload(workload) if isinstance(workload, str) else workload
+    p = E.prepare(w, cat)
+    ev = E.evaluate(p)
+    names = E.option_names(p)
+    kinds = ev["kind"]
+    mask = E.eligible_mask(p)
+    A, C = len(p.apis), len(p.cap)
+    H = ev["H"]
+    tokens = ev["in_tok"] + ev["out_tok"]
+    total_tokens = float(tokens.sum())
+
+    best = int(np.argmin(np.where(mask, ev["npv"], np.inf)))
+    api_idx = int(np.argmin(ev["npv"][:A])) if A else None
+    best_of = {
+        k: int(np.argmin(np.where(kinds == k, ev["npv"], np.inf))) for k in E.KINDS if (kinds == k).any()
+    }
+
+    # --- break-even of each self-hosted kind against the best API -------------------------------------
+    be: dict = {"against": names[api_idx] if api_idx is not None else None}
+    if api_idx is not None:
+        api_cum = np.cumsum(ev["cash"][api_idx])
+        api_blend = float(ev["cost"][api_idx].sum() / total_tokens * 1e6)
+        be["api_usd_per_mtok"] = api_blend
+        for k in ("own", "rent"):
+            if k not in best_of:
+                continue
+            j = best_of[k]
+            month = E._first_crossing(np.cumsum(ev["cash"][j]), api_cum)
+            vol = E.breakeven_volume(p, api_idx, kinds == k)
+            at_scale = E.evaluate(p, E.Levers(), steady_tokens_per_month=1e15)
+            scale_cost = float(at_scale["cost"][j].sum() / (at_scale["in_tok"] + at_scale["out_tok"]).sum() * 1e6)
+            be[k] = {
+                "option": names[j],
+                "breakeven_month": month,
+                "breakeven_tokens_per_month": vol,
+                "usd_per_mtok": float(ev["cost"][j].sum() / total_tokens * 1e6),
+                "usd_per_mtok_at_scale": scale_cost,
+                "npv_usd": float(ev["npv"][j]),
+                "api_npv_usd": float(ev["npv"][api_idx]),
+            }
+
+    # --- options shown -----------------------------------------------------------------------------------
+    idx = _shown(p, ev)
+    rows = []
+    for j in idx:
+        k = str(kinds[j])
+        row = {
+            "option": names[j], "kind": k, "eligible": bool(mask[j]),
+            "excluded_reason": None if mask[j] else "sovereign: must run on own premises",
+            "model": None, "gpu": None, "weights": None, "gpus_per_instance": None, "api_market": None,
+            "month1_usd": float(ev["cost"][j][0]), "horizon_month_usd": float(ev["cost"][j][-1]),
+            "total_cash_usd": float(ev["cash"][j].sum()), "npv_usd": float(ev["npv"][j]),
+            "usd_per_mtok": float(ev["cost"][j].sum() / total_tokens * 1e6),
+            "gpus_month1": None, "gpus_horizon": None, "breakeven_month": None,
+            "own_breakeven_tokens_per_month": None,
+        }
+        if k == "api":
+            a = p.apis[j]
+            row.update(model=a["api_model"], api_market=a["market"],
+                       own_breakeven_tokens_per_month=E.breakeven_volume(p, j, kinds == "own"))
+        else:
+            c = p.cap.iloc[j - A - (C if k == "own" else 0)]
+            g = ev[k]["gpus"][j - A - (C if k == "own" else 0)]
+            row.update(model=c["model"], gpu=c["gpu"], weights=c["weights"], gpus_per_instance=int(c["gpus_per_instance"]),
+                       gpus_month1=float(g[0]), gpus_horizon=float(g[-1]))
+            if api_idx is not None:
+                row["breakeven_month"] = E._first_crossing(np.cumsum(ev["cash"][j]), np.cumsum(ev["cash"][api_idx]))
+        rows.append(row)
+    options = pd.DataFrame(rows).sort_values("npv_usd", kind="stable").reset_index(drop=True)
+    monthly = _monthly(p, ev, [j for j in idx], names)
+
+    # --- excluded options and the price of sovereignty ---------------------------------------------------
+    excluded = []
+    if w.sovereign:
+        for k in ("api", "rent"):
+            sel = np.where(kinds == k)[0]
+            if len(sel):
+                j = int(sel[np.argmin(ev["npv"][sel])])
+                excluded.append({
+                    "kind": k, "count": len(sel), "reason": "sovereign: must run on own premises",
+                    "cheapest_option": names[j], "cheapest_npv_usd": float(ev["npv"][j]),
+                })
+
+    # --- recommendation and reasons -----------------------------------------------------------------------
+    order = [int(j) for j in np.argsort(np.where(mask, ev["npv"], np.inf)) if mask[j]]
+    runner = next((j for j in order if kinds[j] != kinds[best]), order[1] if len(order) > 1 else None)
+    reasons = []
+    reasons.append(
+        f"{names[best]} has the lowest net present cost over {H} months: {_fmt_usd(ev['npv'][best])} "
+        f"({ev['cost'][best].sum() / total_tokens * 1e6:.3g} $/Mtok over the horizon)."
+    )
+    if runner is not None:
+        reasons.append(
+            f"Next best{' of another kind' if kinds[runner] != kinds[best] else ''}: {names[runner]} at {_fmt_usd(ev['npv'][runner])} "
+            f"(+{_fmt_usd(ev['npv'][runner] - ev['npv'][best])}, {ev['npv'][runner] / ev['npv'][best] - 1:+.0%})."
+        )
+    if kinds[best] != "api":
+        i = best - A - (C if kinds[best] == "own" else 0)
+        c = p.cap.iloc[i]
+        g = ev[str(kinds[best])]["gpus"][i]
+        par = f"expert-parallel over {c['ep']}" if c["ep"] > 1 else f"tensor-parallel over {c['tp']}"
+        reasons.append(
+            f"Sized with the performance model for a peak of {ev['peak_req_s'][0]:.3g} requests/s in month 1 "
+            f"({ev['peak_req_s'][-1]:.3g} at month {H}): one instance of {c['model']} on {c['gpus_per_instance']}x "
+            f"{c['gpu']} ({c['weights']}, {par}) serves {c['requests_per_s']:.3g} requests/s "
+            f"({c['output_tokens_per_s']:.0f} output tokens/s) at TTFT {c['ttft_s']:.2f} s / TPOT {c['tpot_s'] * 1000:.0f} ms; "
+            f"{g[0]:.0f} GPUs in month 1, {g[-1]:.0f} at month {H}."
+        )
+    if w.sovereign:
+        cheapest_any = int(np.argmin(ev["npv"]))
+        if cheapest_any != best:
+            reasons.append(
+                f"Sovereignty rules out the APIs and rented GPUs; without it {names[cheapest_any]} would cost "
+                f"{_fmt_usd(ev['npv'][cheapest_any])}, so running on own premises costs "
+                f"{_fmt_usd(ev['npv'][best] - ev['npv'][cheapest_any])} more over {H} months (the price of sovereignty)."
+            )
+        else:
+            reasons.append("Sovereignty rules out the APIs and rented GPUs, and owning is also the cheapest without it.")
+    own_be = be.get("own")
+    if own_be and api_idx is not None:
+        if own_be["breakeven_tokens_per_month"] is None:
+            reasons.append(
+                f"Owning never beats {names[api_idx]} at any volume: even at very large scale its cost "
+                f"({own_be['usd_per_mtok_at_scale']:.3g} $/Mtok) stays above the API's "
+                f"({be['api_usd_per_mtok']:.3g} $/Mtok blended)."
+            )
+        else:
+            m = own_be["breakeven_month"]
+            reasons.append(
+                f"Owning ({own_be['option']}) beats {names[api_idx]} above about "
+                f"{_tok(own_be['breakeven_tokens_per_month'])} tokens a month held steady "
+                f"(this workload: {_tok(tokens[0])} in month 1); "
+                + (f"its cumulative cash cost drops below the API's in month {m}." if m else
+                   f"its cumulative cash cost stays above the API's through month {H}.")
+            )
+    recommendation = {
+        "option": names[best], "kind": str(kinds[best]), "npv_usd": float(ev["npv"][best]),
+        "usd_per_mtok": float(ev["cost"][best].sum() / total_tokens * 1e6),
+        "runner_up": names[runner] if runner is not None else None,
+        "runner_up_npv_usd": float(ev["npv"][runner]) if runner is not None else None,
+        "reasons": reasons,
+    }
+    fl = E.flips(p, mask) if with_flips else []
+    counterfactual = None
+    if w.sovereign:
+        everything = np.ones(len(kinds), bool)
+        cheapest_any = int(np.argmin(ev["npv"]))
+        counterfactual = {
+            "constraint": "sovereign dropped",
+            "option": names[cheapest_any], "kind": str(kinds[cheapest_any]), "npv_usd": float(ev["npv"][cheapest_any]),
+            "price_of_sovereignty_usd": float(ev["npv"][best] - ev["npv"][cheapest_any]),
+            "flips": E.flips(p, everything) if with_flips else [],
+        }
+    if w.sovereign:
+        cheapest_any = int(np.argmin(ev["npv"]))
+        fl.append({
+            "lever": "sovereign", "direction": "drop", "multiplier": None,
+            "new_option": names[cheapest_any], "new_kind": str(kinds[cheapest_any]),
+            "text": f"sovereignty constraint dropped -> {names[cheapest_any]}",
+        })
+    wd = w.model_dump(mode="json", exclude_none=True)
+    wd["resolved"] = {
+        "self_host_models": p.self_host_models, "required_quality_tier": p.required_tier,
+        "discount_rate_per_year": p.consts["discount_rate_per_year"], "region": w.region,
+        "tokens_month1": float(tokens[0]), "tokens_horizon_month": float(tokens[-1]),
+        "peak_requests_per_s_month1": float(ev["peak_req_s"][0]), "fx_usd_per_cny": cat.usd_per("CNY"),
+        "fx_date": cat.fx["CNY"].usd_per_unit.date if "CNY" in cat.fx else None,
+    }
+    return Decision(
+        workload=wd, options=options, monthly=monthly, capacity=p.cap, recommendation=recommendation,
+        breakeven=be, flips=fl, counterfactual=counterfactual, excluded=excluded, api_skipped=p.api_skipped, notes=list(p.notes),
+    )
+
+
+__all__ = ["MONTHLY_COLUMNS", "Decision", "breakeven"]

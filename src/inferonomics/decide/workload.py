@@ -1,0 +1,258 @@
+"""A buyer's workload: how many tokens a month, how they grow and peak, the latency it needs, the model or
+quality it needs, where it may run, and the money assumptions of the comparison.
+
+Workload files are YAML, validated with pydantic (unknown fields are errors); an error names the file and
+the field path.  Every number may be a bare number or a sourced value
+``{value: 3.0e10, source: ..., date: ...}`` / ``{value: 2.5, assumption: "why"}`` (the built-in workloads
+give every number that way).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
+from inferonomics.errors import InferonomicsError, UnknownNameError
+
+Num = Sourced | float
+
+
+class WorkloadError(InferonomicsError):
+    """A workload file or workload input that fails validation (message names file and field path)."""
+
+
+def val(x: Num | None, default: float | None = None) -> float | None:
+    """The number of a bare or sourced value."""
+    if x is None:
+        return default
+    return float(x.value) if isinstance(x, Sourced) else float(x)
+
+
+def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False):
+    def f(cls, v):
+        if v is None:
+            return v
+        x = val(v)
+        bad = (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi)
+        if integer and x != int(x):
+            raise ValueError(f"must be a whole number, got {x:g}")
+        if bad:
+            rng = f"{'above' if lo_open else 'at least'} {lo:g}" if lo is not None else ""
+            if hi is not None:
+                rng += (" and " if rng else "") + f"at most {hi:g}"
+            raise ValueError(f"must be {rng}, got {x:g}")
+        return v
+
+    return classmethod(f)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Slo(_Strict):
+    """Latency targets per request; ``None`` means no target."""
+
+    max_ttft_s: Num | None = Field(default=None, description="time to first token, seconds")
+    max_tpot_s: Num | None = Field(default=None, description="time per output token, seconds")
+
+    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True))
+
+
+class Staff(_Strict):
+    """People who run a self-hosted deployment (an API needs none)."""
+
+    own_fte: Num = 0.0
+    rented_fte: Num = 0.0
+    usd_per_fte_year: Num = 0.0
+
+    _v = field_validator("own_fte", "rented_fte", "usd_per_fte_year")(_check(0))
+
+
+class Ownership(_Strict):
+    """Overrides of the catalog's ownership constants (``None``: catalog value)."""
+
+    life_years: Num | None = None
+    server_network_capex_frac: Num | None = None
+    facility_usd_per_kw_month: Num | None = None
+    maintenance_frac_per_year: Num | None = None
+    electricity_usd_per_kwh: Num | None = None
+    pue: Num | None = None
+    spare_servers: Num = 0.0
+    resize_every_months: Num = 6.0
+    residual_value_frac_of_book: Num = 0.0
+
+    _v_life = field_validator("life_years")(_check(0.5, 30))
+    _v_pos = field_validator(
+        "server_network_capex_frac", "facility_usd_per_kw_month", "maintenance_frac_per_year",
+        "electricity_usd_per_kwh",
+    )(_check(0))
+    _v_pue = field_validator("pue")(_check(1.0, 3.0))
+    _v_spare = field_validator("spare_servers")(_check(0, integer=True))
+    _v_resize = field_validator("resize_every_months")(_check(1, 120, integer=True))
+    _v_res = field_validator("residual_value_frac_of_book")(_check(0, 1))
+
+
+class Workload(_Strict):
+    name: str = "custom"
+    description: str | None = None
+    input_tokens_per_month: Num = Field(description="input (prompt) tokens in the first month")
+    output_tokens_per_month: Num = Field(description="output tokens in the first month")
+    growth_per_year: Num = Field(default=0.0, description="yearly growth of volume (0.5 = +50% a year)")
+    peak_to_average: Num = Field(default=2.0, description="peak request rate / average request rate")
+    isl_tokens: Num = Field(default=2048, description="input tokens per request")
+    osl_tokens: Num = Field(default=512, description="output tokens per request")
+    slo: Slo = Field(default_factory=Slo)
+    model: str | None = Field(default=None, description="open model to self-host (catalog slug)")
+    quality_tier: Literal["small", "medium", "large", "frontier"] | None = None
+    sovereign: bool = Field(default=False, description="must run on own premises: no API, no rented cloud")
+    horizon_months: Num = 36.0
+    discount_rate_per_year: Num | None = Field(default=None, description="default: catalog cost_of_capital")
+    region: str = "us-average"
+    accelerators: list[str] | None = Field(default=None, description="candidate accelerators (default: all)")
+    precisions: list[str] = Field(default_factory=lambda: ["bf16", "fp8", "int8"])
+    gpus_per_instance: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    api_markets: list[Literal["china", "international"]] = Field(default_factory=lambda: list(API_MARKETS))
+    api_providers: list[str] | None = None
+    api_price_change_per_year: Num = Field(default=0.0, description="expected yearly change of API prices")
+    prices_as_of: str | None = Field(default=None, description="date of the API prices used (default: latest)")
+    cache_hit_share: Num = Field(default=0.0, description="share of input tokens served from an API's cache")
+    staff: Staff = Field(default_factory=Staff)
+    ownership: Ownership = Field(default_factory=Ownership)
+    quality_tiers: dict[str, list[str]] | None = Field(default=None, description="override of open models' tiers")
+
+    _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0))
+    _v_growth = field_validator("growth_per_year")(_check(-0.99, 100))
+    _v_peak = field_validator("peak_to_average")(_check(1, 100))
+    _v_len = field_validator("isl_tokens", "osl_tokens")(_check(1, 10_000_000, integer=True))
+    _v_h = field_validator("horizon_months")(_check(1, 240, integer=True))
+    _v_rate = field_validator("discount_rate_per_year")(_check(0, 1))
+    _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10))
+    _v_cache = field_validator("cache_hit_share")(_check(0, 1))
+
+    @field_validator("precisions")
+    @classmethod
+    def _prec(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if p not in WEIGHT_DTYPES]
+        if bad or not v:
+            raise ValueError(f"allowed precisions are {', '.join(WEIGHT_DTYPES)}, got {v}")
+        return v
+
+    @field_validator("gpus_per_instance")
+    @classmethod
+    def _gpi(cls, v: list[int]) -> list[int]:
+        if not v or any(g < 1 for g in v):
+            raise ValueError(f"must be whole numbers of GPUs of at least 1, got {v}")
+        return v
+
+    @field_validator("quality_tiers")
+    @classmethod
+    def _tiers(cls, v):
+        if v is None:
+            return v
+        bad = sorted(set(v) - set(QUALITY_TIERS))
+        if bad:
+            raise ValueError(f"tiers must be among {', '.join(QUALITY_TIERS)}, got {bad}")
+        return v
+
+    @field_validator("prices_as_of", mode="before")
+    @classmethod
+    def _asof(cls, v):
+        from inferonomics.catalog.schema import _check_date
+
+        return _check_date(v)
+
+    @model_validator(mode="after")
+    def _need(self) -> Workload:
+        if self.model is None and self.quality_tier is None:
+            raise ValueError("give the open model to self-host ('model') or the quality needed ('quality_tier')")
+        if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) <= 0:
+            raise ValueError("input_tokens_per_month + output_tokens_per_month must be above 0")
+        return self
+
+    # convenience --------------------------------------------------------------------------------------
+    def number(self, path: str) -> float | None:
+        obj = self
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return val(obj)
+
+
+def _format_error(exc) -> str:
+    from inferonomics.catalog import _format_pydantic
+
+    return _format_pydantic(exc)
+
+
+def builtin_names() -> list[str]:
+    d = resources.files("inferonomics.decide") / "workloads"
+    return sorted(p.name[: -len(".yaml")] for p in d.iterdir() if p.name.endswith(".yaml"))
+
+
+def parse_workload(doc: object, where: str) -> Workload:
+    """Validate a parsed YAML document; errors name ``where`` (a file) and the field path."""
+    from pydantic import ValidationError
+
+    if not isinstance(doc, dict):
+        raise WorkloadError(f"{where}: the top level must be a mapping of workload fields")
+    try:
+        return Workload(**doc)
+    except ValidationError as exc:
+        raise WorkloadError(f"{where}: {_format_error(exc)}") from None
+
+
+def load_workload(name_or_path: str) -> Workload:
+    """A built-in workload by name (``bank-sovereign``) or a YAML file."""
+    import yaml
+
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise WorkloadError(f"workload file {name_or_path!r} does not exist")
+        where, text = str(p), p.read_text(encoding="utf-8")
+    else:
+        names = builtin_names()
+        if name_or_path not in names:
+            raise UnknownNameError("workload", name_or_path, names)
+        where = f"built-in workload {name_or_path}"
+        text = (resources.files("inferonomics.decide") / "workloads" / f"{name_or_path}.yaml").read_text(
+            encoding="utf-8"
+        )
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkloadError(f"{where}: not valid YAML: {exc}") from None
+    return parse_workload(doc, where)
+
+
+def with_overrides(w: Workload | None, where: str = "command-line options", **updates) -> Workload:
+    """A copy of ``w`` (or a new workload) with the given fields replaced, validated again."""
+    base = w.model_dump(exclude_none=True) if w is not None else {}
+    for k, v in updates.items():
+        if v is None:
+            continue
+        if "." in k:
+            head, tail = k.split(".", 1)
+            base.setdefault(head, {})
+            base[head] = {**base[head], tail: v}
+        else:
+            base[k] = v
+    return parse_workload(base, where)
+
+
+__all__ = [
+    "Ownership",
+    "Slo",
+    "Staff",
+    "Workload",
+    "WorkloadError",
+    "builtin_names",
+    "load_workload",
+    "parse_workload",
+    "val",
+    "with_overrides",
+]
