@@ -49,6 +49,15 @@ def test_headline_names_the_cheapest_pair(report):
     assert "cheapest pair" in res.headlines and "per M output tokens" in res.headlines["cheapest pair"]
 
 
+def test_default_report_has_the_buyer_decision_and_the_price_war(report):
+    res, _ = report
+    assert {"cost", "frontier", "buyer", "prices", "assumptions"} <= set(res.sections)
+    assert "bank-sovereign: recommendation" in res.headlines
+    # the May-2024 Qwen-Long cut (RMB 20 -> 0.5 per M input tokens) shows as a fall of about 97%
+    change = int(res.headlines["qwen-long input price"].split("%")[0])
+    assert -99 <= change <= -96
+
+
 def test_report_cli_json(tmp_path, capsys):
     rc = main(["report", "--out", str(tmp_path / "r"), "--json"])
     out = json.loads(capsys.readouterr().out)

@@ -18,6 +18,8 @@ from pathlib import Path
 from inferonomics.io import write_text_atomic
 
 REPORT_ISL, REPORT_OSL, REPORT_MAX_TPOT_S = 2048, 512, 0.05
+DEFAULT_SCENARIOS = ["alibaba-100b"]
+DEFAULT_WORKLOADS = ["bank-sovereign"]
 MATRIX_MODELS = [
     "llama-3.1-8b", "qwen3-8b", "qwen3-30b-a3b", "qwen3-32b", "llama-3.1-70b", "qwen2.5-72b", "mixtral-8x22b",
     "qwen3-235b-a22b", "llama-3.1-405b", "deepseek-v3",
@@ -189,7 +191,112 @@ def section_assumptions(ctx: Context) -> Section:
     )
 
 
-SECTIONS: list[Callable[[Context], Section | None]] = [section_cost, section_frontier]
+def _have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def section_buyer(ctx: Context) -> Section | None:
+    """The buyer's decision for each workload: cumulative cost per option, break-even and recommendation."""
+    if not ctx.workloads or not _have("inferonomics.decide"):
+        return None
+    import html as _html
+
+    from inferonomics.decide import breakeven
+    from inferonomics.report import charts
+
+    sec = Section(
+        "buyer", "The buyer's decision: API, rented GPUs or own hardware",
+        "Each option is sized for the workload's peak within its latency target with the performance model "
+        "and priced month by month; the recommendation is the lowest net present cost.",
+    )
+    for name in ctx.workloads:
+        d = breakeven(name, ctx.catalog)
+        w = d.workload
+        slug = w.get("name", name) if isinstance(w, dict) else name
+        top = d.options.sort_values("npv_usd").head(6)["option"].tolist()
+        rec = d.recommendation["option"]
+        if rec not in top:
+            top = [rec, *top[:5]]
+        m = d.monthly
+        series = [
+            {"label": o, "x": m.loc[m.option == o, "month"].tolist(),
+             "y": (m.loc[m.option == o, "cumulative_cash_usd"] / 1e6).tolist()}
+            for o in top
+        ]
+        be = d.breakeven.get("own") or {}
+        month = be.get("breakeven_month")
+        sec.charts.append((
+            f"buyer_{slug}",
+            charts.lines(series, title=f"{slug}: cumulative cash cost by option", xlabel="month",
+                         ylabel="cumulative cost, million USD", marker_x=month,
+                         marker_label="owning breaks even" if month else None),
+            f"{slug}: cumulative cost of the cheapest options (recommended: {rec})",
+        ))
+        reasons = "".join(f"<li>{_html.escape(r)}</li>" for r in d.recommendation.get("reasons", []))
+        sec.tables_html.append(f"<h3>{_html.escape(slug)}: {_html.escape(rec)}</h3><ul>{reasons}</ul>")
+        cols = [c for c in ("option", "month1_usd", "horizon_month_usd", "usd_per_mtok", "npv_usd",
+                            "breakeven_month") if c in d.options.columns]
+        sec.tables_html.append(_table(d.options.sort_values("npv_usd")[cols].head(8)))
+        sec.headline[f"{slug}: recommendation"] = f"{rec} (NPV ${d.recommendation['npv_usd'] / 1e6:,.2f}m)"
+    return sec
+
+
+PRICE_WAR_MODELS = [
+    ("alibaba", "qwen-max", "china"), ("alibaba", "qwen-plus", "china"), ("alibaba", "qwen-turbo", "china"),
+    ("alibaba", "qwen-long", "china"), ("deepseek", "deepseek-chat", None), ("openai", "gpt-4o", None),
+    ("openai", "gpt-4o-mini", None),
+]
+
+
+def section_prices(ctx: Context) -> Section | None:
+    """The 2024 price war on a timeline: input price per million tokens, in USD at the catalog FX rate."""
+    if not _have("inferonomics.decide") or not getattr(ctx.catalog, "api_prices", None):
+        return None
+    import pandas as pd
+
+    from inferonomics.decide import price_records
+    from inferonomics.report import charts
+
+    df = price_records(ctx.catalog)
+    df = df[df["context_tier"].isna() | (df["context_tier"].astype(str).str.startswith("0"))]
+    series, rows = [], []
+    for provider, model, market in PRICE_WAR_MODELS:
+        sel = df[(df.provider == provider) & (df.model == model)]
+        if market:
+            sel = sel[sel.market == market]
+        else:
+            sel = sel[sel.market == sel.market.iloc[0]] if len(sel) else sel
+        sel = sel.dropna(subset=["input_usd_per_mtok"]).sort_values("effective_date")
+        if len(sel) == 0:
+            continue
+        x = pd.to_datetime(sel["effective_date"].astype(str), format="mixed").tolist()
+        series.append({"label": f"{model} ({sel.market.iloc[0]})", "x": x, "y": sel["input_usd_per_mtok"].tolist()})
+        first, last = sel.iloc[0], sel.iloc[-1]
+        rows.append({"model": model, "market": first["market"], "first": str(first["effective_date"]),
+                     "first input $/M": first["input_usd_per_mtok"], "latest": str(last["effective_date"]),
+                     "latest input $/M": last["input_usd_per_mtok"],
+                     "change": f"{last['input_usd_per_mtok'] / first['input_usd_per_mtok'] - 1:+.0%}"})
+    if not series:
+        return None
+    table = pd.DataFrame(rows)
+    sec = Section(
+        "prices", "The price war on a timeline",
+        "List prices per million input tokens, converted to USD at the catalog's dated exchange rate "
+        "(China list prices are in RMB). Each step is a dated price record with its source in the catalog.",
+        charts=[("price_history", charts.lines(series, title="API input price per million tokens",
+                                               xlabel="effective date", ylabel="USD per M input tokens (log)",
+                                               logy=True, step=True), "API list prices over time")],
+        tables_html=[_table(table)],
+    )
+    long = table[table.model == "qwen-long"]
+    if len(long):
+        sec.headline["qwen-long input price"] = f"{long.iloc[0]['change']} ({long.iloc[0]['first']} to {long.iloc[0]['latest']})"
+    return sec
+
+
+SECTIONS: list[Callable[[Context], Section | None]] = [section_cost, section_frontier, section_buyer, section_prices]
 CLOSING: list[Callable[[Context], Section | None]] = [section_assumptions]
 
 
@@ -232,7 +339,7 @@ def build_report(
     if out.exists() and not out.is_dir():
         raise InputError("out", str(out), "must be a directory (it is a file)")
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(list(scenarios or []), list(workloads or []), region, cat)
+    ctx = Context(list(scenarios or []), list(DEFAULT_WORKLOADS if workloads is None else workloads), region, cat)
     sections: list[Section] = []
     for fn in SECTIONS + CLOSING:
         if progress:
