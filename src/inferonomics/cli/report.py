@@ -8,6 +8,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    register_app(app)
+
     @app.command()
     def report(
         scenarios: Annotated[
@@ -49,3 +51,53 @@ def register(app: typer.Typer) -> None:
         con.print("Sections: " + ", ".join(res.sections))
         for k, v in res.headlines.items():
             con.print(f"  [cyan]{k}[/]: {v}")
+
+
+def register_app(app: typer.Typer) -> None:
+    """``inferonomics app``: the interactive dashboard (Streamlit), served on this machine."""
+
+    @app.command("app")
+    def app_command(
+        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to serve on.")] = 8501,
+        host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")]
+        = "127.0.0.1",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command that serves the dashboard; "
+                                              "start nothing.")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Print the launch details as one JSON object.")]
+        = False,
+    ) -> None:
+        """Start the interactive dashboard (cost, provider scenario, buyer break-even, price history)."""
+        import importlib.util
+        import os
+        import subprocess
+        import sys
+
+        from inferonomics.app import DASHBOARD_PATH, streamlit_command
+        from inferonomics.errors import InferonomicsError
+
+        cmd = streamlit_command(port=port, host=host)
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        info = {"url": url, "host": host, "port": port, "script": str(DASHBOARD_PATH), "command": cmd}
+        if json_out:
+            from inferonomics.cli._render import print_json
+
+            print_json(info)
+        elif dry_run:
+            print(" ".join(cmd))
+        if dry_run:
+            return
+        if importlib.util.find_spec("streamlit") is None:
+            raise InferonomicsError(
+                "the dashboard needs Streamlit, which is not installed; install it with: "
+                "pip install 'inferonomics[app]'"
+            )
+        if not json_out:
+            print(f"inferonomics dashboard: {url}  (Ctrl+C stops it)", flush=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.name == "posix":  # become the server: signals (Ctrl+C, SIGTERM) reach Streamlit directly
+            os.execv(cmd[0], cmd)
+        try:  # pragma: no cover - non-POSIX
+            raise typer.Exit(subprocess.call(cmd))
+        except KeyboardInterrupt:  # pragma: no cover
+            raise typer.Exit(130) from None

@@ -1,0 +1,122 @@
+"""The interactive dashboard (Streamlit): ``inferonomics app`` or ``streamlit run <DASHBOARD_PATH>``.
+
+This module imports neither Streamlit nor the heavy libraries: it only knows where the script is, how to
+launch it, and how the dashboard formats its figures (so tests can compute the exact text a page shows
+from the Python API).  The dashboard holds no arithmetic of its own: every figure comes from
+``inferonomics.perf`` / ``inferonomics.cost`` (and ``market`` / ``decide`` where installed).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+DASHBOARD_PATH = Path(__file__).with_name("dashboard.py")
+
+PAGES = ("Cost", "Provider scenario", "Buyer break-even", "Price history")
+# What the Cost page starts with (the README's 70B example).
+COST_DEFAULTS = {"model": "llama-3.1-70b", "gpu": "h100-sxm", "gpus": 4, "weights": "fp8", "isl": 2048, "osl": 512,
+                 "concurrency": 64}
+# Labels of the key figures and inputs of the Cost page: the browser tests find them by these exact texts.
+L_OUT_PER_GPU = "Output tok/s per GPU"
+L_OUT_TOTAL = "Output tok/s, total"
+L_PER_USER = "Output tok/s per user"
+L_TTFT = "TTFT"
+L_TPOT = "TPOT"
+L_USD_OUT = "$ per M output tokens"
+L_USD_IN = "$ per M input tokens"
+L_USD_HOUR = "$ per GPU-hour"
+L_USD_ALL_IN = "All-in $ per M output"
+L_IN_CONCURRENCY = "Concurrency (requests in flight)"
+
+
+def streamlit_command(port: int = 8501, host: str = "127.0.0.1", python: str | None = None) -> list[str]:
+    """The command line that serves the dashboard (headless, no usage statistics sent anywhere)."""
+    return [
+        python or sys.executable, "-m", "streamlit", "run", str(DASHBOARD_PATH),
+        "--server.address", host,
+        "--server.port", str(int(port)),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+    ]
+
+
+_SPEC_KEYS = ("dist", "currency", "mean", "sd", "median", "mu", "sigma", "low", "mode", "high", "p10", "p90")
+
+
+def scenario_overrides(name: str, fixed: tuple | list) -> dict:
+    """A provider-scenario mapping on ``name`` (built-in or file) with each ``(field path, value)`` fixed.
+
+    The value is in USD (or the field's unit), as ``sensitivity`` reports it; the file's distribution
+    parameters and currency of that field are removed (``None`` removes a key in a scenario merge)."""
+    doc: dict = {"base": name}
+    for path, value in fixed:
+        node = doc
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = {**dict.fromkeys(_SPEC_KEYS), "value": float(value),
+                           "assumption": "set with a slider in the dashboard"}
+    return doc
+
+
+def sig(v: float, digits: int = 4) -> str:
+    """``v`` rounded to ``digits`` significant digits, fixed notation with thousands separators."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    if v == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    return f"{v:,.{decimals}f}"
+
+
+def fmt_usd(v: float) -> str:
+    """Money as the dashboard shows it: ``$0.1294``, ``$2.500``, ``$1,234``."""
+    s = sig(v)
+    if s == "-":
+        return s
+    return "-$" + s[1:] if s.startswith("-") else "$" + s
+
+
+def fmt_rate(v: float) -> str:
+    """Tokens per second as the dashboard shows them: ``6,119``, ``96.15``."""
+    return sig(v)
+
+
+def fmt_count(v: float) -> str:
+    """A count (requests, replicas): whole numbers without decimals, else 4 significant digits."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:,.0f}" if float(v).is_integer() else sig(v)
+
+
+def fmt_tokens(v: float) -> str:
+    """A token count with a unit: ``4.000 bn``, ``1.737 T``, ``250.0 M``."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{sig(v / div)} {unit}"
+    return sig(v)
+
+
+def fmt_seconds(v: float) -> str:
+    """Latency as the dashboard shows it: milliseconds under one second, else seconds."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{sig(v * 1000)} ms" if abs(v) < 1 else f"{sig(v)} s"
+
+
+def fmt_fraction(v: float) -> str:
+    """A fraction as a percentage: ``0.6`` → ``60.0%``."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v * 100:.1f}%"
+
+
+__all__ = [
+    "COST_DEFAULTS", "DASHBOARD_PATH", "PAGES", "fmt_count", "fmt_fraction", "fmt_rate", "fmt_seconds", "fmt_tokens",
+    "fmt_usd", "scenario_overrides", "sig", "streamlit_command",
+]

@@ -1,0 +1,340 @@
+"""Monte Carlo over a scenario: sampling, the simulation result, events, calibration, sensitivity."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inferonomics.errors import InputError, UnknownNameError
+from inferonomics.market.model import Inputs, project
+from inferonomics.market.scenario import Scenario, load_scenario
+
+DEFAULT_PATHS = 10_000
+DEFAULT_SEED = 0
+CHUNK_PATHS = 25_000  # paths projected at once (bounds memory; progress is reported per chunk)
+PERCENTILES = (10, 50, 90)
+_U_EPS = 1e-12
+
+# Key figures of `compare`, in display order: (name, metric, statistic)
+KEY_FIGURES = [
+    ("revenue_usd_p50", "revenue_usd", 50),
+    ("revenue_usd_p10", "revenue_usd", 10),
+    ("revenue_usd_p90", "revenue_usd", 90),
+    ("revenue_tokens_usd_p50", "revenue_tokens_usd", 50),
+    ("ai_share_of_revenue_p50", "ai_share_of_revenue", 50),
+    ("gross_margin_p50", "gross_margin", 50),
+    ("gross_margin_tokens_p50", "gross_margin_tokens", 50),
+    ("operating_margin_p50", "operating_margin", 50),
+    ("rnd_to_gross_profit_p50", "rnd_to_gross_profit", 50),
+    ("capex_usd_p50", "capex_usd", 50),
+    ("cumulative_free_cash_flow_usd_p50", "cumulative_free_cash_flow_usd", 50),
+    ("fleet_gpus_p50", "fleet_gpus", 50),
+    ("token_price_usd_per_mtok_p50", "token_price_usd_per_mtok", 50),
+    ("token_cost_usd_per_mtok_p50", "token_cost_usd_per_mtok", 50),
+]
+
+
+def _as_scenario(scenario) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def _check_int(name: str, v, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+        raise InputError(name, v, f"must be a whole number from {lo:,} to {hi:,}")
+    return int(v)
+
+
+def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str, np.ndarray]:
+    """Evaluate every input: ``u_of(path)`` gives the uniform draws of an uncertain input (None: its median)."""
+    out = {}
+    for leaf in sc.leaves():
+        u = u_of(leaf.path) if leaf.uncertain else None
+        if u is None:
+            vals = [np.array([s.fixed_value()]) for s in leaf.specs]
+        else:
+            vals = [np.asarray(s.ppf(u), dtype=float) for s in leaf.specs]
+        out[leaf.path] = np.stack(vals, axis=1) if leaf.per_year else vals[0]
+    return out
+
+
+def sample_inputs(sc: Scenario, paths: int, seed: int) -> Inputs:
+    """Draw every uncertain input: one stream per input, seeded by (seed, field path), so a variant draws the
+    same numbers as its base for the inputs they share (common random numbers)."""
+
+    def u_of(path: str) -> np.ndarray:
+        rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
+        return np.clip(rng.random(paths), _U_EPS, 1 - _U_EPS)
+
+    return Inputs(_values(sc, u_of), paths)
+
+
+def _quantiles(a: np.ndarray, qs=PERCENTILES) -> np.ndarray:
+    """Percentiles over paths (axis 0); non-finite values (e.g. an infinite R&D/gross-profit ratio) allowed."""
+    q = np.asarray(qs, dtype=float) / 100.0
+    if np.isfinite(a).all():
+        return np.quantile(a, q, axis=0)
+    import warnings
+
+    with warnings.catch_warnings():  # a metric undefined on every path (e.g. no token revenue) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanquantile(a, q, axis=0, method="nearest")
+
+
+@dataclass(frozen=True)
+class Result:
+    """Paths × years of every metric; column 0 is the modelled base year (kept for calibration)."""
+
+    scenario: Scenario
+    paths_n: int
+    seed: int
+    years: int
+    metrics: dict[str, np.ndarray] = field(repr=False)
+
+    # -- labels ------------------------------------------------------------------------------------
+    @property
+    def base_year(self) -> int:
+        return self.scenario.spec.base_year.year
+
+    @property
+    def fiscal_years(self) -> list[int]:
+        """Projected fiscal years, first to last."""
+        return [self.base_year + k for k in range(1, self.years + 1)]
+
+    @property
+    def target_index(self) -> int | None:
+        t = self.scenario.spec.target
+        return None if t is None else t.year - self.base_year
+
+    def metric_names(self) -> list[str]:
+        return list(self.metrics)
+
+    def _metric(self, name: str) -> np.ndarray:
+        if name not in self.metrics:
+            raise UnknownNameError("metric", name, self.metrics)
+        return self.metrics[name]
+
+    def _col(self, year: int | None) -> int:
+        """Column of a fiscal year (e.g. 2031) or of a projection year counted from 1 (e.g. 5)."""
+        if year is None:
+            return self.target_index or self.years
+        k = year - self.base_year if year > 100 else year
+        last = self.metrics["revenue_usd"].shape[1] - 1
+        if not 1 <= k <= last:
+            raise InputError("year", year, f"must be a projected year: 1 to {last} or fiscal year "
+                             f"{self.base_year + 1} to {self.base_year + last}")
+        return k
+
+    # -- outputs -------------------------------------------------------------------------------------
+    def summary(self, metrics: list[str] | None = None, percentiles=PERCENTILES):
+        """Tidy DataFrame: one row per (fiscal year, metric) with p10, p50, p90 (and the mean) over paths."""
+        import pandas as pd
+
+        names = metrics or self.metric_names()
+        frames = []
+        cols = slice(1, self.years + 1)
+        for name in names:
+            a = self._metric(name)[:, cols]
+            q = _quantiles(a, percentiles)
+            with np.errstate(invalid="ignore", over="ignore"):
+                mean = np.where(np.isfinite(a).all(0), a.mean(0), np.nan)
+            d = {"year": self.fiscal_years, "year_label": [self.scenario.year_label(y) for y in self.fiscal_years],
+                 "metric": name}
+            for i, p in enumerate(percentiles):
+                d[f"p{p}"] = q[i]
+            d["mean"] = mean
+            frames.append(pd.DataFrame(d))
+        return pd.concat(frames, ignore_index=True)
+
+    def wide(self, percentile: int = 50, metrics: list[str] | None = None):
+        """One percentile as a year × metric table."""
+        df = self.summary(metrics, (percentile,))
+        return df.pivot(index="year", columns="metric", values=f"p{percentile}")[metrics or self.metric_names()]
+
+    def paths(self, metric: str, include_base_year: bool = False):
+        """Every path of one metric: rows = paths, columns = fiscal years."""
+        import pandas as pd
+
+        a = self._metric(metric)
+        first = 0 if include_base_year else 1
+        cols = [self.base_year + k for k in range(first, self.years + 1)]
+        return pd.DataFrame(a[:, first:self.years + 1], columns=cols).rename_axis("path")
+
+    def events(self, year: int | None = None) -> dict:
+        """Probabilities (share of paths) in the target year (or ``year``): revenue >= target, gross margin > 0,
+        cumulative free cash flow > 0 (summed from the first projected year), both revenue and margin."""
+        k = self._col(year)
+        rev = self.metrics["revenue_usd"][:, k]
+        gp = self.metrics["gross_profit_usd"][:, k]
+        cum = self.metrics["cumulative_free_cash_flow_usd"][:, k]
+        op = self.metrics["operating_profit_usd"][:, k]
+        t = self.scenario.spec.target
+        out = {
+            "year": self.base_year + k,
+            "year_label": self.scenario.year_label(self.base_year + k),
+            "target_revenue_usd": t.revenue_usd_per_year.fixed_value() if t else None,
+            "p_gross_margin_positive": float(np.mean(gp > 0)),
+            "p_cumulative_free_cash_flow_positive": float(np.mean(cum > 0)),
+            "p_operating_profit_positive": float(np.mean(op > 0)),
+        }
+        if t is not None:
+            hit = rev >= out["target_revenue_usd"]
+            out["p_revenue_at_least_target"] = float(np.mean(hit))
+            out["p_target_and_gross_margin_positive"] = float(np.mean(hit & (gp > 0)))
+        else:
+            out["p_revenue_at_least_target"] = None
+            out["p_target_and_gross_margin_positive"] = None
+        out["mc_standard_error_at_most"] = 0.5 / np.sqrt(self.paths_n)
+        return out
+
+    def calibration(self):
+        """The scenario's reported figures (``checks``) beside the modelled base years (P10/P50/P90)."""
+        import pandas as pd
+
+        rows = []
+        last = self.metrics["revenue_usd"].shape[1] - 1
+        for c in self.scenario.spec.checks:
+            ks = [y - self.base_year for y in c.years]
+            reported = c.value.fixed_value()
+            row = {"check": c.label, "metric": c.metric, "years": "+".join(str(y) for y in c.years),
+                   "reported_usd": reported, "modelled_p10": np.nan, "modelled_p50": np.nan,
+                   "modelled_p90": np.nan, "modelled_p50_over_reported": np.nan,
+                   "provenance": c.value.provenance}
+            if all(0 <= k <= last for k in ks):
+                s = self.metrics[c.metric][:, ks].sum(1)
+                q = _quantiles(s[:, None])[:, 0]
+                row.update(modelled_p10=q[0], modelled_p50=q[1], modelled_p90=q[2],
+                           modelled_p50_over_reported=q[1] / reported if reported else np.nan)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def key_figures(self, year: int | None = None) -> dict:
+        """Headline figures for one year (default: the target year) plus the events; for ``compare``."""
+        k = self._col(year)
+        out = {"scenario": self.scenario.name, "year": self.base_year + k}
+        for name, metric, p in KEY_FIGURES:
+            if metric in self.metrics:
+                out[name] = float(_quantiles(self.metrics[metric][:, k:k + 1], (p,))[0, 0])
+        capex_cum = self.metrics["capex_usd"][:, 1:k + 1].sum(1)
+        out["cumulative_capex_usd_p50"] = float(np.median(capex_cum))
+        ev = self.events(year)
+        for e in ("p_revenue_at_least_target", "p_gross_margin_positive", "p_target_and_gross_margin_positive",
+                  "p_cumulative_free_cash_flow_positive", "p_operating_profit_positive"):
+            out[e] = ev[e]
+        return out
+
+    def price_for_gross_margin(self, gross_margin: float, year: int | None = None) -> dict:
+        """Average token price (USD per Mtok) at which the token business earns ``gross_margin``: its cost per
+        Mtok / (1 - margin), P10/P50/P90 over paths."""
+        from inferonomics.market.targets import price_for_gross_margin
+
+        k = self._col(year)
+        cost = self.metrics["token_cost_usd_per_mtok"][:, k]
+        q = _quantiles(price_for_gross_margin(cost, gross_margin)[:, None])[:, 0]
+        return {"year": self.base_year + k, "gross_margin": gross_margin,
+                "price_usd_per_mtok_p10": q[0], "price_usd_per_mtok_p50": q[1], "price_usd_per_mtok_p90": q[2]}
+
+
+def _horizon(sc: Scenario, years: int | None) -> tuple[int, int]:
+    """(years shown, years simulated): simulation reaches the target year even if fewer are shown."""
+    shown = sc.spec.horizon_years if years is None else _check_int("years", years, 1, 50)
+    t = sc.spec.target
+    need = t.year - sc.spec.base_year.year if t else shown
+    return shown, max(shown, need)
+
+
+def simulate(
+    scenario,
+    paths: int = DEFAULT_PATHS,
+    seed: int = DEFAULT_SEED,
+    years: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Monte Carlo over ``paths`` draws of the uncertain inputs (seeded), vectorized over paths × years.
+
+    ``scenario``: a built-in name, a YAML path or a loaded :class:`Scenario`.  ``progress(done, total)`` is
+    called after each chunk of paths."""
+    sc = _as_scenario(scenario)
+    paths = _check_int("paths", paths, 1, 5_000_000)
+    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    shown, sim = _horizon(sc, years)
+    x = sample_inputs(sc, paths, seed)
+    metrics: dict[str, np.ndarray] = {}
+    for lo in range(0, paths, CHUNK_PATHS):
+        hi = min(lo + CHUNK_PATHS, paths)
+        part = project(sc, x.take(lo, hi), sim + 1)
+        if hi - lo == paths:
+            metrics = part
+        else:
+            for k, v in part.items():
+                if k not in metrics:  # (paths, years) stored year-major, as the kernel makes them
+                    metrics[k] = np.empty((sim + 1, paths)).T
+                metrics[k][lo:hi] = v
+        del part
+        if progress:
+            progress(hi, paths)
+    return Result(sc, paths, seed, shown, metrics)
+
+
+def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, *, years: int | None = None):
+    """Tornado: the output in ``year`` (default: the target year) as each uncertain input moves from its P10 to
+    its P90 with every other input at its P50.  One vectorized run of 2K+1 rows.  Sorted by swing."""
+    import pandas as pd
+
+    sc = _as_scenario(scenario)
+    _, sim = _horizon(sc, years)
+    leaves = sc.uncertain_inputs()
+    rows = 2 * len(leaves) + 1
+    pos = {leaf.path: i for i, leaf in enumerate(leaves)}
+
+    def u_of(path: str) -> np.ndarray:
+        u = np.full(rows, 0.5)
+        i = pos.get(path)
+        if i is not None:
+            u[2 * i + 1], u[2 * i + 2] = 0.1, 0.9
+        return u
+
+    m = project(sc, Inputs(_values(sc, u_of), rows), sim + 1)
+    if output not in m:
+        raise UnknownNameError("output", output, m)
+    res = Result(sc, rows, 0, sim, m)
+    k = res._col(year)
+    col = m[output][:, k]
+    base = float(col[0])
+    out = []
+    for path, i in pos.items():
+        lf = leaves[i]
+        # a per-year list moves all its years together; its first uncertain entry stands for it
+        j = next(k for k, s in enumerate(lf.specs) if s.uncertain)
+        s = lf.specs[j]
+        many = lf.per_year and len(lf.specs) > 1
+        out.append({
+            "input": path, "entry": f"per-year list moved as one; entry {j + 1} shown" if many else "",
+            "input_p10": float(s.ppf(0.1)), "input_p50": float(s.ppf(0.5)), "input_p90": float(s.ppf(0.9)),
+            "output_at_input_p10": float(col[2 * i + 1]), "output_at_input_p90": float(col[2 * i + 2]),
+        })
+    df = pd.DataFrame(out, columns=["input", "entry", "input_p10", "input_p50", "input_p90", "output_at_input_p10",
+                                    "output_at_input_p90"])
+    df["swing"] = (df["output_at_input_p90"] - df["output_at_input_p10"]).abs()
+    df = df.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
+    df.attrs.update(output=output, year=sc.spec.base_year.year + k, baseline=base, scenario=sc.name)
+    return df
+
+
+def compare(scenarios, paths: int = DEFAULT_PATHS, seed: int = DEFAULT_SEED, years: int | None = None,
+            year: int | None = None, progress: Callable[[str], None] | None = None):
+    """Key figures of several scenarios side by side (same seed: common random numbers): figure × scenario."""
+    import pandas as pd
+
+    cols = {}
+    for s in scenarios:
+        sc = _as_scenario(s)
+        if progress:
+            progress(sc.name)
+        r = simulate(sc, paths=paths, seed=seed, years=years)
+        kf = r.key_figures(year)
+        cols[sc.name if sc.name not in cols else f"{sc.name} ({s})"] = kf
+    df = pd.DataFrame(cols)
+    return df

@@ -1,0 +1,318 @@
+"""The dashboard without a browser: formatters, ``inferonomics app`` and the pages run by Streamlit's AppTest.
+
+The browser end-to-end tests are in tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from inferonomics.app import (
+    COST_DEFAULTS,
+    DASHBOARD_PATH,
+    L_TPOT,
+    L_USD_HOUR,
+    L_USD_IN,
+    L_USD_OUT,
+    PAGES,
+    fmt_count,
+    fmt_fraction,
+    fmt_rate,
+    fmt_seconds,
+    fmt_usd,
+    scenario_overrides,
+    sig,
+    streamlit_command,
+)
+from inferonomics.cli import main
+
+needs_streamlit = pytest.mark.skipif(importlib.util.find_spec("streamlit") is None,
+                                     reason="needs streamlit (pip install -e '.[app]')")
+
+
+def test_formatters_hand_computed():
+    assert sig(0.129418) == "0.1294"
+    assert sig(6119.3192) == "6,119"
+    assert sig(96.1535) == "96.15"
+    assert sig(12345.6) == "12,346"
+    assert sig(0) == "0" and sig(float("nan")) == "-"
+    assert fmt_usd(2.5) == "$2.500" and fmt_usd(-0.5) == "-$0.5000" and fmt_usd(1234.5) == "$1,234"
+    assert fmt_rate(576.66) == "576.7"
+    assert fmt_seconds(0.0275714) == "27.57 ms" and fmt_seconds(2.67742) == "2.677 s"
+    assert fmt_count(64.0) == "64" and fmt_count(2.5) == "2.500" and fmt_count(1024.0) == "1,024"
+    assert fmt_fraction(0.6) == "60.0%"
+
+
+def test_app_dry_run_json_names_the_local_streamlit_command(capsys):
+    rc = main(["app", "--port", "9123", "--dry-run", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["url"] == "http://127.0.0.1:9123/" and out["script"] == str(DASHBOARD_PATH)
+    cmd = out["command"]
+    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(DASHBOARD_PATH)]
+    for flag, value in (("--server.address", "127.0.0.1"), ("--server.port", "9123"),
+                        ("--server.headless", "true"), ("--browser.gatherUsageStats", "false")):
+        assert cmd[cmd.index(flag) + 1] == value
+    assert cmd == streamlit_command(9123)
+    assert DASHBOARD_PATH.is_file()
+
+
+def test_app_bad_port_is_a_usage_error(capsys):
+    assert main(["app", "--port", "0", "--dry-run"]) == 2
+
+
+def test_app_without_streamlit_is_one_clear_paragraph(monkeypatch, capsys):
+    import importlib.util as iu
+    import os
+
+    real = iu.find_spec
+    monkeypatch.setattr(iu, "find_spec", lambda name, *a: None if name == "streamlit" else real(name, *a))
+
+    def no_exec(*a):  # never replace the test process by a server
+        raise AssertionError("execv called")
+
+    monkeypatch.setattr(os, "execv", no_exec)
+    rc = main(["app", "--port", "9124"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Streamlit" in err and "inferonomics[app]" in err and "Traceback" not in err
+
+
+def test_help_does_not_import_streamlit():
+    code = ("import sys\nfrom inferonomics.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'streamlit' not in sys.modules and 'altair' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+# ------------------------------------------------------------------------------------ pages via AppTest
+@pytest.fixture()
+def at():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(DASHBOARD_PATH), default_timeout=60)
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _api(**change) -> dict:
+    from inferonomics.cost import cost
+
+    kw = {**COST_DEFAULTS, **change}
+    return cost(kw.pop("model"), kw.pop("gpu"), **kw)
+
+
+@needs_streamlit
+def test_cost_page_shows_the_api_figures(at):
+    at.run()
+    assert not at.exception
+    m, r = _metrics(at), _api()
+    assert m[L_USD_OUT] == fmt_usd(r["usd_per_mtok_output"])
+    assert m[L_USD_IN] == fmt_usd(r["usd_per_mtok_input"])
+    assert m[L_TPOT] == fmt_seconds(r["tpot_s"])
+    assert len(at.get("download_button")) == 3
+
+
+@needs_streamlit
+def test_cost_page_own_max_throughput_and_latency_target(at, cat):
+    from inferonomics.perf.api import operating_point
+
+    at.run()
+    at.sidebar.radio(key="cost_own").set_value("Own")
+    at.sidebar.radio(key="cost_mode").set_value("Max throughput").run()
+    assert not at.exception
+    r = _api(concurrency=None, own=True)
+    assert _metrics(at)[L_USD_HOUR] == fmt_usd(r["usd_per_gpu_hour"])
+    assert _metrics(at)[L_USD_OUT] == fmt_usd(r["usd_per_mtok_output"])
+    at.sidebar.radio(key="cost_mode").set_value("Latency target (TPOT)").run()
+    at.sidebar.slider(key="cost_tpot").set_value(30).run()
+    kw = {k: v for k, v in COST_DEFAULTS.items() if k not in ("model", "gpu", "concurrency")}
+    conc = operating_point(COST_DEFAULTS["model"], COST_DEFAULTS["gpu"], max_tpot_s=0.03, **kw)
+    r = _api(concurrency=conc, own=True)
+    assert _metrics(at)[L_USD_OUT] == fmt_usd(r["usd_per_mtok_output"])
+
+
+@needs_streamlit
+def test_cost_page_bad_input_is_an_error_message(at):
+    at.run()
+    at.sidebar.number_input(key="cost_gpus").set_value(3).run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("tp: 3 is not allowed")
+    assert L_USD_OUT not in _metrics(at)
+
+
+@needs_streamlit
+def test_every_page_runs_and_inputs_survive_a_visit_elsewhere(at):
+    at.run()
+    at.sidebar.number_input(key="cost_concurrency").set_value(8).run()
+    for page in PAGES[1:]:
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert not at.exception, page
+        assert at.title[0].value == page
+    at.sidebar.radio(key="page").set_value("Cost").run()
+    assert _metrics(at)[L_USD_OUT] == fmt_usd(_api(concurrency=8)["usd_per_mtok_output"])
+
+
+@needs_streamlit
+@pytest.mark.parametrize("page,module", [("Provider scenario", "inferonomics.market"),
+                                         ("Buyer break-even", "inferonomics.decide"),
+                                         ("Price history", "inferonomics.decide")])
+def test_missing_capability_is_said_plainly(at, monkeypatch, page, module):
+    """A version without the package: the page says so (the package is hidden from the running script)."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith(module) else real(name, *a))
+    at.run()
+    at.sidebar.radio(key="page").set_value(page).run()
+    assert not at.exception and not at.error
+    assert any("not installed in this version" in i.value for i in at.info)
+
+
+def _installed(module: str, *names: str) -> bool:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin in (None, "namespace"):
+        return False
+    mod = importlib.import_module(module)
+    return all(callable(getattr(mod, n, None)) for n in names)
+
+
+needs_decide = pytest.mark.skipif(
+    importlib.util.find_spec("streamlit") is None
+    or not _installed("inferonomics.decide", "breakeven", "load_workload", "with_overrides", "builtin_names"),
+    reason="needs streamlit and the buyer's decision model (inferonomics.decide)")
+needs_prices = pytest.mark.skipif(
+    importlib.util.find_spec("streamlit") is None
+    or not _installed("inferonomics.decide", "price_records", "price_history", "latest_prices"),
+    reason="needs streamlit and the API price catalog (inferonomics.decide.prices)")
+
+
+@needs_decide
+def test_buyer_page_shows_the_decision_of_the_api(at):
+    from inferonomics.decide import breakeven, builtin_names, load_workload, with_overrides
+
+    at.run()
+    at.sidebar.radio(key="page").set_value("Buyer break-even").run()
+    name = builtin_names()[0]
+    assert not at.exception and not at.error
+    d = breakeven(name)
+    assert f"Recommended: {d.recommendation['option']}" in at.success[0].value
+    assert _metrics(at)["Net present cost"] == fmt_usd(d.recommendation["npv_usd"])
+    # Lift sovereignty: the choice is recomputed by the API with that one input changed.
+    at.sidebar.checkbox(key=f"buy_{name}_sov").set_value(not load_workload(name).sovereign).run()
+    d2 = breakeven(with_overrides(load_workload(name), sovereign=not load_workload(name).sovereign))
+    assert not at.exception
+    assert f"Recommended: {d2.recommendation['option']}" in at.success[0].value
+    assert _metrics(at)["Net present cost"] == fmt_usd(d2.recommendation["npv_usd"])
+
+
+@needs_prices
+def test_price_history_page_lists_the_catalog_history(at):
+    from inferonomics.decide import price_history
+
+    at.run()
+    at.sidebar.radio(key="page").set_value("Price history").run()
+    assert not at.exception and not at.error
+    model = at.sidebar.selectbox(key="px_model").value
+    shown = at.dataframe[0].value
+    want = price_history(model)
+    assert list(shown["effective_date"]) == list(want["effective_date"])
+    assert list(shown["input_usd_per_mtok"]) == pytest.approx(list(want["input_usd_per_mtok"]))
+
+
+needs_market = pytest.mark.skipif(
+    importlib.util.find_spec("streamlit") is None
+    or not _installed("inferonomics.market", "builtin_names", "builtin_table", "load_scenario", "simulate",
+                      "sensitivity"),
+    reason="needs streamlit and provider economics (inferonomics.market)")
+
+# A small made-up scenario (two uncertain growth rates), so the page is tested on inputs this file controls.
+TINY_SCENARIO = """
+name: tiny-provider
+title: Tiny token factory (test)
+horizon_years: 3
+base_year: {year: 2025, revenue_usd: {value: 2.0e9, assumption: test}}
+target: {revenue_usd_per_year: {value: 4.0e9, assumption: test}, year: 2028}
+token_tiers:
+  flagship:
+    deployment: {model: llama-3.1-8b, gpu: h100-sxm, gpus: 1, weights: fp8, isl: 1024, osl: 256, assumption: test}
+    base_revenue_usd_per_year: {value: 5.0e8, assumption: test}
+    input_price_usd_per_mtok: {value: 0.2, assumption: test}
+    output_price_usd_per_mtok: {value: 0.6, assumption: test}
+    growth_per_year: {dist: uniform, low: 0.2, high: 2.0, assumption: test}
+classic_cloud:
+  base_revenue_usd_per_year: residual
+  growth_per_year: {dist: uniform, low: 0.0, high: 0.2, assumption: test}
+  cash_cost_share_of_revenue: {value: 0.5, assumption: test}
+  capex_share_of_revenue: {value: 0.15, assumption: test}
+  life_years: {value: 6, assumption: test}
+serving:
+  peak_to_average: {value: 2.0, assumption: test}
+  peak_utilization: {value: 0.7, assumption: test}
+costs: {region: us-average}
+"""
+
+
+def _events_shown(at) -> dict[str, str]:
+    return {k: v for k, v in _metrics(at).items() if k.startswith("P(")}
+
+
+@needs_market
+def test_provider_page_runs_the_first_builtin_or_says_why_not(at):
+    from inferonomics.errors import InferonomicsError
+    from inferonomics.market import builtin_names, load_scenario, simulate
+
+    at.run()
+    at.sidebar.radio(key="page").set_value("Provider scenario").run()
+    assert not at.exception
+    try:
+        names = builtin_names()
+    except OSError:
+        names = []
+    if not names:
+        assert any("No built-in provider scenarios" in i.value for i in at.info)
+        return
+    try:
+        sc = load_scenario(names[0])
+    except InferonomicsError as exc:  # a scenario this version cannot load is a message on the page
+        assert [e.value for e in at.error] == [str(exc)]
+        return
+    ev = simulate(sc, paths=2000, seed=0).events()
+    assert _events_shown(at)["P(gross margin > 0)"] == fmt_fraction(ev["p_gross_margin_positive"])
+
+
+@needs_market
+def test_provider_page_on_a_scenario_file_follows_its_sliders(at, tmp_path):
+    from inferonomics.market import load_scenario, simulate
+
+    f = tmp_path / "tiny.yaml"
+    f.write_text(TINY_SCENARIO, encoding="utf-8")
+    at.run()
+    at.sidebar.radio(key="page").set_value("Provider scenario").run()
+    at.sidebar.text_input(key="prov_file").set_value(str(f)).run()
+    assert not at.exception and not at.error
+    ev = simulate(load_scenario(str(f)), paths=2000, seed=0).events()
+    shown = _events_shown(at)
+    assert shown["P(revenue ≥ target)"] == fmt_fraction(ev["p_revenue_at_least_target"])
+    # The sliders are the uncertain inputs that move revenue; fixing one reruns the model with it fixed.
+    sliders = {s.key: s for s in at.sidebar.slider}
+    key = f"prov_{f}_token_tiers.flagship.growth_per_year"
+    assert key in sliders and sliders[key].label == "flagship: growth per year"
+    sliders[key].set_value(1.5).run()
+    fixed = load_scenario(scenario_overrides(str(f), [("token_tiers.flagship.growth_per_year", 1.5)]))
+    ev2 = simulate(fixed, paths=2000, seed=0).events()
+    assert ev2["p_revenue_at_least_target"] != ev["p_revenue_at_least_target"]
+    assert _events_shown(at)["P(revenue ≥ target)"] == fmt_fraction(ev2["p_revenue_at_least_target"])
+
+
+@needs_market
+def test_provider_page_bad_scenario_file_is_a_message(at, tmp_path):
+    at.run()
+    at.sidebar.radio(key="page").set_value("Provider scenario").run()
+    at.sidebar.text_input(key="prov_file").set_value(str(tmp_path / "missing.yaml")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "missing.yaml" in at.error[0].value
