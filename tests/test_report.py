@@ -51,7 +51,9 @@ def test_headline_names_the_cheapest_pair(report):
 
 def test_default_report_has_the_buyer_decision_and_the_price_war(report):
     res, _ = report
-    assert {"cost", "frontier", "buyer", "prices", "assumptions"} <= set(res.sections)
+    assert {"cost", "frontier", "provider", "buyer", "prices", "assumptions"} <= set(res.sections)
+    key = [k for k in res.headlines if k.startswith("alibaba-100b: P(revenue >= target")]
+    assert key and res.headlines[key[0]].endswith(")")
     assert "bank-sovereign: recommendation" in res.headlines
     # the May-2024 Qwen-Long cut (RMB 20 -> 0.5 per M input tokens) shows as a fall of about 97%
     change = int(res.headlines["qwen-long input price"].split("%")[0])

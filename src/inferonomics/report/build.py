@@ -243,6 +243,61 @@ def section_buyer(ctx: Context) -> Section | None:
     return sec
 
 
+def section_provider(ctx: Context) -> Section | None:
+    """Provider P&L: fan charts of revenue and gross margin with the target, the tornado, the strategies."""
+    if not ctx.scenarios or not _have("inferonomics.market"):
+        return None
+    import pandas as pd
+
+    from inferonomics.market import compare, sensitivity, simulate
+    from inferonomics.report import charts
+
+    paths = 5000
+    sec = Section(
+        "provider", "The token factory's P&L",
+        f"Monte Carlo over {paths:,} paths of the uncertain inputs (seeded; every input's source or assumption is "
+        "in the scenario file, see inferonomics provider inputs). Bands are P10-P90, the line the median.",
+    )
+    for name in ctx.scenarios:
+        res = simulate(name, paths=paths, seed=0)
+        summ = res.summary(["revenue_usd", "gross_margin", "free_cash_flow_usd"])
+        years = res.fiscal_years
+        t = res.scenario.spec.target
+        target = t.revenue_usd_per_year.fixed_value() if t else None
+
+        def col(metric, q, summ=summ):
+            return summ.loc[summ.metric == metric, q].tolist()
+
+        sec.charts.append((f"provider_{name}_revenue", charts.fan(
+            years, col("revenue_usd", "p10"), col("revenue_usd", "p50"), col("revenue_usd", "p90"),
+            title=f"{name}: revenue by fiscal year", ylabel="USD bn", target=target, scale=1e9),
+            f"{name}: revenue, P10-P90 and median, with the target"))
+        sec.charts.append((f"provider_{name}_gross_margin", charts.fan(
+            years, col("gross_margin", "p10"), col("gross_margin", "p50"), col("gross_margin", "p90"),
+            title=f"{name}: gross margin", ylabel="share of revenue", target=0.0),
+            f"{name}: gross margin (dashed: break-even)"))
+        tor = sensitivity(name, "revenue_usd").head(10)
+        rows = [{"input": r["input"], "low": r["output_at_input_p10"], "high": r["output_at_input_p90"]}
+                for _, r in tor.iterrows()]
+        sec.charts.append((f"provider_{name}_tornado", charts.tornado(
+            rows, title=f"{name}: what moves target-year revenue", xlabel="revenue, USD bn", scale=1e9),
+            f"{name}: tornado of target-year revenue"))
+        ev = res.events()
+        if ev.get("p_target_and_gross_margin_positive") is not None:
+            sec.headline[f"{name}: P(revenue >= target and GM > 0) in {ev['year_label']}"] = (
+                f"{ev['p_target_and_gross_margin_positive']:.1%} (revenue >= target: "
+                f"{ev['p_revenue_at_least_target']:.1%})")
+        wide = res.wide(50, ["revenue_usd", "gross_margin", "capex_usd", "free_cash_flow_usd", "fleet_gpus",
+                             "rnd_to_gross_profit"]).reset_index()
+        sec.tables_html.append(f"<h3>{html.escape(name)}: median path</h3>" + _table(wide))
+    # the four strategy variants are built on alibaba-100b: shown beside it when it is in the report
+    strategies = ["token-war", "vertical-clouds", "own-silicon", "ghost-cloud"] if "alibaba-100b" in ctx.scenarios else []
+    cmp = compare([*ctx.scenarios, *[x for x in strategies if x not in ctx.scenarios]], paths=2000, seed=0)
+    sec.tables_html.append("<h3>Strategies side by side (target year)</h3>" + _table(
+        pd.DataFrame(cmp).reset_index().rename(columns={"index": "figure"})))
+    return sec
+
+
 PRICE_WAR_MODELS = [
     ("alibaba", "qwen-max", "china"), ("alibaba", "qwen-plus", "china"), ("alibaba", "qwen-turbo", "china"),
     ("alibaba", "qwen-long", "china"), ("deepseek", "deepseek-chat", None), ("openai", "gpt-4o", None),
@@ -296,7 +351,9 @@ def section_prices(ctx: Context) -> Section | None:
     return sec
 
 
-SECTIONS: list[Callable[[Context], Section | None]] = [section_cost, section_frontier, section_buyer, section_prices]
+SECTIONS: list[Callable[[Context], Section | None]] = [
+    section_cost, section_frontier, section_provider, section_buyer, section_prices,
+]
 CLOSING: list[Callable[[Context], Section | None]] = [section_assumptions]
 
 
@@ -339,7 +396,7 @@ def build_report(
     if out.exists() and not out.is_dir():
         raise InputError("out", str(out), "must be a directory (it is a file)")
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(list(scenarios or []), list(DEFAULT_WORKLOADS if workloads is None else workloads), region, cat)
+    ctx = Context(list(DEFAULT_SCENARIOS if scenarios is None else scenarios), list(DEFAULT_WORKLOADS if workloads is None else workloads), region, cat)
     sections: list[Section] = []
     for fn in SECTIONS + CLOSING:
         if progress:

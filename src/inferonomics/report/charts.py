@@ -94,6 +94,7 @@ def fan(years, p10, p50, p90, *, title: str, ylabel: str, target: float | None =
     ax.plot(years, [x / scale for x in p50], color=PALETTE[0], marker="o", ms=3, label="P50")
     if target is not None:
         ax.axhline(target / scale, color=PALETTE[1], ls="--", lw=1, label="target")
+    ax.set_xticks(list(years), [f"FY{y}" for y in years])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7, frameon=False)
@@ -101,18 +102,17 @@ def fan(years, p10, p50, p90, *, title: str, ylabel: str, target: float | None =
 
 
 def tornado(rows: list[dict], *, title: str, xlabel: str, scale: float = 1.0) -> bytes:
-    """Tornado: swing of an output as each input moves from its P10 to its P90."""
+    """Tornado: the output with each input at its P10 (orange end) and at its P90 (blue end)."""
     plt = _plt()
     rows = sorted(rows, key=lambda r: abs(r["high"] - r["low"]))
-    fig, ax = plt.subplots(figsize=(7.0, 0.35 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(rows) + 1.2))
     for y, r in enumerate(rows):
         lo, hi = r["low"] / scale, r["high"] / scale
-        base = r["base"] / scale
-        ax.barh(y, lo - base, left=base, color=PALETTE[1])
-        ax.barh(y, hi - base, left=base, color=PALETTE[0])
-    ax.set_yticks(range(len(rows)), [r["input"] for r in rows])
-    ax.axvline(rows[0]["base"] / scale if rows else 0, color="black", lw=0.8)
-    ax.set_xlabel(xlabel)
+        ax.barh(y, abs(hi - lo), left=min(lo, hi), color="#dddddd")
+        ax.plot([lo], [y], "o", color=PALETTE[1], ms=5)
+        ax.plot([hi], [y], "o", color=PALETTE[0], ms=5)
+    ax.set_yticks(range(len(rows)), [r["input"] for r in rows], fontsize=7)
+    ax.set_xlabel(xlabel + "  (orange: input at P10, blue: at P90)")
     ax.set_title(title)
     return _png(fig)
 
