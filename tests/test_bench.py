@@ -462,6 +462,8 @@ def test_cli_ctrl_c_keeps_the_measured_requests(data_dir, tmp_path):
             [sys.executable, "-m", "inferonomics", "bench", "run", "--url", srv.url, "-c", "2", "-n", "500", "--isl",
              "10", "--osl", "10", "--out", str(out_json)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            # a shell that runs us in the background ignores SIGINT, and children inherit that: restore it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         db = data_dir / "bench.sqlite"
         deadline = time.monotonic() + 60
