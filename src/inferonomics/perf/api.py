@@ -102,8 +102,8 @@ def _check(cat: Catalog, d: Deployment) -> None:
         raise InputError("isl+osl", d.isl + d.osl, f"must not exceed the {m.max_context}-token context of {d.model}")
 
 
-def _rows(cat: Catalog, deps: Sequence[Deployment]) -> dict[str, np.ndarray]:
-    """Evaluate resolved deployments in one vectorized call."""
+def kernel_inputs(cat: Catalog, deps: Sequence[Deployment]) -> tuple[dict, dict, dict]:
+    """The kernel's architecture, hardware and serving columns for resolved deployments (one row each)."""
     models = sorted({x.model for x in deps})
     accs = sorted({(x.gpu, x.weights) for x in deps})
     arch_tab = {m: _arch.arch_columns(cat.model(m)) for m in models}
@@ -125,7 +125,12 @@ def _rows(cat: Catalog, deps: Sequence[Deployment]) -> dict[str, np.ndarray]:
         concurrency=np.array([np.nan if x.concurrency is None else x.concurrency for x in deps], float),
         static=np.array([x.scheduler == "static" for x in deps], float),
     )
-    return evaluate(a, hw, s)
+    return a, hw, s
+
+
+def _rows(cat: Catalog, deps: Sequence[Deployment]) -> dict[str, np.ndarray]:
+    """Evaluate resolved deployments in one vectorized call."""
+    return evaluate(*kernel_inputs(cat, deps))
 
 
 def predict(

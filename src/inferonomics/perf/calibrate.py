@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inferonomics.catalog import Catalog
-from inferonomics.perf import arch as _arch
-from inferonomics.perf import hardware as _hw
-from inferonomics.perf.api import Deployment, _check, _serving_arrays
+from inferonomics.perf.api import Deployment, _check, kernel_inputs
 from inferonomics.perf.kernel import evaluate
 
 FAMILY_FACTORS = ("prefill_compute_eff", "decode_compute_eff", "memory_bw_eff", "comm_latency_s")
@@ -85,26 +83,7 @@ def prepare(cat: Catalog, points: list[Point]) -> Prepared:
             continue
         ok.append(Point(d, p.metric, p.measured, p.id, p.kind))
     fams = sorted({cat.accelerator(p.deployment.gpu).family for p in ok})
-    a = {c: np.array([_arch.arch_columns(cat.model(p.deployment.model))[c] for p in ok]) for c in _arch.ARCH_COLUMNS}
-    hw = {
-        c: np.array([_hw.hw_columns(cat, cat.accelerator(p.deployment.gpu), p.deployment.weights)[c] for p in ok])
-        for c in _hw.HW_COLUMNS
-    }
-    s = _serving_arrays(
-        cat,
-        np.array([_hw.weight_bytes(cat, p.deployment.weights) for p in ok]),
-        np.array([_hw.kv_bytes(p.deployment.kv) for p in ok]),
-        gpus=np.array([p.deployment.gpus for p in ok], float),
-        tp=np.array([p.deployment.tp for p in ok], float),
-        pp=np.array([p.deployment.pp for p in ok], float),
-        ep=np.array([p.deployment.ep for p in ok], float),
-        isl=np.array([p.deployment.isl for p in ok], float),
-        osl=np.array([p.deployment.osl for p in ok], float),
-        concurrency=np.array(
-            [np.nan if p.deployment.concurrency is None else p.deployment.concurrency for p in ok], float
-        ),
-        static=np.array([p.deployment.scheduler == "static" for p in ok], float),
-    )
+    a, hw, s = kernel_inputs(cat, [p.deployment for p in ok])
     fam_index = np.array([fams.index(cat.accelerator(p.deployment.gpu).family) for p in ok], int)
     return Prepared(
         ok, fams, a, hw, s, fam_index,
