@@ -20,6 +20,7 @@ from inferonomics.catalog.schema import (
     ApiPrice,
     Constant,
     EfficiencyFamily,
+    EngineProfile,
     FxRate,
     Model,
     Region,
@@ -37,6 +38,7 @@ _SECTIONS: dict[str, tuple[type, str]] = {
     "efficiency": (EfficiencyFamily, "family"),
     "constants": (Constant, "name"),
     "api_prices": (ApiPrice, "key"),
+    "engines": (EngineProfile, "engine"),
 }
 
 KINDS = ("accelerators", "models", "regions")
@@ -62,6 +64,7 @@ class Catalog:
     efficiency: dict[str, EfficiencyFamily] = field(default_factory=dict)
     constants: dict[str, Constant] = field(default_factory=dict)
     api_prices: dict[str, ApiPrice] = field(default_factory=dict)  # key: provider/model/market/date[/tier]
+    engines: dict[str, EngineProfile] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)  # "kind:slug" -> file it came from
 
     def accelerator(self, slug: str, field_name: str = "gpu") -> Accelerator:
@@ -87,6 +90,12 @@ class Catalog:
         if "default" in self.efficiency:
             return self.efficiency["default"]
         raise UnknownNameError("efficiency family", family, self.efficiency)
+
+    def engine_profile(self, engine: str) -> EngineProfile | None:
+        """The fitted profile of a serving engine; ``None`` for ``generic`` (the shared fit)."""
+        if engine == "generic":
+            return None
+        return self.engines.get(engine)
 
     def find(self, slug: str) -> tuple[str, Any]:
         """Look a slug up in every kind; for ``catalog show``."""

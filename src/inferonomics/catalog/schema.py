@@ -205,6 +205,23 @@ class EfficiencyFamily(_Strict):
     prefill_layer_overhead_s: Sourced
     comm_latency_s: Sourced
     moe_expert_eff: Sourced
+    expert_load_cv: Sourced | None = Field(
+        default=None, description="coefficient of variation of routed-expert load (popularity skew)"
+    )
+
+
+class EngineProfile(_Strict):
+    """Efficiency profile of one serving engine, fitted on that engine's published points: the engine-level
+    factors (overheads, grouped-GEMM efficiency, expert skew) and a scale on the family compute efficiencies."""
+
+    engine: str
+    compute_eff_scale: Sourced
+    step_overhead_s: Sourced | None = None
+    layer_overhead_s: Sourced | None = None
+    prefill_layer_overhead_s: Sourced | None = None
+    moe_expert_eff: Sourced | None = None
+    expert_load_cv: Sourced | None = None
+    note: str | None = None
 
 
 # --- API prices (buyer's decision) ------------------------------------------------------------------

@@ -11,11 +11,11 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from inferonomics.cli import _options as O  # noqa: N812
+from inferonomics.cli import _options as O
 
 app = typer.Typer(
     name="inferonomics",
@@ -31,7 +31,7 @@ app.add_typer(catalog_app, name="catalog")
 @app.callback()
 def _root(
     catalog_dir: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--catalog-dir",
             help="Directory of user YAML files that add or override catalog records "
@@ -43,18 +43,53 @@ def _root(
         os.environ["INFERONOMICS_CATALOG_DIR"] = catalog_dir
 
 
-def _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency=None, scheduler="continuous"):
-    return dict(
-        model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, isl=isl, osl=osl,
-        concurrency=concurrency, scheduler=scheduler,
-    )
-
-
-def _need_load(concurrency: Optional[float], max_throughput: bool) -> Optional[float]:
+def _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, concurrency=None, scheduler="continuous",
+                **prod):
+    """Deployment keyword arguments from the shared options; ``prod`` holds the production-serving options."""
     from inferonomics.errors import InputError
 
+    decode_tp, decode_ep = prod.pop("decode_tp", None), prod.pop("decode_ep", None)
+    if decode_tp is not None:
+        if tp is not None and tp != decode_tp:
+            raise InputError("decode_tp", decode_tp, f"conflicts with --tp {tp}; give one of them")
+        tp = decode_tp
+    if decode_ep is not None:
+        if ep != 1 and ep != decode_ep:
+            raise InputError("decode_ep", decode_ep, f"conflicts with --ep {ep}; give one of them")
+        ep = decode_ep
+    disagg = prod.get("prefill_gpus") is not None or prod.get("decode_gpus") is not None
+    if gpus is None:
+        gpus = 1
+    kw = dict(
+        model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, isl=isl, osl=osl,
+        concurrency=concurrency, scheduler=scheduler, **{k: v for k, v in prod.items() if k not in ("max_tpot_s", "max_ttft_s")},
+    )
+    if not disagg:
+        for k in ("prefill_gpus", "decode_gpus", "prefill_tp"):
+            kw.pop(k, None)
+    return kw
+
+
+def _slo(prod: dict) -> dict:
+    return {k: prod[k] for k in ("max_tpot_s", "max_ttft_s")}
+
+
+def _need_load(concurrency: float | None, max_throughput: bool, slo: dict | None = None) -> float | None:
+    from inferonomics.errors import InputError
+
+    has_slo = bool(slo) and any(v is not None for v in slo.values())
+    if has_slo:
+        if concurrency is not None or max_throughput:
+            raise InputError(
+                "concurrency", concurrency if concurrency is not None else "--max-throughput",
+                "a latency target (--max-tpot-s/--max-ttft-s) picks the load; give it alone",
+            )
+        return None
     if concurrency is None and not max_throughput:
-        raise InputError("concurrency", None, "give --concurrency N (requests in flight) or --max-throughput")
+        raise InputError(
+            "concurrency", None, "give --concurrency N (requests in flight), --max-throughput, or a latency "
+            "target (--max-tpot-s S / --max-ttft-s S)",
+        )
     if concurrency is not None and max_throughput:
         raise InputError("concurrency", concurrency, "give --concurrency or --max-throughput, not both")
     return concurrency
@@ -64,7 +99,7 @@ def _need_load(concurrency: Optional[float], max_throughput: bool) -> Optional[f
 def perf(
     model: O.Model,
     gpu: O.Gpu,
-    gpus: O.Gpus = 1,
+    gpus: O.Gpus = None,
     tp: O.Tp = None,
     ep: O.Ep = 1,
     pp: O.Pp = 1,
@@ -75,14 +110,29 @@ def perf(
     concurrency: O.Concurrency = None,
     max_throughput: O.MaxThroughput = False,
     scheduler: O.Scheduler = "continuous",
+    prefill_gpus: O.PrefillGpus = None,
+    decode_gpus: O.DecodeGpus = None,
+    prefill_tp: O.PrefillTp = None,
+    prefill_ep: O.PrefillEp = 1,
+    decode_tp: O.DecodeTp = None,
+    decode_ep: O.DecodeEp = None,
+    prefix_hit_rate: O.PrefixHitRate = 0.0,
+    mtp_tokens: O.MtpTokens = 0,
+    mtp_accept_rate: O.MtpAcceptRate = None,
+    redundant_experts: O.RedundantExperts = 0,
+    tbo: O.Tbo = None,
+    engine: O.Engine = "generic",
+    max_tpot_s: O.MaxTpot = None,
+    max_ttft_s: O.MaxTtft = None,
     json_out: O.Json = False,
 ) -> None:
-    """Throughput, latency and memory of one deployment."""
+    """Throughput, latency and memory of one deployment (co-located or prefill/decode disaggregated)."""
     from inferonomics.cli import _render
     from inferonomics.perf import predict
 
-    conc = _need_load(concurrency, max_throughput)
-    r = predict(**_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc, scheduler))
+    prod = _prod(locals())
+    conc = _need_load(concurrency, max_throughput, _slo(prod))
+    r = predict(**_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc, scheduler, **prod), **_slo(prod))
     _render.result(r, json_out, kind="perf")
 
 
@@ -90,7 +140,7 @@ def perf(
 def cost(
     model: O.Model,
     gpu: O.Gpu,
-    gpus: O.Gpus = 1,
+    gpus: O.Gpus = None,
     tp: O.Tp = None,
     ep: O.Ep = 1,
     pp: O.Pp = 1,
@@ -107,6 +157,20 @@ def cost(
     own: O.Own = False,
     life_years: O.LifeYears = None,
     cost_of_capital: O.CostOfCapital = None,
+    prefill_gpus: O.PrefillGpus = None,
+    decode_gpus: O.DecodeGpus = None,
+    prefill_tp: O.PrefillTp = None,
+    prefill_ep: O.PrefillEp = 1,
+    decode_tp: O.DecodeTp = None,
+    decode_ep: O.DecodeEp = None,
+    prefix_hit_rate: O.PrefixHitRate = 0.0,
+    mtp_tokens: O.MtpTokens = 0,
+    mtp_accept_rate: O.MtpAcceptRate = None,
+    redundant_experts: O.RedundantExperts = 0,
+    tbo: O.Tbo = None,
+    engine: O.Engine = "generic",
+    max_tpot_s: O.MaxTpot = None,
+    max_ttft_s: O.MaxTtft = None,
     json_out: O.Json = False,
 ) -> None:
     """Cost per GPU-hour and per million tokens of one deployment, with every line item."""
@@ -114,14 +178,16 @@ def cost(
     from inferonomics.cost import OwnershipAssumptions
     from inferonomics.cost import cost as _cost
 
-    conc = _need_load(concurrency, max_throughput)
+    prod = _prod(locals())
+    conc = _need_load(concurrency, max_throughput, _slo(prod))
     r = _cost(
         region=region,
         utilization=utilization,
         rent_usd_per_gpu_hour=rent,
         own=own,
         assumptions=OwnershipAssumptions(life_years=life_years, cost_of_capital=cost_of_capital),
-        **_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc, scheduler),
+        **_dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, conc, scheduler, **prod),
+        **_slo(prod),
     )
     _render.result(r, json_out, kind="cost")
 
@@ -130,7 +196,7 @@ def cost(
 def frontier(
     model: O.Model,
     gpu: O.Gpu,
-    gpus: O.Gpus = 1,
+    gpus: O.Gpus = None,
     tp: O.Tp = None,
     ep: O.Ep = 1,
     pp: O.Pp = 1,
@@ -139,17 +205,51 @@ def frontier(
     isl: O.Isl = 1024,
     osl: O.Osl = 256,
     points: Annotated[int, typer.Option(help="Concurrency levels from 1 to the most that fits.", min=2)] = 24,
-    csv: Annotated[Optional[str], typer.Option("--csv", help="Also write the frontier to this CSV file.")] = None,
+    csv: Annotated[str | None, typer.Option("--csv", help="Also write the frontier to this CSV file.")] = None,
+    prefill_gpus: O.PrefillGpus = None,
+    decode_gpus: O.DecodeGpus = None,
+    prefill_tp: O.PrefillTp = None,
+    prefill_ep: O.PrefillEp = 1,
+    decode_tp: O.DecodeTp = None,
+    decode_ep: O.DecodeEp = None,
+    prefix_hit_rate: O.PrefixHitRate = 0.0,
+    mtp_tokens: O.MtpTokens = 0,
+    mtp_accept_rate: O.MtpAcceptRate = None,
+    redundant_experts: O.RedundantExperts = 0,
+    tbo: O.Tbo = None,
+    engine: O.Engine = "generic",
+    max_tpot_s: O.MaxTpot = None,
+    max_ttft_s: O.MaxTtft = None,
+    pd_search: Annotated[bool, typer.Option("--pd-search", help="Disaggregated: search prefill:decode mixes of 1-8 instances each instead of a concurrency sweep.")] = False,
     json_out: O.Json = False,
 ) -> None:
-    """Throughput-interactivity frontier: tokens/s per GPU against tokens/s per user as concurrency varies."""
+    """Throughput-interactivity frontier: tokens/s per GPU against tokens/s per user as concurrency varies
+    (or, with --pd-search, the best point of every prefill:decode mix)."""
     from inferonomics.cli import _render
     from inferonomics.perf import frontier as _frontier
 
-    kw = _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl)
+    prod = _prod(locals())
+    kw = _dep_kwargs(model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, None, "continuous", **prod)
     kw.pop("concurrency")
-    df = _frontier(points=points, **kw)
+    if pd_search:
+        from inferonomics.perf.api import pd_ratios
+
+        df = pd_ratios(**kw, **_slo(prod))
+        _render.pd_table(df, json_out, csv)
+        return
+    df = _frontier(points=points, **kw, **_slo(prod))
     _render.frontier(df, json_out, csv)
+
+
+_PROD_KEYS = (
+    "prefill_gpus", "decode_gpus", "prefill_tp", "prefill_ep", "decode_tp", "decode_ep", "prefix_hit_rate",
+    "mtp_tokens", "mtp_accept_rate", "redundant_experts", "tbo", "engine", "max_tpot_s", "max_ttft_s",
+)
+
+
+def _prod(scope: dict) -> dict:
+    """The production-serving options of a command's arguments."""
+    return {k: scope[k] for k in _PROD_KEYS}
 
 
 @catalog_app.command("list")

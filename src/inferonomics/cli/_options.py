@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 Model = Annotated[str, typer.Option("--model", "-m", help="Model slug (see: inferonomics catalog list models).")]
 Gpu = Annotated[str, typer.Option("--gpu", "-g", help="Accelerator slug (see: inferonomics catalog list accelerators).")]
-Gpus = Annotated[int, typer.Option("--gpus", help="All GPUs of the deployment; the ones beyond one instance are replicas.")]
-Tp = Annotated[Optional[int], typer.Option("--tp", help="Tensor-parallel degree (default: all GPUs / pp, or 1 with --ep).")]
+Gpus = Annotated[int | None, typer.Option("--gpus", help="All GPUs of the deployment (default 1, or one P+D unit); the ones beyond one instance are replicas.")]
+Tp = Annotated[int | None, typer.Option("--tp", help="Tensor-parallel degree (default: all GPUs / pp, or 1 with --ep).")]
 Ep = Annotated[int, typer.Option("--ep", help="Expert-parallel degree, attention data-parallel across it (MoE only).")]
 Pp = Annotated[int, typer.Option("--pp", help="Pipeline-parallel stages.")]
 Weights = Annotated[str, typer.Option("--weights", help="Weight precision: bf16, fp16, fp8, int8, int4, fp4.")]
-Kv = Annotated[Optional[str], typer.Option("--kv", help="KV-cache precision: bf16, fp16, fp8 (default: fp8 for fp8/fp4 weights, else the weight precision).")]
+Kv = Annotated[str | None, typer.Option("--kv", help="KV-cache precision: bf16, fp16, fp8 (default: fp8 for fp8/fp4 weights, else the weight precision).")]
 Isl = Annotated[int, typer.Option("--isl", help="Input (prompt) tokens per request.")]
 Osl = Annotated[int, typer.Option("--osl", help="Output tokens per request.")]
-Concurrency = Annotated[Optional[float], typer.Option("--concurrency", help="Requests in flight over the whole deployment.")]
+Concurrency = Annotated[float | None, typer.Option("--concurrency", help="Requests in flight over the whole deployment.")]
 MaxThroughput = Annotated[bool, typer.Option("--max-throughput", help="As many requests in flight as memory allows (offline benchmark).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object.")]
 Region = Annotated[str, typer.Option("--region", help="Region slug for electricity price and PUE.")]
-Utilization = Annotated[Optional[float], typer.Option("--utilization", help="Fraction of hours the deployment serves (default: catalog constant).")]
-Rent = Annotated[Optional[float], typer.Option("--rent-usd-per-gpu-hour", help="Rental price; default: the accelerator's catalog rental price.")]
+Utilization = Annotated[float | None, typer.Option("--utilization", help="Fraction of hours the deployment serves (default: catalog constant).")]
+Rent = Annotated[float | None, typer.Option("--rent-usd-per-gpu-hour", help="Rental price; default: the accelerator's catalog rental price.")]
 Own = Annotated[bool, typer.Option("--own", help="Own the hardware: capex annuity, power x PUE, facility and operations.")]
-LifeYears = Annotated[Optional[float], typer.Option("--life-years", help="Ownership: years over which capex is recovered.")]
-CostOfCapital = Annotated[Optional[float], typer.Option("--cost-of-capital", help="Ownership: yearly cost of capital (0.08 = 8%).")]
+LifeYears = Annotated[float | None, typer.Option("--life-years", help="Ownership: years over which capex is recovered.")]
+CostOfCapital = Annotated[float | None, typer.Option("--cost-of-capital", help="Ownership: yearly cost of capital (0.08 = 8%).")]
 Scheduler = Annotated[str, typer.Option("--scheduler", help="continuous (in-flight batching, default) or static (fixed batches, as offline latency benchmarks).")]
+# Production serving (disaggregation, wide EP, prefix caching, speculative decoding) and latency targets.
+PrefillGpus = Annotated[int | None, typer.Option("--prefill-gpus", help="Disaggregated serving: prefill GPUs per P+D unit (with --decode-gpus; --gpus is then a whole number of units).")]
+DecodeGpus = Annotated[int | None, typer.Option("--decode-gpus", help="Disaggregated serving: decode GPUs per P+D unit.")]
+PrefillTp = Annotated[int | None, typer.Option("--prefill-tp", help="Tensor-parallel degree of a prefill instance (default: all prefill GPUs, or 1 with --prefill-ep).")]
+PrefillEp = Annotated[int, typer.Option("--prefill-ep", help="Expert-parallel degree of a prefill instance.")]
+DecodeTp = Annotated[int | None, typer.Option("--decode-tp", help="Tensor-parallel degree of a decode instance (same as --tp).")]
+DecodeEp = Annotated[int | None, typer.Option("--decode-ep", help="Expert-parallel degree of a decode instance (same as --ep).")]
+PrefixHitRate = Annotated[float, typer.Option("--prefix-hit-rate", help="Share of input tokens served from a prefix cache (0-1): their prefill is skipped.")]
+MtpTokens = Annotated[int, typer.Option("--mtp-tokens", help="Speculative decoding / multi-token prediction: draft tokens per decode step.")]
+MtpAcceptRate = Annotated[float | None, typer.Option("--mtp-accept-rate", help="Accepted / drafted tokens (a step yields 1 + K x A tokens); default: catalog constant mtp_accept_rate.")]
+RedundantExperts = Annotated[int, typer.Option("--redundant-experts", help="Extra copies of hot experts spread over the EP ranks (EPLB) against load imbalance.")]
+Tbo = Annotated[bool | None, typer.Option("--tbo/--no-tbo", help="Two-batch overlap of all-to-all with computation (default: on for expert-parallel disaggregated pools).")]
+Engine = Annotated[str, typer.Option("--engine", help="Efficiency profile: generic (shared fit, default), trtllm, vllm, sglang.")]
+MaxTpot = Annotated[float | None, typer.Option("--max-tpot-s", help="Latency target: pick the highest-throughput load whose time per output token is at most this.")]
+MaxTtft = Annotated[float | None, typer.Option("--max-ttft-s", help="Latency target: pick the highest-throughput load whose time to first token is at most this.")]

@@ -72,6 +72,36 @@ PERF_ROWS = [
     ("fits", "fits"),
 ]
 
+# Shown only where they apply (disaggregated pools, MTP, expert parallelism, prefix caching, SLO).
+PRODUCTION_ROWS = [
+    ("prefill_gpus", "prefill GPUs"),
+    ("decode_gpus", "decode GPUs"),
+    ("prefill_input_tokens_per_s_per_gpu", "input tokens/s per prefill GPU"),
+    ("prefill_capacity_input_tokens_per_s_per_gpu", "prefill capacity, input tokens/s per prefill GPU"),
+    ("prefill_utilization", "prefill pool utilization"),
+    ("decode_output_tokens_per_s_per_gpu", "output tokens/s per decode GPU"),
+    ("kv_transfer_s", "KV-cache transfer (s)"),
+    ("prefix_hit_rate", "prefix-cache hit rate"),
+    ("tokens_per_step", "tokens per decode step (MTP)"),
+    ("expert_imbalance", "expert load max/mean"),
+    ("max_tpot_s", "TPOT target (s)"),
+    ("max_ttft_s", "TTFT target (s)"),
+]
+
+
+def _shown(r: dict, key: str) -> bool:
+    v = r.get(key)
+    if v is None or isinstance(v, bool):
+        return False
+    if key == "tokens_per_step":
+        return r.get("mtp_tokens", 0) > 0
+    if key == "expert_imbalance":
+        return max(r.get("ep", 1), r.get("prefill_ep", 1)) > 1
+    if key == "prefix_hit_rate":
+        return v > 0
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 COST_ROWS = [
     ("usd_per_gpu_hour", "USD per GPU-hour"),
     ("usd_per_mtok_output", "USD per M output tokens"),
@@ -83,6 +113,12 @@ COST_ROWS = [
 
 
 def _title(r: dict) -> str:
+    if r.get("prefill_gpus") and r.get("decode_gpus") and r.get("decode_gpus") == r.get("decode_gpus"):
+        return (
+            f"{r['model']} on {r['gpus']}x {r['gpu']}, disaggregated: prefill {r['prefill_gpus']:.0f} GPUs "
+            f"(tp={r['prefill_tp']} ep={r['prefill_ep']}), decode {r['decode_gpus']:.0f} GPUs (tp={r['tp']} "
+            f"ep={r['ep']}), weights {r['weights']}, kv {r['kv']}, ISL {r['isl']} / OSL {r['osl']}"
+        )
     return (
         f"{r['model']} on {r['gpus']}x {r['gpu']} (tp={r['tp']} pp={r['pp']} ep={r['ep']}, "
         f"weights {r['weights']}, kv {r['kv']}, ISL {r['isl']} / OSL {r['osl']})"
@@ -98,6 +134,11 @@ def result(r: dict, as_json: bool, kind: str) -> None:
     t.add_column("value", justify="right")
     for key, label in PERF_ROWS:
         t.add_row(label, _fmt(r[key]))
+    extra = [(k, lab) for k, lab in PRODUCTION_ROWS if _shown(r, k)]
+    if extra:
+        t.add_section()
+        for key, label in extra:
+            t.add_row(label, _fmt(r[key]))
     if kind == "cost":
         t.add_section()
         for key, label in COST_ROWS:
@@ -129,6 +170,33 @@ def frontier(df, as_json: bool, csv: str | None) -> None:
     t = Table(title="Frontier: " + _title(r))
     for c in cols:
         t.add_column(c, justify="right")
+    for _, row in df[cols].iterrows():
+        t.add_row(*(_fmt(float(row[c])) for c in cols))
+    console.print(t)
+    if csv:
+        console.print(f"wrote {csv}")
+
+
+def pd_table(df, as_json: bool, csv: str | None) -> None:
+    """The best operating point of every prefill:decode mix, best first."""
+    cols = [
+        "prefill_gpus", "decode_gpus", "concurrency", "output_tokens_per_s_per_gpu",
+        "decode_output_tokens_per_s_per_gpu", "prefill_utilization", "ttft_s", "tpot_s",
+    ]
+    labels = [
+        "prefill GPUs", "decode GPUs", "requests in flight", "output tok/s per GPU",
+        "output tok/s per decode GPU", "prefill pool use", "TTFT (s)", "TPOT (s)",
+    ]
+    if csv:
+        from inferonomics.io import write_text_atomic
+
+        write_text_atomic(csv, df.to_csv(index=False))
+    if as_json:
+        print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
+        return
+    t = Table(title="Prefill:decode mixes, best output tokens/s per GPU first")
+    for lab in labels:
+        t.add_column(lab, justify="right")
     for _, row in df[cols].iterrows():
         t.add_row(*(_fmt(float(row[c])) for c in cols))
     console.print(t)
@@ -246,7 +314,7 @@ def demo_table(region: str):
     for model, gpu, gpus, weights, ep in DEMO_DEPLOYMENTS:
         if model not in cat.models or gpu not in cat.accelerators:
             continue
-        kw = dict(gpus=gpus, weights=weights, ep=ep, isl=DEMO_ISL, osl=DEMO_OSL)
+        kw = {"gpus": gpus, "weights": weights, "ep": ep, "isl": DEMO_ISL, "osl": DEMO_OSL}
         try:
             conc = operating_point(model, gpu, max_tpot_s=DEMO_MAX_TPOT_S, catalog=cat, **kw)
             rent = _cost(model, gpu, region=region, concurrency=conc, catalog=cat, **kw)

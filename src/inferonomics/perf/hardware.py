@@ -21,7 +21,15 @@ HW_COLUMNS = (
     "prefill_layer_overhead_s",
     "comm_latency_s",
     "moe_expert_eff",
+    "expert_load_cv",
+    "eplb_effectiveness",
+    "scaleout_latency_s",
+    "scaleout_bw_eff",
+    "tbo_overlap_loss",
 )
+
+# Engine-level factors an engine profile may set (the rest stay per accelerator family).
+ENGINE_FACTORS = ("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "moe_expert_eff", "expert_load_cv")
 
 # Which tensor-core dtype runs the GEMMs for each weight format, in order of preference.  fp8 and int8
 # are W8A8 where the hardware has the units (else weight-only, dequantized to bf16); int4 is weight-only
@@ -75,11 +83,14 @@ def gemm_dtype(acc: Accelerator, weights: str) -> str:
     return "bf16"
 
 
-def hw_columns(cat: Catalog, acc: Accelerator, weights: str) -> dict[str, float]:
+def hw_columns(cat: Catalog, acc: Accelerator, weights: str, engine: str = "generic") -> dict[str, float]:
+    """Kernel hardware columns of one accelerator at one weight precision, with the efficiency factors of
+    its family and, for a named engine, that engine's profile (shared factors and a compute scale)."""
     eff = cat.efficiency_for(acc.family)
     scaleout = acc.scaleout_bw_gb_s.value if acc.scaleout_bw_gb_s else cat.const("scaleout_bw_gb_s")
-    return {
-        "peak_gemm_tflops": acc.peak_tflops(gemm_dtype(acc, weights)),
+    gemm = gemm_dtype(acc, weights)
+    cols = {
+        "peak_gemm_tflops": acc.peak_tflops(gemm),
         "peak_attn_tflops": acc.peak_tflops("bf16"),
         "memory_gb": acc.memory_gb.value,
         "memory_bw_gb_s": acc.memory_bw_gb_s.value,
@@ -94,4 +105,20 @@ def hw_columns(cat: Catalog, acc: Accelerator, weights: str) -> dict[str, float]
         "prefill_layer_overhead_s": eff.prefill_layer_overhead_s.value,
         "comm_latency_s": eff.comm_latency_s.value,
         "moe_expert_eff": eff.moe_expert_eff.value,
+        "expert_load_cv": eff.expert_load_cv.value if eff.expert_load_cv else 0.0,
+        "eplb_effectiveness": cat.const("eplb_effectiveness"),
+        "scaleout_latency_s": cat.const("scaleout_latency_s"),
+        "scaleout_bw_eff": cat.const("scaleout_bw_eff"),
+        "tbo_overlap_loss": cat.const("tbo_overlap_loss"),
+        # MoE dispatch travels in fp8 where the expert GEMMs run in fp8 or fp4 (DeepEP), else in bf16
+        "dispatch_bytes": 1.0 if gemm in ("fp8", "fp4") else 2.0,
     }
+    prof = cat.engine_profile(engine)
+    if prof is not None:
+        for name in ENGINE_FACTORS:
+            v = getattr(prof, name)
+            if v is not None:
+                cols[name] = v.value
+        for name in ("prefill_compute_eff", "decode_compute_eff"):
+            cols[name] = min(cols[name] * prof.compute_eff_scale.value, 0.95)
+    return cols

@@ -7,17 +7,30 @@ The function is pure: no catalog look-ups, no I/O, no Python loops over configur
 The model, per instance (one copy of the model spread over ``tp x pp`` GPUs, or ``ep x pp`` GPUs with
 attention data-parallel over ``ep / tp`` ranks):
 
-* **Engine step**: decode tokens (one per running sequence) and chunked-prefill tokens share a step, as
-  in vLLM, SGLang and TensorRT-LLM.  Time = max(compute, memory) on a roofline with fitted efficiencies,
-  plus TP all-reduces and EP all-to-alls (latency + bytes / link bandwidth), plus a fixed per-step and
-  per-layer overhead (launches, sync, sampling, scheduling).  Memory traffic is the weights once (MoE:
-  the expected number of *distinct* experts the step's tokens route to) plus the KV cache read at the
-  mean context ``isl + osl/2`` and the prompts' KV written.  Attention FLOPs grow with context; causal
-  prefill averages ``(isl+1)/2``.
-* **Steady state** at a running concurrency ``R``: while a sequence decodes, the other ``R-1``
-  sequences' replacement prompts are prefilled in the same steps (``isl/osl`` prefill tokens per decode
-  token), so prefill's interference on decode is counted in TPOT; a sequence's own prompt is prefilled
-  (in chunks) before its first token.  Throughput is ``R * osl / (TTFT + (osl-1) * TPOT)``.
+* **Engine step**: decode tokens (one per running sequence, ``1 + K`` with ``K`` draft tokens of
+  speculative decoding / MTP) and chunked-prefill tokens share a step, as in vLLM, SGLang and
+  TensorRT-LLM.  Three operator groups (dense GEMMs, routed experts, attention over the KV cache) each
+  run on a roofline with fitted efficiencies; then TP all-reduces and EP all-to-alls (latency + bytes /
+  link bandwidth, split between the scale-up domain and the scale-out network), and a fixed per-step and
+  per-layer overhead (launches, sync, sampling, scheduling).  With two-batch overlap the communication of
+  one micro-batch hides behind the computation of the other.
+* **Routed experts**: the weights of every *distinct* expert the step's tokens touch are read; with
+  expert parallelism the slowest rank sets the pace: its load is the mean times an imbalance factor
+  ``1 + sqrt(2 ln EP) * sigma``, where ``sigma`` combines Poisson noise in the token-to-rank counts with a
+  systematic expert-popularity skew (a fitted coefficient of variation), the latter reduced by redundant
+  experts (EPLB-style replication of hot experts).
+* **Prefix caching**: a share ``H`` of each prompt's tokens comes from the cache; only the rest is
+  prefilled (attending over the cached prefix), the cached KV is loaded at a stated bandwidth (TTFT only).
+* **Speculative decoding / MTP**: a step verifies ``1 + K`` tokens per sequence and yields ``1 + K*A``
+  on average (``A`` = accepted / drafted); the draft runs ``K`` passes of an ``mtp_layers``-deep module.
+* **Steady state, co-located** at a running concurrency ``R``: while a sequence decodes, the other ``R-1``
+  sequences' replacement prompts are prefilled in the same steps, so prefill's interference on decode is
+  counted in TPOT; a sequence's own prompt is prefilled (in chunks) before its first token.  Throughput is
+  ``R * osl / (TTFT + (osl-1) * TPOT)``.
+* **Disaggregated** prefill/decode (``disagg`` rows): a prefill pool runs pure prefill steps of
+  ``prefill_tokens_per_rank`` tokens per rank; a decode pool runs pure decode steps; each request's KV cache
+  crosses the scale-out network once.  The system serves ``min(decode rate, prefill capacity)``; when
+  prefill is the bottleneck the decode batch shrinks to match it.
 * **Memory**: weights + a reserve, the rest of ``gpu_memory_utilization x memory`` holds the KV cache;
   the largest concurrency that fits (capped by the engine's batch limit) is ``max_concurrency``.  Asked
   concurrency beyond it queues: TTFT then includes the wait.
@@ -52,10 +65,222 @@ OUTPUTS = (
     "output_tokens_per_s",
     "output_tokens_per_s_per_gpu",
     "input_tokens_per_s",
+    "prefill_tokens_per_s",
     "output_tokens_per_s_per_user",
     "prefill_time_share",
     "decode_memory_bound",
+    "tokens_per_step",
+    "expert_imbalance",
+    "prefill_gpus",
+    "decode_gpus",
+    "prefill_input_tokens_per_s_per_gpu",
+    "decode_output_tokens_per_s_per_gpu",
+    "prefill_capacity_input_tokens_per_s_per_gpu",
+    "prefill_utilization",
+    "kv_transfer_s",
 )
+
+# Serving inputs with their defaults (a caller may leave any of them out).
+SERVING_DEFAULTS = {
+    "prefix_hit": 0.0,
+    "mtp_k": 0.0,
+    "mtp_accept": 0.0,
+    "mtp_layers": 1.0,
+    "redundant_experts": 0.0,
+    "tbo": 0.0,
+    "static": 0.0,
+    "disagg": 0.0,
+    "prefill_gpus": 0.0,
+    "decode_gpus": 0.0,
+    "prefill_tp": 1.0,
+    "prefill_ep": 1.0,
+    "prefill_pp": 1.0,
+    "prefill_tokens_per_rank": 16384.0,
+    "dispatch_bytes": 2.0,
+    "cache_load_bw_gb_s": 10.0,
+}
+HW_DEFAULTS = {
+    "expert_load_cv": 0.0,
+    "eplb_effectiveness": 0.8,
+    "scaleout_latency_s": 2e-5,
+    "scaleout_bw_eff": 0.8,
+    "tbo_overlap_loss": 0.1,
+}
+
+
+def _f(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+class _Instance:
+    """Geometry of one model instance (tp, pp, ep, redundant experts) and its engine step."""
+
+    def __init__(self, a, hw, s, tp, pp, ep):
+        self.tp, self.pp, self.ep = tp, pp, ep
+        wb, kvb, vb = s["weight_bytes"], s["kv_bytes"], s["vocab_bytes"]
+        self.wb, self.vb, self.ab = wb, vb, s["act_bytes"]
+        self.dispatch_b = s["dispatch_bytes"]
+        n_layers, n_dense, n_moe = a["n_layers"], a["n_dense_layers"], a["n_moe_layers"]
+        n_kv, n_exp, top_k = a["n_kv_heads"], a["n_experts"], a["top_k"]
+        self.n_layers, self.n_moe, self.n_exp, self.top_k, self.d = n_layers, n_moe, n_exp, top_k, a["hidden"]
+        self.is_moe = np.asarray(a["is_moe"]) > 0
+        ep_on = ep > 1
+        self.ep_on = ep_on
+        self.dp = np.where(ep_on, ep / tp, 1.0)  # attention data-parallel ranks
+        self.es = np.where(ep_on, ep, tp)  # shards of the routed experts
+        self.inst = np.where(ep_on, ep, tp) * pp
+        self.lps = n_layers / pp  # layers per pipeline stage
+        red = np.where(ep_on, s["redundant_experts"], 0.0)
+        # experts held per GPU: all slots (experts + redundant copies) spread over the EP ranks
+        self.epr = np.where(ep_on, np.ceil((n_exp + red) / np.maximum(ep, 1.0)), n_exp)
+        self.red = red
+        self.valid = (
+            (tp >= 1)
+            & (pp >= 1)
+            & (ep >= 1)
+            & (np.mod(a["n_heads"], tp) == 0)
+            & ((np.mod(n_kv, tp) == 0) | (np.mod(tp, n_kv) == 0))
+            & (pp <= n_layers)
+            & (~ep_on | ((a["is_moe"] > 0) & (ep <= n_exp + red) & (np.mod(ep, tp) == 0)))
+        )
+        # --- parameters held per GPU ----------------------------------------------------------------
+        kv_rep = np.where(a["kv_replicable"] > 0, np.maximum(n_kv / tp, 1.0) / n_kv, 1.0)
+        attn_gpu = (
+            (a["attn_shardable_params"] - a["kv_split_params"]) / tp
+            + a["kv_split_params"] * kv_rep
+            + a["attn_replicated_params"]
+        )
+        dense_gpu = a["dense_ffn_params"] / tp
+        shared_gpu = a["shared_expert_params"] / tp
+        # one expert's parameters on one GPU: whole experts under EP, a 1/tp slice of each under TP
+        self.expert_gpu = np.where(ep_on, a["expert_params"], a["expert_params"] / tp)
+        vocab_gpu = a["vocab_params"] / tp
+        per_layer_nonexpert = n_layers * attn_gpu + n_dense * dense_gpu + n_moe * shared_gpu
+        self.weights_b = (
+            (per_layer_nonexpert + n_moe * self.epr * self.expert_gpu) * wb + a["n_vocab_mats"] * vocab_gpu * vb
+        ) / pp
+        self.kv_tok_layer_gpu = a["kv_elems_per_token_layer"] * kv_rep * kvb  # bytes / token / layer / GPU
+        self.kv_tok_all_layers = a["kv_elems_per_token_layer"] * n_layers * kvb  # whole model, one copy
+        self.heads_gpu = a["n_heads"] / tp
+        self.qkv_dec = a["attn_qk_dim_decode"] + a["attn_v_dim_decode"]
+        self.qkv_pf = a["attn_qk_dim_prefill"] + a["attn_v_dim_prefill"]
+        self.gemm_rate = hw["peak_gemm_tflops"] * 1e12
+        self.attn_rate = hw["peak_attn_tflops"] * 1e12
+        self.bw = hw["memory_bw_gb_s"] * 1e9 * hw["memory_bw_eff"]
+        self.eff_dc, self.eff_pc = hw["decode_compute_eff"], hw["prefill_compute_eff"]
+        self.alpha = hw["comm_latency_s"]
+        domain = hw["scaleup_domain_gpus"]
+        self.bw_out = hw["scaleout_bw_gb_s"] * 1e9 * hw["scaleout_bw_eff"]
+        self.bw_up = hw["scaleup_bw_gb_s"] * 1e9
+        self.bw_tp = np.where(tp <= domain, self.bw_up, self.bw_out)
+        self.alpha_ep = np.where(ep <= domain, self.alpha, hw["scaleout_latency_s"])
+        self.ep_out_share = np.where(ep > domain, np.maximum(ep - domain, 0.0) / np.maximum(ep, 1.0), 0.0)
+        self.bw_pp = self.bw_out
+        self.overhead = hw["step_overhead_s"] + hw["layer_overhead_s"] * self.lps
+        self.layer_overhead = hw["layer_overhead_s"]
+        self.pf_overhead = hw["prefill_layer_overhead_s"] * self.lps  # prefill steps run without CUDA graphs
+        self.moe_eff = hw["moe_expert_eff"]  # grouped-GEMM (small per-expert batches) losses
+        self.cv = hw["expert_load_cv"]
+        self.eplb = hw["eplb_effectiveness"]
+        self.nonexpert_stage = per_layer_nonexpert / pp
+        self.vocab_stage = vocab_gpu / pp
+        self.tbo = np.asarray(s["tbo"]) > 0
+        self.tbo_loss = hw["tbo_overlap_loss"]
+        self.domain = domain
+
+    def imbalance(self, tok):
+        """Max/mean routed-expert load over the EP ranks for ``tok`` tokens per rank (1 without EP)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            assign = tok * self.dp * self.top_k / np.maximum(self.es, 1.0)  # token-expert pairs per rank
+            stat2 = 1.0 / np.maximum(assign, 1e-9)
+            balance = self.eplb * np.minimum(self.red / np.maximum(self.es, 1.0), 1.0)
+            sysv = self.cv / np.sqrt(np.maximum(self.epr, 1.0)) * (1.0 - balance)
+            imb = 1.0 + np.sqrt(2.0 * np.log(np.maximum(self.es, 1.0))) * np.sqrt(stat2 + sysv**2)
+        return np.where(self.ep_on & self.is_moe, np.minimum(imb, self.es), 1.0)
+
+    def step(self, tok_dec, tok_pf, seqs_dec, ctx, pf_ctx, pf_prefix, chunk_len, pf_len, dedup=False):
+        """Seconds for one stage step with ``tok_dec`` decode query tokens (``seqs_dec`` sequences at
+        context ``ctx``) and ``tok_pf`` prefill tokens (at mean attention span ``pf_ctx``, reading a cached
+        prefix of ``pf_prefix`` tokens once per ``chunk_len``-token chunk; the LM head runs once per
+        ``pf_len``-token prompt) per rank.
+
+        Returns (time, compute, memory, communication, imbalance)."""
+        tok = tok_dec + tok_pf
+        gemm_rate, bw, lps = self.gemm_rate, self.bw, self.lps
+        # dense GEMMs: weights read once per step; the LM head runs for decode tokens and last prompt tokens
+        dense_b = self.nonexpert_stage * self.wb + self.vocab_stage * self.vb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lm_pf = self.vocab_stage / np.maximum(pf_len, 1.0)
+        dense_c = (
+            2.0 * tok_dec * (self.nonexpert_stage + self.vocab_stage) / self.eff_dc
+            + 2.0 * tok_pf * (self.nonexpert_stage + lm_pf) / self.eff_pc
+        ) / gemm_rate
+        # routed experts: the step's tokens from all dp ranks route over the experts sharded on es GPUs
+        if np.any(self.is_moe):
+            n_exp, top_k = self.n_exp, self.top_k
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                touched = 1.0 - (1.0 - top_k / n_exp) ** (tok * self.dp)  # chance an expert is touched
+            per_gpu = np.where(self.ep_on, self.epr, n_exp)  # experts (or expert slices) on one GPU
+            exp_b = np.where(self.is_moe, self.n_moe / self.pp * per_gpu * touched * self.expert_gpu * self.wb, 0.0)
+            imb = self.imbalance(tok)
+            mean_tokens = self.dp * top_k * np.where(self.ep_on, 1.0 / self.es, 1.0)  # expert rows per token
+            exp_c = (
+                2.0 * mean_tokens * self.n_moe / self.pp * self.expert_gpu * imb
+                * (tok_dec / self.eff_dc + tok_pf / self.eff_pc) / gemm_rate / self.moe_eff
+            )
+            exp_c = np.where(self.is_moe, exp_c, 0.0)
+            t_exp = np.maximum(exp_b / bw, exp_c)
+        else:
+            exp_b = exp_c = t_exp = 0.0
+            imb = np.ones(1)
+        # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV (and
+        # reads a cached prefix once per chunk)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prefix_reads = np.where(chunk_len > 0, tok_pf / np.maximum(chunk_len, 1.0) * pf_prefix, 0.0)
+        attn_b = (seqs_dec * ctx + tok_pf + prefix_reads) * lps * self.kv_tok_layer_gpu
+        attn_c = (
+            2.0 * tok_dec * self.heads_gpu * self.qkv_dec * ctx * lps / self.eff_dc
+            + 2.0 * tok_pf * self.heads_gpu * self.qkv_pf * pf_ctx * lps / self.eff_pc
+        ) / self.attn_rate
+        comp = dense_c + exp_c + attn_c
+        mem = (dense_b + exp_b + attn_b) / bw
+        busy = np.maximum(dense_c, dense_b / bw) + t_exp + np.maximum(attn_c, attn_b / bw)
+        tp, ep, d = self.tp, self.ep, self.d
+        ar = np.where(tp > 1, 2.0 * lps * (self.alpha + 2.0 * (tp - 1) / tp * tok * d * self.ab / self.bw_tp), 0.0)
+        # all-to-all: dispatch (fp8 where the GEMMs run in fp8) and combine (activations).  The busiest rank
+        # carries the imbalance factor times the mean.  Latency-optimised kernels (decode) send each of a
+        # token's top_k copies straight to its expert's rank; throughput-optimised kernels (``dedup``,
+        # prefill pools) send one copy per destination scale-up domain over the scale-out network and fan
+        # out inside the domain (DeepEP's NVLink forwarding).
+        per_copy = tok / tp * d * (self.dispatch_b + self.ab) * imb
+        nodes = np.maximum(ep / self.domain, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            distinct = nodes * (1.0 - (1.0 - 1.0 / nodes) ** self.top_k)
+        out_copies = np.where(dedup, distinct * (nodes - 1.0) / nodes, self.top_k * self.ep_out_share)
+        in_copies = self.top_k * (1.0 - self.ep_out_share) * (ep - 1.0) / np.maximum(ep, 1.0)
+        in_copies = np.where(dedup, self.top_k * (ep - 1.0) / np.maximum(ep, 1.0), in_copies)
+        a2a_t = np.maximum(per_copy * in_copies / self.bw_up, per_copy * out_copies / self.bw_out)
+        a2a = np.where(self.ep_on, self.n_moe / self.pp * (2.0 * self.alpha_ep + a2a_t), 0.0)
+        p2p = np.where(self.pp > 1, self.alpha + tok * d * self.ab / self.bw_pp, 0.0)
+        comm = ar + a2a + p2p
+        # two-batch overlap: each micro-batch's communication runs under the other's computation
+        # (across the layers of a step the pipeline stays full; the communication kernels' share of the
+        # streaming multiprocessors and imperfect balance leave ``tbo_overlap_loss`` of the shorter side)
+        work = np.where(self.tbo, np.maximum(busy, comm) + self.tbo_loss * np.minimum(busy, comm), busy + comm)
+        extra = np.where(np.asarray(tok_pf) > 0, self.pf_overhead, 0.0)
+        return work + self.overhead + extra, comp, mem, comm, imb
+
+    def draft_s(self, t_one_token_step, k, mtp_layers):
+        """Time of ``k`` sequential draft passes of an ``mtp_layers``-deep module (MTP / a small draft):
+        each pass costs the per-layer share of a one-token-per-sequence decode step."""
+        per_layer = np.maximum(t_one_token_step - self.overhead, 0.0) / self.lps + self.layer_overhead
+        return k * mtp_layers * per_layer
+
+
+def _inputs(s: dict) -> dict:
+    out = dict(SERVING_DEFAULTS)
+    out.update(s)
+    return out
 
 
 def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
@@ -65,200 +290,133 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     ``hw``: ``peak_gemm_tflops`` (at the weights' compute dtype), ``peak_attn_tflops``, ``memory_gb``,
     ``memory_bw_gb_s``, ``scaleup_bw_gb_s``, ``scaleup_domain_gpus``, ``scaleout_bw_gb_s``,
     ``prefill_compute_eff``, ``decode_compute_eff``, ``memory_bw_eff``, ``step_overhead_s``,
-    ``layer_overhead_s``, ``comm_latency_s``.
+    ``layer_overhead_s``, ``prefill_layer_overhead_s``, ``comm_latency_s``, ``moe_expert_eff`` and
+    optionally ``expert_load_cv``, ``eplb_effectiveness``, ``scaleout_latency_s``, ``scaleout_bw_eff``.
     ``s``: ``gpus``, ``tp``, ``pp``, ``ep``, ``weight_bytes``, ``kv_bytes``, ``vocab_bytes``, ``isl``,
     ``osl``, ``concurrency`` (whole deployment; NaN = the most that fits), ``gpu_memory_utilization``,
-    ``reserve_gb``, ``max_batch_per_rank``, ``max_batched_tokens``, ``act_bytes``.
+    ``reserve_gb``, ``max_batch_per_rank``, ``max_batched_tokens``, ``act_bytes``, and optionally (see
+    ``SERVING_DEFAULTS``) ``prefix_hit``, ``mtp_k``, ``mtp_accept``, ``mtp_layers``,
+    ``redundant_experts``, ``tbo``, ``static``, ``dispatch_bytes``, ``cache_load_bw_gb_s`` and, for
+    disaggregated rows (``disagg`` = 1), ``prefill_gpus``/``decode_gpus`` per P+D unit,
+    ``prefill_tp``/``prefill_ep``/``prefill_pp``, ``prefill_tokens_per_rank`` (``tp``/``ep``/``pp`` then
+    describe the decode instances).
     """
-    f8 = np.float64
-    tp = np.asarray(s["tp"], dtype=f8)
-    pp = np.asarray(s["pp"], dtype=f8)
-    ep = np.asarray(s["ep"], dtype=f8)
-    gpus = np.asarray(s["gpus"], dtype=f8)
-    wb = s["weight_bytes"]
-    kvb = s["kv_bytes"]
-    vb = s["vocab_bytes"]
-    ab = s["act_bytes"]
-    isl = np.asarray(s["isl"], dtype=f8)
-    osl = np.asarray(s["osl"], dtype=f8)
+    s = _inputs(s)
+    hw = {**HW_DEFAULTS, **hw}
+    disagg = np.asarray(s["disagg"]) > 0
+    if not np.any(disagg):
+        return _colocated(a, hw, s)
+    if np.all(disagg):
+        return _disaggregated(a, hw, s)
+    co = _colocated(a, hw, s)
+    dis = _disaggregated(a, hw, s)
+    return {k: np.where(disagg, dis[k], co[k]) for k in OUTPUTS}
 
-    n_layers = a["n_layers"]
-    n_dense = a["n_dense_layers"]
-    n_moe = a["n_moe_layers"]
-    d = a["hidden"]
-    n_kv = a["n_kv_heads"]
-    n_exp = a["n_experts"]
-    top_k = a["top_k"]
 
-    ep_on = ep > 1
-    dp = np.where(ep_on, ep / tp, 1.0)  # attention data-parallel ranks
-    es = np.where(ep_on, ep, tp)  # shards of the routed experts
-    inst = np.where(ep_on, ep, tp) * pp
-    replicas = gpus / inst
-    lps = n_layers / pp  # layers per pipeline stage
-
-    valid = (
-        (tp >= 1)
-        & (pp >= 1)
-        & (ep >= 1)
-        & (np.mod(a["n_heads"], tp) == 0)
-        & ((np.mod(n_kv, tp) == 0) | (np.mod(tp, n_kv) == 0))
-        & (np.mod(gpus, inst) == 0)
-        & (pp <= n_layers)
-        & (~ep_on | ((a["is_moe"] > 0) & (np.mod(n_exp, ep) == 0) & (np.mod(ep, tp) == 0)))
-        & (isl >= 1)
-        & (osl >= 1)
-    )
-
-    # --- parameters held per GPU ------------------------------------------------------------------
-    kv_rep = np.where(a["kv_replicable"] > 0, np.maximum(n_kv / tp, 1.0) / n_kv, 1.0)  # share of KV heads
-    attn_gpu = (
-        (a["attn_shardable_params"] - a["kv_split_params"]) / tp
-        + a["kv_split_params"] * kv_rep
-        + a["attn_replicated_params"]
-    )
-    dense_gpu = a["dense_ffn_params"] / tp
-    shared_gpu = a["shared_expert_params"] / tp
-    expert_gpu = a["expert_params"] / es  # per expert, its share on one GPU
-    vocab_gpu = a["vocab_params"] / tp
-
-    per_layer_nonexpert = n_layers * attn_gpu + n_dense * dense_gpu + n_moe * shared_gpu
-    weights_b = (
-        (per_layer_nonexpert + n_moe * n_exp * expert_gpu) * wb + a["n_vocab_mats"] * vocab_gpu * vb
-    ) / pp
-
-    # --- memory and the largest concurrency ---------------------------------------------------------
-    kv_tok_layer_gpu = a["kv_elems_per_token_layer"] * kv_rep * kvb  # bytes per token per layer on a GPU
-    kv_seq_b = (isl + osl) * lps * kv_tok_layer_gpu
-    budget_b = hw["memory_gb"] * GIB * s["gpu_memory_utilization"] - weights_b - s["reserve_gb"] * GIB
-    seqs_rank = np.floor(np.maximum(budget_b, 0.0) / kv_seq_b)
-    fits = valid & (seqs_rank >= 1)
+def _memory(inst, hw, s, isl, osl):
+    kv_seq_b = (isl + osl) * inst.lps * inst.kv_tok_layer_gpu
+    budget_b = hw["memory_gb"] * GIB * s["gpu_memory_utilization"] - inst.weights_b - s["reserve_gb"] * GIB
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seqs_rank = np.floor(np.maximum(budget_b, 0.0) / kv_seq_b)
+    fits = inst.valid & (seqs_rank >= 1)
     seqs_rank = np.minimum(seqs_rank, s["max_batch_per_rank"])
-    cmax_inst = seqs_rank * dp
+    return kv_seq_b, fits, seqs_rank * inst.dp
 
-    conc = np.asarray(s["concurrency"], dtype=f8)
+
+def _prefill_shape(s, isl):
+    """Uncached prompt tokens, their mean attention span and the cached prefix they attend to."""
+    hit = np.clip(_f(s["prefix_hit"]), 0.0, 1.0)
+    new = np.maximum((1.0 - hit) * isl, 1.0)
+    prefix = hit * isl
+    pf_ctx = prefix + (new + 1.0) * 0.5
+    return hit, new, prefix, pf_ctx
+
+
+def _cache_load_s(inst, s, prefix):
+    """Loading a cached prefix's KV (all layers, this GPU's share) from host memory or storage."""
+    return prefix * inst.n_layers * inst.kv_tok_layer_gpu / (_f(s["cache_load_bw_gb_s"]) * 1e9)
+
+
+def _colocated(a, hw, s):
+    tp, pp, ep, gpus = _f(s["tp"]), _f(s["pp"]), _f(s["ep"]), _f(s["gpus"])
+    isl, osl = _f(s["isl"]), _f(s["osl"])
+    inst = _Instance(a, hw, s, tp, pp, ep)
+    valid = inst.valid & (np.mod(gpus, inst.inst) == 0) & (isl >= 1) & (osl >= 1)
+    replicas = gpus / inst.inst
+    kv_seq_b, fits, cmax_inst = _memory(inst, hw, s, isl, osl)
+    fits = fits & valid
+    dp = inst.dp
+
+    conc = _f(s["concurrency"])
     c_inst = np.where(np.isnan(conc), cmax_inst, conc / replicas)
     running = np.maximum(np.minimum(c_inst, cmax_inst), 1e-9)
 
-    # --- one engine step of one pipeline stage, for one micro-batch -------------------------------
-    # Engines batch decode tokens and (chunked) prefill tokens in the same step: the weights are read once
-    # for both; decode tokens read the KV cache at their context, prefill tokens write theirs.
+    _hit, isl_new, prefix, pf_ctx = _prefill_shape(s, isl)
+    k = np.maximum(_f(s["mtp_k"]), 0.0)
+    gain = 1.0 + k * np.clip(_f(s["mtp_accept"]), 0.0, 1.0)  # tokens a decode step yields per sequence
     ctx = isl + 0.5 * osl
-    heads_gpu = a["n_heads"] / tp
-    qkv_dec = a["attn_qk_dim_decode"] + a["attn_v_dim_decode"]
-    qkv_pf = a["attn_qk_dim_prefill"] + a["attn_v_dim_prefill"]
-    gemm_rate = hw["peak_gemm_tflops"] * 1e12
-    attn_rate = hw["peak_attn_tflops"] * 1e12
-    bw = hw["memory_bw_gb_s"] * 1e9 * hw["memory_bw_eff"]
-    eff_dc = hw["decode_compute_eff"]
-    eff_pc = hw["prefill_compute_eff"]
-    alpha = hw["comm_latency_s"]
-    domain = hw["scaleup_domain_gpus"]
-    bw_tp = np.where(tp <= domain, hw["scaleup_bw_gb_s"], hw["scaleout_bw_gb_s"]) * 1e9
-    bw_ep = np.where(ep <= domain, hw["scaleup_bw_gb_s"], hw["scaleout_bw_gb_s"]) * 1e9
-    bw_pp = hw["scaleout_bw_gb_s"] * 1e9
-    overhead = hw["step_overhead_s"] + hw["layer_overhead_s"] * lps
-    pf_overhead = hw["prefill_layer_overhead_s"] * lps  # prefill steps run without CUDA graphs
-    moe_eff = hw["moe_expert_eff"]  # grouped-GEMM (small per-expert batches) and routing-imbalance losses
-    nonexpert_stage = per_layer_nonexpert / pp
-    routed_stage = n_moe / pp * top_k * expert_gpu  # routed-expert params one token uses on one GPU
-    vocab_stage = vocab_gpu / pp
-    is_moe = np.asarray(a["is_moe"]) > 0  # True for mixture-of-experts rows
+    mbt = s["max_batched_tokens"]
 
-    def step(tok_dec, tok_pf):
-        """Seconds for one stage step with ``tok_dec`` decode and ``tok_pf`` prefill tokens per rank.
-
-        Three operator groups, each on its own roofline (they run as separate kernels): the dense GEMMs
-        (attention projections, dense FFN, shared experts, LM head), the routed experts, and the attention
-        core over the KV cache.  Returns (time, compute, memory, communication)."""
-        tok = tok_dec + tok_pf
-        # dense GEMMs: weights read once per step; the LM head runs for decode tokens and last prompt tokens
-        dense_b = nonexpert_stage * wb + vocab_stage * vb
-        dense_c = (
-            2.0 * tok_dec * (nonexpert_stage + vocab_stage) / eff_dc
-            + 2.0 * tok_pf * (nonexpert_stage + vocab_stage / isl) / eff_pc
-        ) / gemm_rate
-        # routed experts: the step's tokens from all dp ranks route over the experts sharded on es GPUs
-        if np.any(is_moe):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                u = n_exp * (1.0 - (1.0 - top_k / n_exp) ** (tok * dp))  # distinct experts touched
-            u = np.where(is_moe, u, 0.0)
-            exp_b = n_moe / pp * u * expert_gpu * wb
-            exp_c = 2.0 * dp * routed_stage * (tok_dec / eff_dc + tok_pf / eff_pc) / gemm_rate / moe_eff
-            t_exp = np.maximum(exp_b / bw, exp_c)
-        else:
-            exp_b = exp_c = t_exp = 0.0
-        # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV
-        attn_b = (tok_dec * ctx + tok_pf) * lps * kv_tok_layer_gpu
-        attn_c = (
-            2.0 * tok_dec * heads_gpu * qkv_dec * ctx * lps / eff_dc
-            + 2.0 * tok_pf * heads_gpu * qkv_pf * (isl + 1.0) * 0.5 * lps / eff_pc
-        ) / attn_rate
-        comp = dense_c + exp_c + attn_c
-        mem = (dense_b + exp_b + attn_b) / bw
-        busy = np.maximum(dense_c, dense_b / bw) + t_exp + np.maximum(attn_c, attn_b / bw)
-        ar = np.where(tp > 1, 2.0 * lps * (alpha + 2.0 * (tp - 1) / tp * tok * d * ab / bw_tp), 0.0)
-        a2a = np.where(
-            ep_on, 2.0 * n_moe / pp * (alpha + tok / tp * top_k * d * ab * (ep - 1) / ep / bw_ep), 0.0
-        )
-        p2p = np.where(pp > 1, alpha + tok * d * ab / bw_pp, 0.0)
-        comm = ar + a2a + p2p
-        extra = np.where(np.asarray(tok_pf) > 0, pf_overhead, 0.0)
-        return busy + comm + overhead + extra, comp, mem, comm
-
-    # --- steady state at a running concurrency R per instance ------------------------------------------
-    # Each sequence emits one token every pp stage steps.  While it decodes, the other R-1 sequences'
-    # replacement prompts are prefilled alongside (isl/osl prefill tokens per decode token on average).
-    # A prompt is never split finer than one chunk (min(isl, max_batched_tokens)): at low load a few
-    # steps carry a whole chunk and the rest are pure decode; at high load every step carries prefill.
-    others = np.clip((running - 1.0) / running, 0.0, 1.0)  # share of running sequences that are not ours
-    tok_dec = running / (dp * pp)
-    chunk = np.minimum(isl, s["max_batched_tokens"])
-    n_chunks = np.maximum(isl / s["max_batched_tokens"], 1.0)
-    tok_pf_spread = tok_dec * isl / osl * others
+    # Each sequence emits ``gain`` tokens every pp stage steps.  While it decodes, the other R-1
+    # sequences' replacement prompts are prefilled alongside.  A prompt is never split finer than one chunk
+    # (min(new tokens, max_batched_tokens)): at low load a few steps carry a whole chunk and the rest are
+    # pure decode; at high load every step carries prefill.
+    others = np.clip((running - 1.0) / running, 0.0, 1.0)
+    seqs = running / (dp * pp)
+    tok_dec = seqs * (1.0 + k)
+    chunk = np.minimum(isl_new, mbt)
+    n_chunks = np.maximum(isl_new / mbt, 1.0)
+    tok_pf_spread = seqs * gain * isl_new / osl * others
     tok_pf_step = np.maximum(tok_pf_spread, chunk)
     mixed = tok_pf_spread / tok_pf_step  # share of decode steps that also carry prefill
-    t_mix, _, _, _ = step(tok_dec, tok_pf_step)
-    t_pure, dec_comp, dec_mem, dec_comm = step(tok_dec, 0.0)
-    tpot = pp * (mixed * t_mix + (1.0 - mixed) * t_pure)
-    t_first, _, _, _ = step(tok_dec * others, chunk)
-    ttft_service = pp * n_chunks * t_first + 0.5 * tpot * others
+    t_mix = inst.step(tok_dec, tok_pf_step, seqs, ctx, pf_ctx, prefix, chunk, isl_new)[0]
+    t_pure, dec_comp, dec_mem, dec_comm, imb = inst.step(tok_dec, 0.0, seqs, ctx, pf_ctx, prefix, chunk, isl_new)
+    draft = 0.0
+    if np.any(k > 0):
+        t_one = inst.step(seqs, 0.0, seqs, ctx, pf_ctx, prefix, chunk, isl_new)[0]
+        draft = np.where(k > 0, inst.draft_s(t_one, k, _f(s["mtp_layers"])), 0.0)
+    step_time = pp * (mixed * t_mix + (1.0 - mixed) * t_pure + draft)
+    tpot = step_time / gain
+    t_first = inst.step(tok_dec * others, chunk, seqs * others, ctx, pf_ctx, prefix, chunk, isl_new)[0]
+    load_s = _cache_load_s(inst, s, prefix)
+    ttft_service = pp * n_chunks * t_first + 0.5 * tpot * others + load_s
     cycle = ttft_service + (osl - 1.0) * tpot
     out_inst = running * osl / cycle
     # Static batching (all R requests start together: one prefill of every prompt, then R-wide decode
     # steps with no prefill in between), as in offline latency benchmarks (vLLM benchmark_latency,
     # TensorRT-LLM gptSessionBenchmark).
-    static = np.asarray(s.get("static", 0.0)) > 0
+    static = np.asarray(s["static"]) > 0
     if np.any(static):
-        t_pf_all, _, _, _ = step(0.0, tok_dec * isl)
-        tpot = np.where(static, pp * t_pure, tpot)
-        ttft_service = np.where(static, pp * t_pf_all, ttft_service)
+        t_pf_all = inst.step(0.0, seqs * isl_new, 0.0, ctx, pf_ctx, prefix, isl_new, isl_new)[0]
+        tpot = np.where(static, pp * (t_pure + draft) / gain, tpot)
+        ttft_service = np.where(static, pp * t_pf_all + load_s, ttft_service)
         cycle = ttft_service + (osl - 1.0) * tpot
         out_inst = running * osl / cycle
-    decode_step = pp * t_pure
-    prefill_share = np.clip(1.0 - osl * decode_step / cycle, 0.0, 1.0)
-    t_alone, _, _, _ = step(0.0, chunk)
-    prefill_latency = pp * n_chunks * t_alone
+    decode_step = pp * (t_pure + draft)
+    prefill_share = np.clip(1.0 - osl / gain * decode_step / cycle, 0.0, 1.0)
+    t_alone = inst.step(0.0, chunk, 0.0, ctx, pf_ctx, prefix, chunk, isl_new)[0]
+    prefill_latency = pp * n_chunks * t_alone + load_s
     queue_wait = np.where(c_inst > running, (c_inst - running) * cycle / running, 0.0)
     ttft = ttft_service + queue_wait
     e2e = ttft + (osl - 1.0) * tpot
 
-    ok = fits
     nan = np.nan
 
     def m(x):
-        return np.where(ok, x, nan)
+        return np.where(fits, x, nan)
 
     out_tps = replicas * out_inst
-    mem_used = weights_b + s["reserve_gb"] * GIB + (running / dp) * kv_seq_b
-    bshape = np.broadcast_shapes(*(np.shape(v) for v in (out_tps, valid)))
+    req_s = replicas * running / cycle
+    mem_used = inst.weights_b + s["reserve_gb"] * GIB + (running / dp) * kv_seq_b
+    bshape = np.broadcast_shapes(*(np.shape(v) for v in (out_tps, valid, fits)))
+    zero = np.where(fits, 0.0, nan)
     res = {
-        "valid": np.broadcast_to(valid, bshape),
-        "fits": np.broadcast_to(fits, bshape),
-        "replicas": np.broadcast_to(np.where(valid, replicas, nan), bshape),
-        "instance_gpus": np.broadcast_to(inst, bshape),
-        "weights_per_gpu_gb": np.broadcast_to(np.where(valid, weights_b / GIB, nan), bshape),
-        "kv_per_sequence_per_gpu_gb": np.broadcast_to(np.where(valid, kv_seq_b / GIB, nan), bshape),
+        "valid": valid,
+        "fits": fits,
+        "replicas": np.where(valid, replicas, nan),
+        "instance_gpus": inst.inst,
+        "weights_per_gpu_gb": np.where(valid, inst.weights_b / GIB, nan),
+        "kv_per_sequence_per_gpu_gb": np.where(valid, kv_seq_b / GIB, nan),
         "max_concurrency": m(cmax_inst * replicas),
         "concurrency": m(c_inst * replicas),
         "running_concurrency": m(running * replicas),
@@ -273,9 +431,141 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
         "e2e_latency_s": m(e2e),
         "output_tokens_per_s": m(out_tps),
         "output_tokens_per_s_per_gpu": m(out_tps / gpus),
-        "input_tokens_per_s": m(replicas * running * isl / cycle),
+        "input_tokens_per_s": m(req_s * isl),
+        "prefill_tokens_per_s": m(req_s * isl_new),
         "output_tokens_per_s_per_user": m(1.0 / tpot),
         "prefill_time_share": m(prefill_share),
-        "decode_memory_bound": np.broadcast_to(ok & (dec_mem >= dec_comp), bshape),
+        "decode_memory_bound": fits & (dec_mem >= dec_comp),
+        "tokens_per_step": m(gain + 0.0 * tpot),
+        "expert_imbalance": m(imb),
+        "prefill_gpus": zero,
+        "decode_gpus": zero,
+        "prefill_input_tokens_per_s_per_gpu": np.full(bshape, nan),
+        "decode_output_tokens_per_s_per_gpu": np.full(bshape, nan),
+        "prefill_capacity_input_tokens_per_s_per_gpu": np.full(bshape, nan),
+        "prefill_utilization": np.full(bshape, nan),
+        "kv_transfer_s": zero,
     }
-    return {k: np.broadcast_to(v, bshape) for k, v in res.items()}
+    return {k_: np.broadcast_to(v, bshape) for k_, v in res.items()}
+
+
+def _disaggregated(a, hw, s):
+    """Prefill and decode on separate pools; one P+D unit is ``prefill_gpus + decode_gpus`` GPUs."""
+    gpus = _f(s["gpus"])
+    isl, osl = _f(s["isl"]), _f(s["osl"])
+    pg, dg = _f(s["prefill_gpus"]), _f(s["decode_gpus"])
+    unit = pg + dg
+    units = gpus / np.maximum(unit, 1.0)
+    dec = _Instance(a, hw, s, _f(s["tp"]), _f(s["pp"]), _f(s["ep"]))
+    pre = _Instance(a, hw, s, _f(s["prefill_tp"]), _f(s["prefill_pp"]), _f(s["prefill_ep"]))
+    valid = (
+        dec.valid & pre.valid & (pg >= 1) & (dg >= 1) & (isl >= 1) & (osl >= 1)
+        & (np.mod(pg, pre.inst) == 0) & (np.mod(dg, dec.inst) == 0) & (np.mod(gpus, np.maximum(unit, 1.0)) == 0)
+    )
+    kv_seq_b, fits_d, cmax_inst = _memory(dec, hw, s, isl, osl)
+    _kv_pf_b, fits_p, _ = _memory(pre, hw, s, isl, 1.0)
+    fits = valid & fits_d & fits_p
+    dec_instances = units * dg / dec.inst
+    pre_instances = units * pg / pre.inst
+    _hit, isl_new, prefix, pf_ctx = _prefill_shape(s, isl)
+    ctx = isl + 0.5 * osl
+
+    # --- prefill pool: pure prefill steps of prefill_tokens_per_rank tokens per rank ------------------
+    tpr = np.maximum(_f(s["prefill_tokens_per_rank"]), 1.0)
+    t_pf = pre.step(0.0, tpr, 0.0, ctx, pf_ctx, prefix, np.minimum(isl_new, tpr), isl_new, True)[0] * pre.pp
+    pf_new_tok_s = pre_instances * pre.dp * tpr / t_pf  # uncached prompt tokens / s, whole deployment
+    kv_req_b = isl * dec.kv_tok_all_layers  # one request's prompt KV, one copy
+    # the KV crosses the scale-out network once; both pools' NICs carry it
+    net_req_s = np.minimum(pg, dg) * units * dec.bw_out / kv_req_b
+    pf_req_cap = np.minimum(pf_new_tok_s / isl_new, net_req_s)
+
+    # --- decode pool: pure decode steps -----------------------------------------------------------------
+    k = np.maximum(_f(s["mtp_k"]), 0.0)
+    gain = 1.0 + k * np.clip(_f(s["mtp_accept"]), 0.0, 1.0)
+    mtp_layers = _f(s["mtp_layers"])
+    conc = _f(s["concurrency"])
+    c_inst = np.where(np.isnan(conc), cmax_inst, conc / dec_instances)
+    asked = np.maximum(np.minimum(c_inst, cmax_inst), 1e-9)
+
+    def decode(running):
+        seqs = running / (dec.dp * dec.pp)
+        t, comp, mem, comm, imb = dec.step(seqs * (1.0 + k), 0.0, seqs, ctx, pf_ctx, prefix, 0.0, isl_new)
+        if np.any(k > 0):
+            t_one = dec.step(seqs, 0.0, seqs, ctx, pf_ctx, prefix, 0.0, isl_new)[0]
+            t = t + np.where(k > 0, dec.draft_s(t_one, k, mtp_layers), 0.0)
+        step_s = dec.pp * t
+        return step_s, comp, mem, comm, imb, dec_instances * running * gain / step_s
+
+    step_s, comp, mem, comm, imb, out_dec = decode(asked)
+    cap_out = pf_req_cap * osl
+    # prefill-bound: the decode batch shrinks until the decode rate matches what prefill delivers
+    short = out_dec > cap_out
+    running = np.where(short, asked * cap_out / out_dec, asked)
+    if np.any(short):
+        step_s, comp, mem, comm, imb, out_dec = decode(running)
+    out_tps = np.minimum(out_dec, cap_out)
+    tpot = step_s / gain
+    req_s = out_tps / osl
+    rho = np.clip(req_s / np.maximum(pf_req_cap, 1e-30), 0.0, 0.999)
+
+    # --- time to first token: prefill (batched with others at the pool's load), KV transfer -----------
+    pf_steps = np.maximum(isl_new / tpr, 1.0)
+    first_chunk = np.minimum(isl_new, tpr)
+    t_pf_alone = pre.pp * pre.step(0.0, first_chunk, 0.0, ctx, pf_ctx, prefix, first_chunk, isl_new, True)[0]
+    service = np.maximum(t_pf_alone, rho * t_pf) * pf_steps
+    # M/D/1 wait in front of the prefill pool; when prefill is the bottleneck the requests beyond the
+    # running decode batch wait there instead (Little's law)
+    wait = np.where(short, (asked - running) * dec_instances / np.maximum(req_s, 1e-30),
+                    rho / (2.0 * (1.0 - rho)) * service)
+    xfer = kv_req_b / (dec.bw_out * np.maximum(pre.tp, 1.0)) + hw["scaleout_latency_s"]
+    load_s = _cache_load_s(pre, s, prefix)
+    ttft = wait + service + load_s + xfer + 0.5 * tpot
+    # asked concurrency beyond what fits in the decode pool's memory queues for a decode slot
+    cycle = ttft + (osl - 1.0) * tpot
+    ttft = ttft + np.where(c_inst > asked, (c_inst - asked) * cycle / asked, 0.0)
+    e2e = ttft + (osl - 1.0) * tpot
+
+    nan = np.nan
+
+    def m(x):
+        return np.where(fits, x, nan)
+
+    mem_used = dec.weights_b + s["reserve_gb"] * GIB + (running / dec.dp) * kv_seq_b
+    bshape = np.broadcast_shapes(*(np.shape(v) for v in (out_tps, valid, fits)))
+    res = {
+        "valid": valid,
+        "fits": fits,
+        "replicas": np.where(valid, units, nan),
+        "instance_gpus": unit,
+        "weights_per_gpu_gb": np.where(valid, np.maximum(dec.weights_b, pre.weights_b) / GIB, nan),
+        "kv_per_sequence_per_gpu_gb": np.where(valid, kv_seq_b / GIB, nan),
+        "max_concurrency": m(cmax_inst * dec_instances),
+        "concurrency": m(c_inst * dec_instances),
+        "running_concurrency": m(running * dec_instances),
+        "memory_per_gpu_gb": m(mem_used / GIB),
+        "decode_step_s": m(step_s),
+        "decode_compute_s": m(dec.pp * comp),
+        "decode_memory_s": m(dec.pp * mem),
+        "decode_comm_s": m(dec.pp * comm),
+        "prefill_s": m(t_pf_alone * pf_steps + load_s),
+        "ttft_s": m(ttft),
+        "tpot_s": m(tpot),
+        "e2e_latency_s": m(e2e),
+        "output_tokens_per_s": m(out_tps),
+        "output_tokens_per_s_per_gpu": m(out_tps / gpus),
+        "input_tokens_per_s": m(req_s * isl),
+        "prefill_tokens_per_s": m(req_s * isl_new),
+        "output_tokens_per_s_per_user": m(1.0 / tpot),
+        "prefill_time_share": m(pg / np.maximum(unit, 1.0) + 0.0 * tpot),
+        "decode_memory_bound": fits & (mem >= comp),
+        "tokens_per_step": m(gain + 0.0 * tpot),
+        "expert_imbalance": m(imb),
+        "prefill_gpus": m(pg * units),
+        "decode_gpus": m(dg * units),
+        "prefill_input_tokens_per_s_per_gpu": m(req_s * isl / (pg * units)),
+        "decode_output_tokens_per_s_per_gpu": m(out_tps / (dg * units)),
+        "prefill_capacity_input_tokens_per_s_per_gpu": m(pf_req_cap * isl / (pg * units)),
+        "prefill_utilization": m(rho),
+        "kv_transfer_s": m(xfer),
+    }
+    return {k_: np.broadcast_to(v, bshape) for k_, v in res.items()}
