@@ -115,7 +115,8 @@ def _share(name: str, v, hi_open: bool = False) -> None:
 def _check_parallel(m, d: Deployment, tp: int, ep: int, pp: int, gpus: int, role: str) -> None:
     """Parallel degrees of one instance (``role``: '' for co-located, 'prefill-'/'decode-' for pools)."""
     h, kvh = m.num_attention_heads, m.num_kv_heads
-    f_tp, f_ep = f"{role}tp" if role else "tp", f"{role}ep" if role else "ep"
+    pre = role.replace("-", "_")
+    f_tp, f_ep = f"{pre}tp", f"{pre}ep"
     if h % tp:
         ok = [t for t in (1, 2, 4, 8, 16, 32, 64) if h % t == 0 and (kvh % t == 0 or t % kvh == 0)]
         raise InputError(f_tp, tp, f"must divide the {h} attention heads of {d.model}; valid: {ok}")
@@ -134,9 +135,8 @@ def _check_parallel(m, d: Deployment, tp: int, ep: int, pp: int, gpus: int, role
             raise InputError(f_tp, tp, f"must divide {f_ep}={ep} (attention is tp-wide within each ep rank group)")
     inst = (ep if ep > 1 else tp) * pp
     if gpus % inst:
-        what = f"--{role}gpus" if role else "gpus"
         raise InputError(
-            what.lstrip("-"), gpus,
+            f"{pre}gpus", gpus,
             f"must be a multiple of the {inst} GPUs one {role.rstrip('-') or ''}{' ' if role else ''}instance "
             "uses (tp or ep x pp); the rest are replicas",
         )
@@ -487,7 +487,7 @@ def pd_ratios(
     for k in OUTPUTS:
         if k not in ("prefill_gpus", "decode_gpus"):
             df[k] = r[k]
-    ok = df["fits"].to_numpy(bool)
+    ok = df["fits"].to_numpy(bool).copy()
     if max_tpot_s is not None:
         ok &= df["tpot_s"].to_numpy() <= max_tpot_s
     if max_ttft_s is not None:
