@@ -28,7 +28,7 @@ PRIORS = {
     "ampere": 0.869, "hopper": 0.75, "blackwell": 0.776, "cdna3": 0.514, "ada": 0.6, "ascend": 0.6, "default": 0.6,
 }
 SHARED_PRIOR = {"step_overhead_s": 0.002, "layer_overhead_s": 2e-5, "prefill_layer_overhead_s": 5e-5,
-                "moe_expert_eff": 0.7}
+                "moe_expert_eff": 0.7, "expert_load_cv": 0.3}
 COMM_PRIOR = {"ada": 3e-5}  # PCIe all-reduce latency is higher than NVLink's
 
 

@@ -22,7 +22,7 @@ def catalog_factors(cat, families):
     out = {}
     for f in families:
         e = cat.efficiency_for(f)
-        out[f] = {n: getattr(e, n).value for n in FAMILY_FACTORS + SHARED_FACTORS}
+        out[f] = {n: getattr(e, n).value if getattr(e, n) is not None else 0.0 for n in FAMILY_FACTORS + SHARED_FACTORS}
     return out
 
 

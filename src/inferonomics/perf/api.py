@@ -165,6 +165,12 @@ def _check(cat: Catalog, d: Deployment) -> None:
         raise InputError("scheduler", d.scheduler, f"allowed schedulers are {', '.join(SCHEDULERS)}")
     if d.engine not in ENGINES:
         raise UnknownNameError("engine", d.engine, ENGINES)
+    if d.engine != "generic" and cat.engine_profile(d.engine) is None:
+        fitted = ["generic", *sorted(cat.engines)]
+        raise InputError(
+            "engine", d.engine, f"has no fitted efficiency profile in the catalog; available: {', '.join(fitted)}",
+            "Fit one with validation/fit.py --engines, or calibrate on your own runs (inferonomics calibrate).",
+        )
     if d.concurrency is not None and not (
         isinstance(d.concurrency, (int, float, np.floating, np.integer)) and 1 <= d.concurrency < 1e12
     ):

@@ -21,7 +21,7 @@ from inferonomics.perf.api import Deployment, _check, kernel_inputs
 from inferonomics.perf.kernel import evaluate
 
 FAMILY_FACTORS = ("prefill_compute_eff", "decode_compute_eff", "memory_bw_eff", "comm_latency_s")
-SHARED_FACTORS = ("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "moe_expert_eff")
+SHARED_FACTORS = ("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "moe_expert_eff", "expert_load_cv")
 BOUNDS = {
     "prefill_compute_eff": (0.2, 0.95),
     "decode_compute_eff": (0.15, 0.95),
@@ -31,9 +31,12 @@ BOUNDS = {
     "prefill_layer_overhead_s": (1e-6, 5e-4),
     "comm_latency_s": (2e-6, 2e-4),
     "moe_expert_eff": (0.2, 1.0),
+    "expert_load_cv": (0.02, 3.0),
 }
 # Metrics a point may carry and how they come out of the kernel.
 METRICS = (
+    "decode_capacity_output_tokens_per_s_per_gpu",
+    "prefill_capacity_input_tokens_per_s_per_gpu",
     "output_tokens_per_s",
     "output_tokens_per_s_per_gpu",
     "total_tokens_per_s",

@@ -76,6 +76,7 @@ OUTPUTS = (
     "prefill_input_tokens_per_s_per_gpu",
     "decode_output_tokens_per_s_per_gpu",
     "prefill_capacity_input_tokens_per_s_per_gpu",
+    "decode_capacity_output_tokens_per_s_per_gpu",
     "prefill_utilization",
     "kv_transfer_s",
 )
@@ -443,6 +444,7 @@ def _colocated(a, hw, s):
         "prefill_input_tokens_per_s_per_gpu": np.full(bshape, nan),
         "decode_output_tokens_per_s_per_gpu": np.full(bshape, nan),
         "prefill_capacity_input_tokens_per_s_per_gpu": np.full(bshape, nan),
+        "decode_capacity_output_tokens_per_s_per_gpu": np.full(bshape, nan),
         "prefill_utilization": np.full(bshape, nan),
         "kv_transfer_s": zero,
     }
@@ -497,6 +499,7 @@ def _disaggregated(a, hw, s):
         return step_s, comp, mem, comm, imb, dec_instances * running * gain / step_s
 
     step_s, comp, mem, comm, imb, out_dec = decode(asked)
+    dec_cap = out_dec  # the decode pool's rate at the asked batch, whatever prefill delivers
     cap_out = pf_req_cap * osl
     # prefill-bound: the decode batch shrinks until the decode rate matches what prefill delivers
     short = out_dec > cap_out
@@ -565,6 +568,7 @@ def _disaggregated(a, hw, s):
         "prefill_input_tokens_per_s_per_gpu": m(req_s * isl / (pg * units)),
         "decode_output_tokens_per_s_per_gpu": m(out_tps / (dg * units)),
         "prefill_capacity_input_tokens_per_s_per_gpu": m(pf_req_cap * isl / (pg * units)),
+        "decode_capacity_output_tokens_per_s_per_gpu": m(dec_cap / (dg * units)),
         "prefill_utilization": m(rho),
         "kv_transfer_s": m(xfer),
     }
