@@ -233,6 +233,24 @@ def test_bad_latency_target(cat, bad):
     assert e.value.field == "max_tpot_s"
 
 
+def test_engine_profiles_change_the_engine_factors_only(cat):
+    kw = dict(gpus=1, weights="fp8", isl=1024, osl=256, concurrency=32, catalog=cat)
+    gen = predict("llama-3.1-8b", "h100-sxm", **kw)
+    for eng in cat.engines:
+        r = predict("llama-3.1-8b", "h100-sxm", engine=eng, **kw)
+        assert r["engine"] == eng
+        assert r["output_tokens_per_s"] != gen["output_tokens_per_s"]
+        assert r["memory_per_gpu_gb"] == gen["memory_per_gpu_gb"]  # memory does not depend on the engine
+
+
+def test_engine_without_a_fitted_profile_is_refused(cat):
+    missing = [e for e in ("trtllm", "vllm", "sglang") if e not in cat.engines]
+    for eng in missing:
+        with pytest.raises(InputError) as e:
+            predict("llama-3.1-8b", "h100-sxm", engine=eng, concurrency=1, catalog=cat)
+        assert "no fitted efficiency profile" in str(e.value)
+
+
 def test_unknown_engine_suggests_close_matches(cat):
     with pytest.raises(UnknownNameError) as e:
         predict("llama-3.1-8b", "h100-sxm", engine="vlm", concurrency=1, catalog=cat)

@@ -51,6 +51,19 @@ SPLIT = {"mode": "hash"}  # "hash": one point in three by id; "framework": fit o
 FRAMEWORK: dict[str, str] = {}
 
 
+# Engine profiles (`--engine`) and how a measurement's framework names them.
+ENGINE_OF = {"trtllm": ("tensorrt-llm",), "vllm": ("vllm",), "sglang": ("sglang",)}
+MIN_ENGINE_TRAIN_POINTS = 8
+
+
+def engine_of(point_id: str) -> str | None:
+    fw = FRAMEWORK.get(point_id, "").lower()
+    for eng, keys in ENGINE_OF.items():
+        if any(fw.startswith(k) or f"({k}" in fw for k in keys):
+            return eng
+    return None
+
+
 def is_test(point_id: str) -> bool:
     """Deterministic hold-out, never used for fitting: one point in three by a hash of its id, or (with
     ``SPLIT["mode"] = "framework"``) every point not measured with TensorRT-LLM."""

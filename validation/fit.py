@@ -16,7 +16,10 @@ import yaml
 
 from common import SPLIT, is_test, load_rows, report, to_points  # noqa: I001
 from inferonomics.catalog import get_catalog
-from inferonomics.perf.calibrate import FAMILY_FACTORS, SHARED_FACTORS, fit, predict_prepared, prepare
+from common import MIN_ENGINE_TRAIN_POINTS, engine_of  # noqa: I001
+from inferonomics.perf.calibrate import (
+    FAMILY_FACTORS, SHARED_FACTORS, errors, fit, fit_engine, predict_prepared, prepare, summary,
+)
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "inferonomics" / "catalog" / "data" / "efficiency.yaml"
 
@@ -61,6 +64,7 @@ def main(argv: list[str]) -> int:
     print("\nFitted factors:")
     for f in prep.families:
         print(f"  {f:10s} " + "  ".join(f"{k}={v:.4g}" for k, v in fitted[f].items()))
+    engines = fit_engines(prep, fitted, train)
     if "--dry-run" in argv:
         return 0
     today = dt.date.today().isoformat()
@@ -68,9 +72,18 @@ def main(argv: list[str]) -> int:
            f"(least squares on log error, weak priors)")
     counts = {f: int(((prep.fam_index == i) & train).sum()) for i, f in enumerate(prep.families)}
     records = []
-    all_fams = sorted(set(PRIORS) | set(prep.families))
+    existing = yaml.safe_load(OUT.read_text(encoding="utf-8")).get("efficiency", [])
+    kept = {r["family"]: r for r in existing if r["family"] not in set(PRIORS) | set(prep.families)}
+    all_fams = sorted(set(PRIORS) | set(prep.families) | set(kept))
     shared = fitted[prep.families[0]]
     for f in all_fams:
+        if f in kept:  # a family this script has no prior for (added with its own stated prior): keep it,
+            rec = dict(kept[f])  # refreshing only the engine factors shared by every family
+            for n in SHARED_FACTORS:
+                rec[n] = {"value": float(f"{shared[n]:.4g}"), "source": src, "date": today,
+                          "note": "engine overhead shared by all families"}
+            records.append(rec)
+            continue
         rec = {"family": f}
         for n in FAMILY_FACTORS:
             if f in fitted and counts.get(f, 0) > 0:
@@ -91,9 +104,40 @@ def main(argv: list[str]) -> int:
         "# Written by validation/fit.py: fitted on the train split of validation/measurements.yaml; families\n"
         "# without measurements keep their priors (marked as assumptions).  Re-run the script after adding points.\n"
     )
-    OUT.write_text(header + yaml.safe_dump({"efficiency": records}, sort_keys=False, width=110), encoding="utf-8")
+    eng_records = []
+    for eng, (prof, n_eng) in engines.items():
+        esrc = (f"fitted by validation/fit.py on the {n_eng} train-split points measured with {eng} "
+                "(family factors held at the shared fit; least squares on log error, weak priors)")
+        rec = {"engine": eng}
+        for n, v in prof.items():
+            rec[n] = {"value": float(f"{v:.4g}"), "source": esrc, "date": today}
+        eng_records.append(rec)
+    doc = {"efficiency": records, "engines": eng_records}
+    OUT.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=110), encoding="utf-8")
     print(f"\nwrote {OUT}")
     return 0
+
+
+def fit_engines(prep, fitted, train) -> dict:
+    """Fit an efficiency profile for every engine with enough train points; report its held-out accuracy on
+    that engine's test points against the shared fit."""
+    eng = np.array([engine_of(p.id) or "" for p in prep.points])
+    out = {}
+    print("\nEngine profiles (family factors at the shared fit):")
+    print(f"{'engine':8s} {'train':>5s} {'test':>5s} {'shared fit, test median/p90':>28s} {'profile, test median/p90':>25s}")
+    for name in ("trtllm", "vllm", "sglang"):
+        tr, te = train & (eng == name), ~train & (eng == name)
+        if tr.sum() < MIN_ENGINE_TRAIN_POINTS:
+            print(f"{name:8s} {int(tr.sum()):5d} {int(te.sum()):5d}   too few train points: not fitted")
+            continue
+        prof = fit_engine(prep, fitted, tr)
+        base = summary(np.abs(errors(predict_prepared(prep, fitted), prep.measured)[te]))
+        own = summary(np.abs(errors(predict_prepared(prep, fitted, prof), prep.measured)[te]))
+        print(f"{name:8s} {int(tr.sum()):5d} {int(te.sum()):5d} {base['median']:14.1%} / {base['p90']:6.1%}"
+              f" {own['median']:12.1%} / {own['p90']:6.1%}   "
+              + "  ".join(f"{k}={v:.3g}" for k, v in prof.items()))
+        out[name] = (prof, int(tr.sum()))
+    return out
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ def _check(cat: Catalog, d: Deployment) -> None:
         fitted = ["generic", *sorted(cat.engines)]
         raise InputError(
             "engine", d.engine, f"has no fitted efficiency profile in the catalog; available: {', '.join(fitted)}",
-            "Fit one with validation/fit.py --engines, or calibrate on your own runs (inferonomics calibrate).",
+            "A profile is fitted by validation/fit.py once validation/measurements.yaml holds at least 8 training "
+            "points of that engine; or calibrate on your own runs (inferonomics calibrate).",
         )
     if d.concurrency is not None and not (
         isinstance(d.concurrency, (int, float, np.floating, np.integer)) and 1 <= d.concurrency < 1e12

@@ -94,12 +94,25 @@ def prepare(cat: Catalog, points: list[Point]) -> Prepared:
     )
 
 
-def predict_prepared(prep: Prepared, factors: dict[str, dict[str, float]]) -> np.ndarray:
-    """Predicted value of each point's metric with the given factors (family -> factor -> value)."""
+ENGINE_BOUNDS = {"compute_eff_scale": (0.5, 1.6)}
+
+
+def predict_prepared(
+    prep: Prepared, factors: dict[str, dict[str, float]], engine: dict[str, float] | None = None
+) -> np.ndarray:
+    """Predicted value of each point's metric with the given factors (family -> factor -> value) and,
+    optionally, an engine profile (shared factors and ``compute_eff_scale``) applied on top."""
     hw = dict(prep.hw)
     for name in FAMILY_FACTORS + SHARED_FACTORS:
         col = np.array([factors[f][name] for f in prep.families])
         hw[name] = col[prep.fam_index]
+    if engine:
+        for name in SHARED_FACTORS:
+            if name in engine:
+                hw[name] = np.full(len(prep.points), engine[name])
+        scale = engine.get("compute_eff_scale", 1.0)
+        for name in ("prefill_compute_eff", "decode_compute_eff"):
+            hw[name] = np.minimum(hw[name] * scale, 0.95)
     r = evaluate(prep.a, hw, prep.s)
     out = np.full(len(prep.points), np.nan)
     for m in METRICS:
@@ -155,6 +168,40 @@ def fit(
         resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf", loss="soft_l1", f_scale=0.15
     )
     return unpack(np.exp(sol.x))
+
+
+def fit_engine(
+    prep: Prepared,
+    factors: dict[str, dict[str, float]],
+    train: np.ndarray,
+    prior_sigma: float = 0.5,
+) -> dict[str, float]:
+    """An engine profile: the engine-level factors and a scale on the family compute efficiencies, fitted on
+    one engine's points (``train``) with the family factors held at ``factors`` (the shared fit), with weak
+    log-normal priors at the shared values so that what the engine's points cannot identify stays there."""
+    from scipy.optimize import least_squares
+
+    fam0 = factors[prep.families[0]]
+    names = ["compute_eff_scale", *SHARED_FACTORS]
+    bounds = {**BOUNDS, **ENGINE_BOUNDS}
+    p0 = np.array([1.0] + [fam0[n] for n in SHARED_FACTORS])
+    lo = np.array([bounds[n][0] for n in names])
+    hi = np.array([bounds[n][1] for n in names])
+    p0 = np.clip(p0, lo * 1.0001, hi * 0.9999)
+    sel = np.asarray(train, bool)
+
+    def resid(logx):
+        eng = dict(zip(names, np.exp(logx), strict=True))
+        pred = predict_prepared(prep, factors, eng)
+        r = np.log(pred[sel] / prep.measured[sel])
+        r = np.where(np.isfinite(r), r, 3.0)
+        prior = (logx - np.log(p0)) / prior_sigma
+        return np.concatenate([r, prior * np.sqrt(max(sel.sum(), 1) / len(names)) * 0.1])
+
+    sol = least_squares(
+        resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf", loss="soft_l1", f_scale=0.15
+    )
+    return dict(zip(names, (float(v) for v in np.exp(sol.x)), strict=True))
 
 
 def errors(pred: np.ndarray, measured: np.ndarray) -> np.ndarray:
