@@ -296,3 +296,19 @@ def test_cli_cost_and_frontier_take_latency_targets(capsys):
     assert rc == 0
     pts = json.loads(out)["points"]
     assert pts and all(p["tpot_s"] <= 0.02 for p in pts)
+
+
+# --- provider scenarios size their token tiers on production deployments -----------------------------------
+def test_scenario_tier_uses_the_production_deployment(cat):
+    from inferonomics.market.scenario import load_scenario
+
+    sc = load_scenario("alibaba-100b", catalog=cat)
+    d = sc.spec.token_tiers["flagship"].deployment
+    assert d.prefill_gpus and d.decode_gpus and d.prefix_hit_rate > 0 and d.mtp_tokens >= 1
+    r = predict(d.model, d.gpu, prefill_gpus=d.prefill_gpus, decode_gpus=d.decode_gpus, prefill_ep=d.prefill_ep,
+                ep=d.ep, redundant_experts=d.redundant_experts, weights=d.weights, isl=d.isl, osl=d.osl,
+                prefix_hit_rate=d.prefix_hit_rate, mtp_tokens=d.mtp_tokens, max_tpot_s=d.max_tpot_s,
+                max_ttft_s=d.max_ttft_s, catalog=cat)
+    tps = sc.tiers_tokens_per_s_per_gpu["flagship"]
+    assert tps == pytest.approx(r["output_tokens_per_s_per_gpu"] * (d.isl + d.osl) / d.osl)
+    assert r["tpot_s"] <= d.max_tpot_s and r["ttft_s"] <= d.max_ttft_s

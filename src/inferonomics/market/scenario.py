@@ -232,6 +232,16 @@ class TierDeployment(_Strict):
     osl: int = Field(ge=1, description="output tokens per request")
     max_tpot_s: float | None = Field(default=None, gt=0)
     max_ttft_s: float | None = Field(default=None, gt=0)
+    # production serving (see `inferonomics perf --help`): disaggregated pools, wide EP, caching, MTP
+    prefill_gpus: int | None = Field(default=None, ge=1, description="prefill GPUs per P+D unit")
+    decode_gpus: int | None = Field(default=None, ge=1, description="decode GPUs per P+D unit")
+    prefill_tp: int | None = Field(default=None, ge=1)
+    prefill_ep: int = Field(default=1, ge=1)
+    redundant_experts: int = Field(default=0, ge=0)
+    prefix_hit_rate: float = Field(default=0.0, ge=0.0, lt=1.0, description="share of input tokens from cache")
+    mtp_tokens: int = Field(default=0, ge=0, le=16)
+    mtp_accept_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    engine: str = "generic"
     source: str | None = None
     date: str | None = None
     assumption: str | None = None
@@ -769,7 +779,7 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
             raise _fail(label, f"{where}.model", exc) from None
         try:
             r = tier_throughput(cat, d.model, d.gpu, d.gpus, d.tp, d.pp, d.ep, d.weights, d.kv, d.isl, d.osl,
-                                d.max_tpot_s, d.max_ttft_s)
+                                d.max_tpot_s, d.max_ttft_s, production=_production(d))
         except InputError as exc:
             raise _fail(label, where, exc) from None
         tps[name] = r["tokens_per_s_per_gpu"]
@@ -780,20 +790,34 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
 _PERF_CACHE: dict[tuple, tuple] = {}  # key -> (catalog, result); the catalog is kept to check identity
 
 
-def tier_throughput(cat, model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, max_tpot_s, max_ttft_s) -> dict:
-    """Tokens/s per GPU (input + output) of a deployment at its SLO operating point; cached."""
-    from inferonomics.perf import predict
-    from inferonomics.perf.api import operating_point
+_PRODUCTION_FIELDS = (
+    "prefill_gpus", "decode_gpus", "prefill_tp", "prefill_ep", "redundant_experts", "prefix_hit_rate",
+    "mtp_tokens", "mtp_accept_rate", "engine",
+)
 
-    key = (id(cat), model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, max_tpot_s, max_ttft_s)
+
+def _production(d: TierDeployment) -> tuple:
+    """The tier's production-serving settings as a hashable tuple of (name, value), defaults left out."""
+    defaults = TierDeployment.model_fields
+    return tuple(
+        (k, getattr(d, k)) for k in _PRODUCTION_FIELDS if getattr(d, k) != defaults[k].get_default()
+    )
+
+
+def tier_throughput(cat, model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, max_tpot_s, max_ttft_s,
+                    production: tuple = ()) -> dict:
+    """Tokens/s per GPU (input + output) of a deployment at its SLO operating point; cached.
+
+    ``production``: (name, value) pairs of production-serving settings (disaggregated pools, redundant
+    experts, prefix-cache hit rate, MTP, engine), passed to the perf engine as they are.  Per GPU counts
+    every GPU of the deployment (prefill and decode pools together)."""
+    from inferonomics.perf import predict
+
+    key = (id(cat), model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, max_tpot_s, max_ttft_s, production)
     if key not in _PERF_CACHE or _PERF_CACHE[key][0] is not cat:
         kw = {"gpus": gpus, "tp": tp, "pp": pp, "ep": ep, "weights": weights, "kv": kv, "isl": isl, "osl": osl,
-              "catalog": cat}
-        if max_tpot_s is None and max_ttft_s is None:
-            conc = None
-        else:
-            conc = operating_point(model, gpu, max_tpot_s=max_tpot_s, max_ttft_s=max_ttft_s, **kw)
-        r = predict(model, gpu, concurrency=conc, **kw)
+              "catalog": cat, **dict(production)}
+        r = predict(model, gpu, max_tpot_s=max_tpot_s, max_ttft_s=max_ttft_s, **kw)
         out = r["output_tokens_per_s_per_gpu"]
         _PERF_CACHE[key] = (cat, {
             "concurrency": r["concurrency"],
@@ -802,6 +826,9 @@ def tier_throughput(cat, model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, ma
             "tpot_s": r["tpot_s"],
             "ttft_s": r["ttft_s"],
             "output_tokens_per_s_per_user": r["output_tokens_per_s_per_user"],
+            "gpus": r["gpus"],
+            "prefill_gpus": r.get("prefill_gpus"),
+            "decode_gpus": r.get("decode_gpus"),
         })
     return _PERF_CACHE[key][1]
 

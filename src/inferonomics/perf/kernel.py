@@ -515,9 +515,12 @@ def _disaggregated(a, hw, s):
     pf_steps = np.maximum(isl_new / tpr, 1.0)
     first_chunk = np.minimum(isl_new, tpr)
     t_pf_alone = pre.pp * pre.step(0.0, first_chunk, 0.0, ctx, pf_ctx, prefix, first_chunk, isl_new, True)[0]
-    service = np.maximum(t_pf_alone, rho * t_pf) * pf_steps
-    # M/D/1 wait in front of the prefill pool; when prefill is the bottleneck the requests beyond the
-    # running decode batch wait there instead (Little's law)
+    # One request's prompt: a lone prompt's latency, or its share of the pool's full-batch capacity when
+    # that is longer (the engine batches prompts up to prefill_tokens_per_rank per rank); then an M/D/1 wait
+    # in front of the pool.  When prefill is the bottleneck the requests beyond the running decode batch
+    # wait there instead (Little's law).
+    per_req_s = isl_new * pre_instances / np.maximum(pf_new_tok_s, 1e-30)  # one instance's time per prompt
+    service = np.maximum(t_pf_alone * pf_steps, per_req_s)
     wait = np.where(short, (asked - running) * dec_instances / np.maximum(req_s, 1e-30),
                     rho / (2.0 * (1.0 - rho)) * service)
     xfer = kv_req_b / (dec.bw_out * np.maximum(pre.tp, 1.0)) + hw["scaleout_latency_s"]
