@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from inferonomics.perf.arch import kv_context_tokens, prefill_attended_tokens
+
 GIB = float(2**30)
 
 # Output columns, in order; the API turns them into DataFrame columns.
@@ -129,7 +131,7 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
 
     # --- memory and the largest concurrency ---------------------------------------------------------
     kv_tok_layer_gpu = a["kv_elems_per_token_layer"] * kv_rep * kvb  # bytes per token per layer on a GPU
-    kv_seq_b = (isl + osl) * lps * kv_tok_layer_gpu
+    kv_seq_b = kv_context_tokens(a, isl + osl) * lps * kv_tok_layer_gpu  # sliding layers hold <= window
     budget_b = hw["memory_gb"] * GIB * s["gpu_memory_utilization"] - weights_b - s["reserve_gb"] * GIB
     seqs_rank = np.floor(np.maximum(budget_b, 0.0) / kv_seq_b)
     fits = valid & (seqs_rank >= 1)
@@ -144,6 +146,8 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     # Engines batch decode tokens and (chunked) prefill tokens in the same step: the weights are read once
     # for both; decode tokens read the KV cache at their context, prefill tokens write theirs.
     ctx = isl + 0.5 * osl
+    ctx_kv = kv_context_tokens(a, ctx)  # KV tokens a decode step reads and attends to, per layer
+    pf_attn = prefill_attended_tokens(a, isl)  # keys one prompt token attends to, per layer
     heads_gpu = a["n_heads"] / tp
     qkv_dec = a["attn_qk_dim_decode"] + a["attn_v_dim_decode"]
     qkv_pf = a["attn_qk_dim_prefill"] + a["attn_v_dim_prefill"]
@@ -189,10 +193,10 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
         else:
             exp_b = exp_c = t_exp = 0.0
         # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV
-        attn_b = (tok_dec * ctx + tok_pf) * lps * kv_tok_layer_gpu
+        attn_b = (tok_dec * ctx_kv + tok_pf) * lps * kv_tok_layer_gpu
         attn_c = (
-            2.0 * tok_dec * heads_gpu * qkv_dec * ctx * lps / eff_dc
-            + 2.0 * tok_pf * heads_gpu * qkv_pf * (isl + 1.0) * 0.5 * lps / eff_pc
+            2.0 * tok_dec * heads_gpu * qkv_dec * ctx_kv * lps / eff_dc
+            + 2.0 * tok_pf * heads_gpu * qkv_pf * pf_attn * lps / eff_pc
         ) / attn_rate
         comp = dense_c + exp_c + attn_c
         mem = (dense_b + exp_b + attn_b) / bw
