@@ -171,6 +171,9 @@ def test_catalog_list_shows_kind(capsys):
     by = {r["slug"]: r for r in rows}
     assert by["gb200"]["kind"] == "rack-scale" and by["rtx-4090"]["kind"] == "workstation"
     assert by["dgx-spark"]["rental_usd_per_gpu_hour"] is None
+    assert main(["catalog", "show", "gb300", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["kind"] == "accelerators" and shown["accelerator_kind"] == "rack-scale"
 
 
 # --- sliding-window attention (gpt-oss) ---------------------------------------------------------------

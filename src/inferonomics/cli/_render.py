@@ -188,6 +188,8 @@ def catalog_show(slug: str, as_json: bool) -> None:
     cat = get_catalog()
     kind, rec = cat.find(slug)
     d = rec.model_dump(exclude_none=True)
+    if "kind" in d:  # an accelerator's kind (datacenter, rack-scale...); "kind" below names the catalog section
+        d["accelerator_kind"] = d.pop("kind")
     if kind == "models":
         from inferonomics.perf.arch import active_params, total_params
 
