@@ -244,11 +244,14 @@ def test_engine_profiles_change_the_engine_factors_only(cat):
 
 
 def test_engine_without_a_fitted_profile_is_refused(cat):
-    missing = [e for e in ("trtllm", "vllm", "sglang") if e not in cat.engines]
-    for eng in missing:
+    import dataclasses
+
+    bare = dataclasses.replace(cat, engines={})  # a catalog whose engines have no fitted profile
+    for eng in ("trtllm", "vllm", "sglang"):
         with pytest.raises(InputError) as e:
-            predict("llama-3.1-8b", "h100-sxm", engine=eng, concurrency=1, catalog=cat)
-        assert "no fitted efficiency profile" in str(e.value)
+            predict("llama-3.1-8b", "h100-sxm", engine=eng, concurrency=1, catalog=bare)
+        assert e.value.field == "engine" and "no fitted efficiency profile" in str(e.value)
+    assert predict("llama-3.1-8b", "h100-sxm", concurrency=1, catalog=bare)["fits"]
 
 
 def test_unknown_engine_suggests_close_matches(cat):

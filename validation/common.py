@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from inferonomics.errors import InferonomicsError
 from inferonomics.perf.api import Deployment
 from inferonomics.perf.calibrate import Point
 
@@ -47,6 +48,34 @@ def to_points(rows: list[dict]) -> tuple[list[Point], list[tuple[dict, str]]]:
     return points, skipped
 
 
+def production_points() -> tuple[list[Point], list[tuple[dict, str]]]:
+    """Production rows (production.yaml) usable for fitting: those at a stated load (a batch, a concurrency or
+    a pool's capacity); rows whose load is set by a latency target are predicted by production.py only."""
+    from production import deployment, load_rows as load_production
+
+    points, skipped = [], []
+    for r in load_production():
+        try:
+            kw, out = deployment(r)
+        except ValueError as exc:
+            skipped.append((r, str(exc)))
+            continue
+        if "max_tpot_s" in kw or "max_ttft_s" in kw:
+            skipped.append((r, "load set by a latency target"))
+            continue
+        try:  # rows the model cannot serve as stated (unknown slug, does not fit) are not fitted on
+            from inferonomics.perf import predict
+
+            predict(r["model"], r["accelerator"], **kw)
+        except InferonomicsError as exc:
+            skipped.append((r, str(exc)))
+            continue
+        d = Deployment(model=r["model"], gpu=r["accelerator"], **kw)
+        points.append(Point(d, out, float(r["value"]), r["id"], "production"))
+        FRAMEWORK[r["id"]] = str(r.get("framework") or "")
+    return points, skipped
+
+
 SPLIT = {"mode": "hash"}  # "hash": one point in three by id; "framework": fit on TensorRT-LLM, test on the rest
 FRAMEWORK: dict[str, str] = {}
 
@@ -73,6 +102,8 @@ def is_test(point_id: str) -> bool:
 
 
 def group(p: Point) -> str:
+    if p.kind == "production":
+        return "production"
     if p.kind == "max_throughput":
         return "max-load throughput"
     if p.kind == "batch1":
@@ -89,7 +120,7 @@ def report(prep, pred, title: str) -> dict:
     out = {}
     print(f"\n{title}")
     print(f"{'group':24s} {'split':6s} {'n':>4s} {'median |err|':>13s} {'p90 |err|':>10s}")
-    for g in ["max-load throughput", "batch-1 latency", "fixed concurrency", "all"]:
+    for g in ["max-load throughput", "batch-1 latency", "fixed concurrency", "production", "all"]:
         for split, mask in (("test", test), ("train", ~test), ("all", np.ones_like(test))):
             sel = mask & ((groups == g) if g != "all" else True)
             s = summary(np.abs(err[sel]))

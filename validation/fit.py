@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import SPLIT, is_test, load_rows, report, to_points  # noqa: I001
+from common import SPLIT, is_test, load_rows, production_points, report, to_points  # noqa: I001
 from inferonomics.catalog import get_catalog
 from common import MIN_ENGINE_TRAIN_POINTS, engine_of  # noqa: I001
 from inferonomics.perf.calibrate import (
@@ -54,6 +54,8 @@ def main(argv: list[str]) -> int:
         argv = [*argv, "--dry-run"]
     cat = get_catalog()
     points, _ = to_points(load_rows())
+    if "--benchmarks-only" not in argv:
+        points += production_points()[0]  # the production rows at a stated load (train split only is fitted)
     prep = prepare(cat, points)
     train = np.array([not is_test(p.id) for p in prep.points])
     pri = priors_for(prep.families)
@@ -69,7 +71,7 @@ def main(argv: list[str]) -> int:
         return 0
     today = dt.date.today().isoformat()
     src = (f"fitted by validation/fit.py on the {n_train} train-split points of validation/measurements.yaml "
-           f"(least squares on log error, weak priors)")
+           f"and validation/production.yaml (least squares on log error, weak priors)")
     counts = {f: int(((prep.fam_index == i) & train).sum()) for i, f in enumerate(prep.families)}
     records = []
     existing = yaml.safe_load(OUT.read_text(encoding="utf-8")).get("efficiency", [])

@@ -55,3 +55,9 @@ class DoesNotFitError(InputError):
 
 class CatalogFileError(InferonomicsError):
     """A catalog data file (built-in or the user's) that fails validation."""
+
+
+class NoRentalPriceError(InputError):
+    """An accelerator the catalog has no rental price for (desktop, edge and most workstation devices)."""
+
+    problem = "has no rental price in the catalog"

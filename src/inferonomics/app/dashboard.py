@@ -149,8 +149,10 @@ def cost_inputs(cat) -> dict:
         cost_of_capital = sb.slider("Cost of capital (per year)", 0.0, 0.30, float(cat.const("cost_of_capital")),
                                     0.01, key="cost_wacc")
     else:
-        catalog_price = float(cat.accelerator(gpu).rental_usd_per_gpu_hour.value)
-        if sb.checkbox(f"Own rental price (catalog: {fmt_usd(catalog_price)}/GPU-h)", key="cost_rent_on"):
+        listed = cat.accelerator(gpu).rental_usd_per_gpu_hour
+        catalog_price = float(listed.value) if listed is not None else 0.0
+        label = f"catalog: {fmt_usd(catalog_price)}/GPU-h" if listed is not None else "no catalog rental price"
+        if sb.checkbox(f"Own rental price ({label})", key="cost_rent_on", value=listed is None):
             rent = sb.number_input("Rental price (USD per GPU-hour)", min_value=0.0, value=catalog_price, step=0.1,
                                    key="cost_rent", format="%.2f")
     deployment = (("gpus", int(n)), ("tp", None if tp == "auto" else int(tp)), ("ep", int(ep)), ("pp", int(pp)),

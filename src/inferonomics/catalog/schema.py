@@ -19,6 +19,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
 WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 KV_DTYPES = ("bf16", "fp16", "fp8")
+ACCELERATOR_KINDS = ("datacenter", "rack-scale", "workstation", "edge")
 
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -78,6 +79,11 @@ class Accelerator(_Strict):
     name: str
     vendor: str
     family: str = Field(description="efficiency factors of the performance model are per family")
+    kind: Literal["datacenter", "rack-scale", "workstation", "edge"] = Field(
+        default="datacenter",
+        description="datacenter (server boards), rack-scale (one GPU of a rack-wide NVLink/UB domain), "
+        "workstation (desktop cards and machines), edge (embedded modules)",
+    )
     peak_dense_tflops: dict[str, Sourced] = Field(description="dense peak per dtype, no sparsity")
     memory_gb: Sourced
     memory_bw_gb_s: Sourced
@@ -88,11 +94,27 @@ class Accelerator(_Strict):
         default=None, description="scale-out network bandwidth per GPU, one direction (default: constants)"
     )
     purchase_price_usd: Sourced
-    rental_usd_per_gpu_hour: Sourced
+    rental_usd_per_gpu_hour: Sourced | None = Field(
+        default=None, description="public per-GPU-hour rental price; None where nobody rents the device out"
+    )
     server_overhead_w: Sourced | None = None
     notes: str | None = None
 
     _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
+
+    def rental_price(self, field: str = "gpu") -> Sourced:
+        """The rental price, or a :class:`NoRentalPriceError` naming the accelerator when it has none."""
+        if self.rental_usd_per_gpu_hour is None:
+            from inferonomics.errors import NoRentalPriceError
+
+            raise NoRentalPriceError(
+                field,
+                self.slug,
+                "no public per-hour rental price was found for it; give a price (--rent-usd-per-gpu-hour, "
+                "or rent_usd_per_gpu_hour in a file), own it instead, or add rental_usd_per_gpu_hour to it "
+                "in a user catalog file",
+            )
+        return self.rental_usd_per_gpu_hour
 
     @field_validator("peak_dense_tflops")
     @classmethod
@@ -157,6 +179,18 @@ class Model(_Strict):
     max_context: int = Field(gt=0)
     moe: MoE | None = None
     mla: MLA | None = None
+    sliding_window: int | None = Field(
+        default=None, gt=0, description="tokens a sliding-window attention layer attends to (and caches)"
+    )
+    sliding_window_layers: int = Field(
+        default=0, ge=0, description="how many of the layers use sliding-window attention (the rest: full)"
+    )
+    attention_sinks: bool = Field(
+        default=False, description="learned per-head sink logits in the softmax (gpt-oss); a few parameters only"
+    )
+    checkpoint_expert_dtype: Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"] | None = Field(
+        default=None, description="format the routed experts ship in (gpt-oss: fp4 = MXFP4), where it differs"
+    )
     published_params_b: Sourced | None = Field(default=None, description="total parameters as published")
     notes: str | None = None
 
@@ -168,6 +202,14 @@ class Model(_Strict):
     def _heads(self) -> Model:
         if self.num_attention_heads % self.num_kv_heads:
             raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+        if (self.sliding_window is None) != (self.sliding_window_layers == 0):
+            raise ValueError("sliding_window (tokens) and sliding_window_layers (> 0) go together")
+        if self.sliding_window_layers > self.num_layers:
+            raise ValueError(
+                f"sliding_window_layers ({self.sliding_window_layers}) cannot exceed num_layers ({self.num_layers})"
+            )
+        if self.checkpoint_expert_dtype is not None and self.moe is None:
+            raise ValueError("checkpoint_expert_dtype applies to mixture-of-experts models only")
         return self
 
 

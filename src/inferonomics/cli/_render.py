@@ -216,11 +216,11 @@ def catalog_list(kind: str, as_json: bool) -> None:
     for slug, r in sorted(recs.items()):
         if kind == "accelerators":
             rows.append({
-                "slug": slug, "name": r.name, "family": r.family,
+                "slug": slug, "name": r.name, "kind": r.kind, "family": r.family,
                 "bf16_tflops": r.peak_tflops("bf16"), "fp8_tflops": r.peak_tflops("fp8"),
                 "memory_gb": r.memory_gb.value, "memory_bw_gb_s": r.memory_bw_gb_s.value, "tdp_w": r.tdp_w.value,
                 "purchase_price_usd": r.purchase_price_usd.value,
-                "rental_usd_per_gpu_hour": r.rental_usd_per_gpu_hour.value,
+                "rental_usd_per_gpu_hour": r.rental_usd_per_gpu_hour.value if r.rental_usd_per_gpu_hour else None,
             })
         elif kind == "models":
             from inferonomics.perf.arch import active_params, total_params
@@ -244,7 +244,7 @@ def catalog_list(kind: str, as_json: bool) -> None:
     t = Table(title=f"{kind} ({len(rows)})")
     if rows:
         for c in rows[0]:
-            t.add_column(c, justify="left" if c in ("slug", "name") else "right")
+            t.add_column(c, justify="left" if c in ("slug", "name", "kind", "family") else "right")
         for row in rows:
             t.add_row(*(_fmt(v) if v is not None else "-" for v in row.values()))
     console.print(t)
@@ -256,6 +256,8 @@ def catalog_show(slug: str, as_json: bool) -> None:
     cat = get_catalog()
     kind, rec = cat.find(slug)
     d = rec.model_dump(exclude_none=True)
+    if "kind" in d:  # an accelerator's kind (datacenter, rack-scale...); "kind" below names the catalog section
+        d["accelerator_kind"] = d.pop("kind")
     if kind == "models":
         from inferonomics.perf.arch import active_params, total_params
 

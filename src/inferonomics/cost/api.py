@@ -56,9 +56,9 @@ def gpu_hour(
     if rent_usd_per_gpu_hour is not None and own:
         raise InputError("rent-usd-per-gpu-hour", rent_usd_per_gpu_hour, "give a rental price or --own, not both")
     if not own:
-        price = acc.rental_usd_per_gpu_hour.value if rent_usd_per_gpu_hour is None else rent_usd_per_gpu_hour
+        price = acc.rental_price().value if rent_usd_per_gpu_hour is None else rent_usd_per_gpu_hour
         _check_range("rent-usd-per-gpu-hour", price, 0.0, None, "must be a price of 0 or more USD per GPU-hour")
-        src = "given" if rent_usd_per_gpu_hour is not None else acc.rental_usd_per_gpu_hour.provenance
+        src = "given" if rent_usd_per_gpu_hour is not None else acc.rental_price().provenance
         return {
             "mode": "rent",
             "gpu": gpu,

@@ -154,10 +154,15 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
     cat.region(w.region, "region")
     if w.model is not None:
         cat.model(w.model, "model")
-    gpus = list(w.accelerators) if w.accelerators is not None else sorted(cat.accelerators)
+    if w.accelerators is not None:
+        gpus = list(w.accelerators)
+    else:  # default: the server accelerators one can both rent and own (not desktop or edge devices)
+        gpus = sorted(s for s, a in cat.accelerators.items()
+                      if a.kind in ("datacenter", "rack-scale") and a.rental_usd_per_gpu_hour is not None)
     for i, g in enumerate(gpus):
         if g not in cat.accelerators:
             raise UnknownNameError(f"accelerators[{i}]", g, cat.accelerators)
+        cat.accelerator(g).rental_price(f"accelerators[{i}]")  # renting is one of the options compared
     if not gpus:
         raise InputError("accelerators", [], "give at least one accelerator slug")
     tiers = open_model_tiers(w)
@@ -212,7 +217,7 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
     own_c = {
         "server_gpus": np.array([a.scaleup_domain_gpus.value for a in accs], float),
         "accelerator_usd": np.array([a.purchase_price_usd.value for a in accs], float),
-        "rental_usd_per_gpu_hour": np.array([a.rental_usd_per_gpu_hour.value for a in accs], float),
+        "rental_usd_per_gpu_hour": np.array([a.rental_price().value for a in accs], float),
         "tdp_w": np.array([a.tdp_w.value for a in accs], float),
         "server_overhead_w": np.array([
             a.server_overhead_w.value if a.server_overhead_w else a.tdp_w.value * cat.const("server_overhead_frac_of_tdp")

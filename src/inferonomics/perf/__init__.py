@@ -1,7 +1,13 @@
 """Analytic, vectorized performance model: FLOPs and bytes per layer on a calibrated roofline."""
 
 from inferonomics.perf.api import Deployment, frontier, predict, sweep
-from inferonomics.perf.arch import active_params, arch_columns, kv_bytes_per_token, total_params
+from inferonomics.perf.arch import (
+    active_params,
+    arch_columns,
+    kv_bytes_per_sequence,
+    kv_bytes_per_token,
+    total_params,
+)
 from inferonomics.perf.kernel import OUTPUTS, evaluate
 
 __all__ = [
@@ -15,4 +21,5 @@ __all__ = [
     "total_params",
     "active_params",
     "kv_bytes_per_token",
+    "kv_bytes_per_sequence",
 ]

@@ -14,9 +14,16 @@ Conventions (one place, so the tests can check them by hand):
 * KV cache per token per layer: GQA ``2*kv_heads*head_dim`` elements; MLA ``kv_lora+rope`` elements.
 * Embedding and LM head: ``vocab x hidden`` each, one matrix when tied.  The embedding is a lookup
   (no FLOPs, only its rows are read); the LM head is a GEMM every step.
+* Sliding-window attention (gpt-oss: every other layer, 128 tokens): a sliding layer caches and attends
+  to at most ``sliding_window`` tokens.  The columns carry the window and the share of sliding layers;
+  :func:`kv_context_tokens` and :func:`prefill_attended_tokens` turn a context into the tokens cached /
+  attended per layer, averaged over the layers (layers are spread evenly over pipeline stages).
+  Attention sinks are one logit per head and layer: their parameters are negligible and not counted.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from inferonomics.catalog.schema import Model
 
@@ -44,6 +51,8 @@ ARCH_COLUMNS = (
     "attn_v_dim_decode",
     "kv_elems_per_token_layer",
     "is_moe",
+    "sliding_window",  # tokens a sliding-window layer caches and attends to (0: no sliding layers)
+    "sliding_layer_share",  # share of the layers that use sliding-window attention
 )
 
 
@@ -127,7 +136,33 @@ def arch_columns(m: Model) -> dict[str, float]:
         "attn_v_dim_decode": float(v_dec),
         "kv_elems_per_token_layer": float(kv_elems),
         "is_moe": 1.0 if m.moe is not None else 0.0,
+        "sliding_window": float(m.sliding_window or 0),
+        "sliding_layer_share": m.sliding_window_layers / m.num_layers,
     }
+
+
+def kv_context_tokens(a: dict, tokens):
+    """Tokens of KV cache one sequence holds per layer (layer average) at a context of ``tokens``.
+
+    Full-attention layers hold the whole context, sliding-window layers at most the window:
+    ``(1 - s) * T + s * min(T, W)``.  The same count is what a decode step reads per layer.  Vectorized
+    over the arrays in ``a`` and ``tokens``."""
+    s = a["sliding_layer_share"]
+    return (1.0 - s) * tokens + s * np.minimum(tokens, a["sliding_window"])
+
+
+def prefill_attended_tokens(a: dict, isl):
+    """Keys one prompt token attends to on average (layer average) in a causal prefill of ``isl`` tokens.
+
+    Full attention: ``(isl + 1) / 2``.  A window ``W`` caps position ``p``'s keys at ``min(p, W)``, whose
+    mean over ``p = 1..isl`` is ``(isl + 1) / 2`` for ``isl <= W`` and ``W (W + 1) / 2 / isl + W (isl - W) /
+    isl`` beyond."""
+    s = a["sliding_layer_share"]
+    w = a["sliding_window"]
+    full = (isl + 1.0) * 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        capped = np.where(isl <= w, full, (w * (w + 1.0) * 0.5 + w * (isl - w)) / isl)
+    return (1.0 - s) * full + s * capped
 
 
 def _layer_params(c: dict[str, float], experts_per_layer: float) -> float:
@@ -152,6 +187,15 @@ def active_params(m: Model) -> float:
 
 
 def kv_bytes_per_token(m: Model, kv_bytes_per_elem: float) -> float:
-    """KV-cache bytes one token occupies across all layers (unsharded)."""
+    """KV-cache bytes one token occupies across all layers (unsharded), ignoring sliding windows.
+
+    For a model with sliding-window layers this is the cost of a token inside the window; use
+    :func:`kv_bytes_per_sequence` for the cache a whole sequence holds."""
     c = arch_columns(m)
     return c["n_layers"] * c["kv_elems_per_token_layer"] * kv_bytes_per_elem
+
+
+def kv_bytes_per_sequence(m: Model, kv_bytes_per_elem: float, tokens: float) -> float:
+    """KV-cache bytes one sequence of ``tokens`` holds across all layers (unsharded), windows honoured."""
+    c = arch_columns(m)
+    return float(c["n_layers"] * c["kv_elems_per_token_layer"] * kv_bytes_per_elem * kv_context_tokens(c, tokens))

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from inferonomics.perf.arch import kv_context_tokens
+
 GIB = float(2**30)
 
 # Output columns, in order; the API turns them into DataFrame columns.
@@ -117,6 +119,7 @@ class _Instance:
     """Geometry of one model instance (tp, pp, ep, redundant experts) and its engine step."""
 
     def __init__(self, a, hw, s, tp, pp, ep):
+        self.a = a
         self.tp, self.pp, self.ep = tp, pp, ep
         wb, kvb, vb = s["weight_bytes"], s["kv_bytes"], s["vocab_bytes"]
         self.wb, self.vb, self.ab = wb, vb, s["act_bytes"]
@@ -236,12 +239,17 @@ class _Instance:
             imb = np.ones(1)
         # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV (and
         # reads a cached prefix once per chunk)
+        # (sliding-window layers hold and attend to at most their window: layer averages)
+        ctx_kv = kv_context_tokens(self.a, ctx)
+        pf_attn = _window_attended(self.a, pf_ctx, pf_prefix, pf_prefix + pf_len)
         with np.errstate(divide="ignore", invalid="ignore"):
-            prefix_reads = np.where(chunk_len > 0, tok_pf / np.maximum(chunk_len, 1.0) * pf_prefix, 0.0)
-        attn_b = (seqs_dec * ctx + tok_pf + prefix_reads) * lps * self.kv_tok_layer_gpu
+            prefix_reads = np.where(
+                chunk_len > 0, tok_pf / np.maximum(chunk_len, 1.0) * kv_context_tokens(self.a, pf_prefix), 0.0
+            )
+        attn_b = (seqs_dec * ctx_kv + tok_pf + prefix_reads) * lps * self.kv_tok_layer_gpu
         attn_c = (
-            2.0 * tok_dec * self.heads_gpu * self.qkv_dec * ctx * lps / self.eff_dc
-            + 2.0 * tok_pf * self.heads_gpu * self.qkv_pf * pf_ctx * lps / self.eff_pc
+            2.0 * tok_dec * self.heads_gpu * self.qkv_dec * ctx_kv * lps / self.eff_dc
+            + 2.0 * tok_pf * self.heads_gpu * self.qkv_pf * pf_attn * lps / self.eff_pc
         ) / self.attn_rate
         comp = dense_c + exp_c + attn_c
         mem = (dense_b + exp_b + attn_b) / bw
@@ -276,6 +284,19 @@ class _Instance:
         each pass costs the per-layer share of a one-token-per-sequence decode step."""
         per_layer = np.maximum(t_one_token_step - self.overhead, 0.0) / self.lps + self.layer_overhead
         return k * mtp_layers * per_layer
+
+
+def _window_attended(a, pf_ctx, start, end):
+    """Keys a prompt token at positions ``start+1 .. end`` attends to, averaged over positions and layers:
+    ``pf_ctx`` in full-attention layers, ``min(position, window)`` in sliding-window layers."""
+    share = a["sliding_layer_share"]
+    if not np.any(share > 0):
+        return pf_ctx
+    w = a["sliding_window"]
+    n = np.maximum(end - start, 1.0)
+    m = np.clip(w, start, end)  # positions up to m attend to themselves and all before, beyond m to w keys
+    capped = ((m * (m + 1.0) - start * (start + 1.0)) * 0.5 + (end - m) * w) / n
+    return (1.0 - share) * pf_ctx + share * capped
 
 
 def _inputs(s: dict) -> dict:
@@ -315,7 +336,7 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
 
 
 def _memory(inst, hw, s, isl, osl):
-    kv_seq_b = (isl + osl) * inst.lps * inst.kv_tok_layer_gpu
+    kv_seq_b = kv_context_tokens(inst.a, isl + osl) * inst.lps * inst.kv_tok_layer_gpu  # windows honoured
     budget_b = hw["memory_gb"] * GIB * s["gpu_memory_utilization"] - inst.weights_b - s["reserve_gb"] * GIB
     with np.errstate(divide="ignore", invalid="ignore"):
         seqs_rank = np.floor(np.maximum(budget_b, 0.0) / kv_seq_b)
@@ -335,7 +356,9 @@ def _prefill_shape(s, isl):
 
 def _cache_load_s(inst, s, prefix):
     """Loading a cached prefix's KV (all layers, this GPU's share) from host memory or storage."""
-    return prefix * inst.n_layers * inst.kv_tok_layer_gpu / (_f(s["cache_load_bw_gb_s"]) * 1e9)
+    return kv_context_tokens(inst.a, prefix) * inst.n_layers * inst.kv_tok_layer_gpu / (
+        _f(s["cache_load_bw_gb_s"]) * 1e9
+    )
 
 
 def _colocated(a, hw, s):
@@ -476,7 +499,7 @@ def _disaggregated(a, hw, s):
     tpr = np.maximum(_f(s["prefill_tokens_per_rank"]), 1.0)
     t_pf = pre.step(0.0, tpr, 0.0, ctx, pf_ctx, prefix, np.minimum(isl_new, tpr), isl_new, True)[0] * pre.pp
     pf_new_tok_s = pre_instances * pre.dp * tpr / t_pf  # uncached prompt tokens / s, whole deployment
-    kv_req_b = isl * dec.kv_tok_all_layers  # one request's prompt KV, one copy
+    kv_req_b = kv_context_tokens(a, isl) * dec.kv_tok_all_layers  # one request's prompt KV, one copy
     # the KV crosses the scale-out network once; both pools' NICs carry it
     net_req_s = np.minimum(pg, dg) * units * dec.bw_out / kv_req_b
     pf_req_cap = np.minimum(pf_new_tok_s / isl_new, net_req_s)

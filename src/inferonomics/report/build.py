@@ -165,7 +165,8 @@ def section_assumptions(ctx: Context) -> Section:
         a = cat.accelerator(slug)
         for fname in ("memory_gb", "memory_bw_gb_s", "tdp_w", "scaleup_bw_gb_s", "purchase_price_usd",
                       "rental_usd_per_gpu_hour"):
-            add("accelerator", slug, fname, getattr(a, fname))
+            if getattr(a, fname) is not None:
+                add("accelerator", slug, fname, getattr(a, fname))
         for dt_, v in a.peak_dense_tflops.items():
             add("accelerator", slug, f"peak_dense_tflops.{dt_}", v)
     for slug in sorted(ctx.used["regions"]):
