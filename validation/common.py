@@ -30,7 +30,7 @@ def to_points(rows: list[dict]) -> tuple[list[Point], list[tuple[dict, str]]]:
             skipped.append((r, f"conditions not stated: {', '.join(missing)}"))
             continue
         if any(w in text for w in SPECULATIVE) and r["kind"] == "batch1":
-            skipped.append((r, "speculative decoding is not modelled"))
+            skipped.append((r, "speculative decoding with an unstated acceptance rate"))
             continue
         conc = {"max_throughput": None, "batch1": 1.0}.get(r["kind"], r.get("concurrency"))
         if r["kind"] == "fixed_concurrency" and conc is None:

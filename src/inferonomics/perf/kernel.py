@@ -392,7 +392,10 @@ def _colocated(a, hw, s):
     n_chunks = np.maximum(isl_new / mbt, 1.0)
     tok_pf_spread = seqs * gain * isl_new / osl * others
     tok_pf_step = np.maximum(tok_pf_spread, chunk)
-    mixed = tok_pf_spread / tok_pf_step  # share of decode steps that also carry prefill
+    mixed = tok_pf_spread / tok_pf_step  # share of a rank's decode steps that also carry prefill
+    # Attention data-parallel ranks meet at every MoE layer's all-to-all: a step is as slow as its slowest
+    # rank, so it is a prefill step whenever any of the dp ranks carries a chunk.
+    mixed = 1.0 - (1.0 - mixed) ** dp
     t_mix = inst.step(tok_dec, tok_pf_step, seqs, ctx, pf_ctx, prefix, chunk, isl_new)[0]
     t_pure, dec_comp, dec_mem, dec_comm, imb = inst.step(tok_dec, 0.0, seqs, ctx, pf_ctx, prefix, chunk, isl_new)
     draft = 0.0
