@@ -445,8 +445,32 @@ def operating_point(
         ok &= df["ttft_s"].to_numpy() <= max_ttft_s
     if not ok.any():
         raise _slo_error(model, gpu, df, max_tpot_s, max_ttft_s)
+    conc = df["concurrency"].to_numpy()
+    best_c = _best_concurrency(df, ok)
+    # refine between the best level and the next one up (the target is usually crossed there)
+    above = conc[conc > best_c]
+    if above.size:
+        hi = float(above.min())
+        fine = np.unique(np.round(np.linspace(best_c, hi, 34)[1:-1] / replicas) * replicas)
+        fine = fine[(fine > best_c) & (fine < hi)]
+        if fine.size:
+            df2 = sweep(model, gpu, catalog=cat, concurrency=[float(c) for c in fine], **kw)
+            ok2 = np.array(df2["fits"], dtype=bool)
+            if max_tpot_s is not None:
+                ok2 &= df2["tpot_s"].to_numpy() <= max_tpot_s
+            if max_ttft_s is not None:
+                ok2 &= df2["ttft_s"].to_numpy() <= max_ttft_s
+            if ok2.any():
+                import pandas as pd
+
+                both = pd.concat([df[ok], df2[ok2]], ignore_index=True)
+                best_c = _best_concurrency(both, np.ones(len(both), bool))
+    return best_c
+
+
+def _best_concurrency(df, ok) -> float:
+    """The highest throughput among ``ok`` rows; among rows within 0.1% of it, the lowest concurrency."""
     thr = np.where(ok, df["output_tokens_per_s"].to_numpy(), -np.inf)
-    # the highest throughput; among points within 0.1% of it, the lowest concurrency (lower latency)
     best = ok & (thr >= thr.max() * 0.999)
     return float(df["concurrency"].to_numpy()[best].min())
 
