@@ -315,3 +315,27 @@ def test_scenario_tier_uses_the_production_deployment(cat):
     tps = sc.tiers_tokens_per_s_per_gpu["flagship"]
     assert tps == pytest.approx(r["output_tokens_per_s_per_gpu"] * (d.isl + d.osl) / d.osl)
     assert r["tpot_s"] <= d.max_tpot_s and r["ttft_s"] <= d.max_ttft_s
+
+
+# --- cost: input tokens priced as cache hits and misses -------------------------------------------------------
+def test_cache_hit_and_miss_input_prices(cat):
+    from inferonomics.cost import cost
+    from inferonomics.perf.arch import kv_bytes_per_token
+
+    kw = dict(gpus=8, ep=8, weights="fp8", isl=4000, osl=500, concurrency=256, own=True, catalog=cat)
+    r = cost("deepseek-v3", "h200", prefix_hit_rate=0.5, **kw)
+    r0 = cost("deepseek-v3", "h200", **kw)
+    # a miss pays the prefill's GPU time: per uncached token, the prefill share of the GPU-hour
+    util = r["utilization"]
+    want_miss = r["usd_per_gpu_hour"] * r["prefill_time_share"] / (r["prefill_tokens_per_s"] / 8 * 3600 * util) * 1e6
+    assert r["usd_per_mtok_input_cache_miss"] == pytest.approx(want_miss)
+    # the average input price mixes hits (no prefill) and misses
+    assert r["usd_per_mtok_input"] == pytest.approx(0.5 * r["usd_per_mtok_input_cache_miss"], rel=1e-9)
+    # a hit pays storage only: KV bytes x $/GB-hour x hours per hit (hand computed)
+    gb = kv_bytes_per_token(cat.model("deepseek-v3"), 1.0) * 1e6 / 1e9
+    want_hit = gb * cat.const("prefix_cache_storage_usd_per_gb_month") * 12 / 8760 * cat.const(
+        "prefix_cache_storage_hours_per_hit")
+    assert r["usd_per_mtok_input_cache_hit"] == pytest.approx(want_hit)
+    assert r["usd_per_mtok_input_cache_hit"] < r["usd_per_mtok_input_cache_miss"]
+    # caching lowers the cost of the whole request mix
+    assert r["usd_per_mtok_blended"] < r0["usd_per_mtok_blended"]

@@ -108,6 +108,8 @@ COST_ROWS = [
     ("usd_per_mtok_input", "USD per M input tokens"),
     ("usd_per_mtok_output_all_in", "USD per M output tokens, all-in"),
     ("usd_per_mtok_blended", "USD per M tokens, blended"),
+    ("usd_per_mtok_input_cache_miss", "USD per M input tokens, cache miss"),
+    ("usd_per_mtok_input_cache_hit", "USD per M input tokens, cache hit"),
     ("utilization", "utilization"),
 ]
 

@@ -100,6 +100,27 @@ def gpu_hour(
     return {"mode": "own", "gpu": gpu, "region": region, **inputs, **{k: float(v) for k, v in items.items()}}
 
 
+def _cache_prices(cat: Catalog, perf: dict, hour: dict) -> dict[str, float]:
+    """Input tokens priced as APIs do with a prefix cache: a cache miss pays the prefill's GPU time, a cache
+    hit pays for keeping its KV cache in storage (no GPU time: the prefill is skipped).
+
+    * ``usd_per_mtok_input_cache_miss`` = GPU-hour x prefill time share / uncached input tokens per GPU-hour;
+    * ``usd_per_mtok_input_cache_hit`` = KV bytes per token x storage price per GB-hour x storage hours
+      attributed to one hit (catalog constants ``prefix_cache_storage_usd_per_gb_month`` and
+      ``prefix_cache_storage_hours_per_hit``).
+    ``usd_per_mtok_input`` stays the average over all input tokens (hits and misses)."""
+    from inferonomics.perf.arch import kv_bytes_per_token
+    from inferonomics.perf.hardware import kv_bytes
+
+    util = hour["utilization"]
+    uncached_tph = perf["prefill_tokens_per_s"] / perf["gpus"] * 3600.0 * util
+    miss = hour["usd_per_gpu_hour"] * perf["prefill_time_share"] / uncached_tph * 1e6 if uncached_tph > 0 else 0.0
+    gb_per_mtok = kv_bytes_per_token(cat.model(perf["model"]), kv_bytes(perf["kv"])) * 1e6 / 1e9
+    usd_per_gb_hour = cat.const("prefix_cache_storage_usd_per_gb_month") * 12.0 / tco.HOURS_PER_YEAR
+    hit = gb_per_mtok * usd_per_gb_hour * cat.const("prefix_cache_storage_hours_per_hit")
+    return {"usd_per_mtok_input_cache_miss": float(miss), "usd_per_mtok_input_cache_hit": float(hit)}
+
+
 def cost(
     model: str,
     gpu: str,
@@ -129,6 +150,7 @@ def cost(
         hour["utilization"],
     )
     per_tok = {k: float(v) for k, v in per_tok.items()}
+    per_tok.update(_cache_prices(cat, perf, hour))
     # The same line items per million output tokens (all-in), so the breakdown adds up to the total.
     scale = per_tok["usd_per_mtok_output_all_in"] / hour["usd_per_gpu_hour"] if hour["usd_per_gpu_hour"] else 0.0
     breakdown = {
