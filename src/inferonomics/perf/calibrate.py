@@ -134,8 +134,6 @@ def fit(
     train: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """Least squares on log errors (rows in ``train``), with log-normal priors of width ``prior_sigma``."""
-    from scipy.optimize import least_squares
-
     fams = prep.families
     names = [(f, n) for f in fams for n in FAMILY_FACTORS] + [("*", n) for n in SHARED_FACTORS]
     shared_prior = {n: float(np.exp(np.mean([np.log(priors[f][n]) for f in fams]))) for n in SHARED_FACTORS}
@@ -155,19 +153,27 @@ def fit(
                 out[f][n] = v
         return out
 
-    def resid(logx):
-        x = np.exp(logx)
-        pred = predict_prepared(prep, unpack(x))
-        r = np.log(pred[sel] / prep.measured[sel])
-        r = np.where(np.isfinite(r), r, 3.0)
-        prior = (logx - np.log(p0)) / prior_sigma
-        return np.concatenate([r, prior * np.sqrt(max(sel.sum(), 1) / len(names)) * 0.1])
+    x = _least_squares(lambda x: predict_prepared(prep, unpack(x)), prep.measured, sel, p0, lo, hi, prior_sigma)
+    return unpack(x)
 
-    # soft-L1 loss: a few points from unusual set-ups must not drag every factor
+
+def _least_squares(predict, measured, sel, p0, lo, hi, prior_sigma) -> np.ndarray:
+    """Factors minimising the log error of ``predict(factors)`` on the ``sel`` rows, with log-normal priors
+    of width ``prior_sigma`` at ``p0``, within [lo, hi]; soft-L1 loss so that a few points from unusual
+    set-ups do not drag every factor."""
+    from scipy.optimize import least_squares
+
+    weight = np.sqrt(max(sel.sum(), 1) / len(p0)) * 0.1
+
+    def resid(logx):
+        r = np.log(predict(np.exp(logx))[sel] / measured[sel])
+        r = np.where(np.isfinite(r), r, 3.0)
+        return np.concatenate([r, (logx - np.log(p0)) / prior_sigma * weight])
+
     sol = least_squares(
         resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf", loss="soft_l1", f_scale=0.15
     )
-    return unpack(np.exp(sol.x))
+    return np.exp(sol.x)
 
 
 def fit_engine(
@@ -179,8 +185,6 @@ def fit_engine(
     """An engine profile: the engine-level factors and a scale on the family compute efficiencies, fitted on
     one engine's points (``train``) with the family factors held at ``factors`` (the shared fit), with weak
     log-normal priors at the shared values so that what the engine's points cannot identify stays there."""
-    from scipy.optimize import least_squares
-
     fam0 = factors[prep.families[0]]
     names = ["compute_eff_scale", *SHARED_FACTORS]
     bounds = {**BOUNDS, **ENGINE_BOUNDS}
@@ -190,18 +194,11 @@ def fit_engine(
     p0 = np.clip(p0, lo * 1.0001, hi * 0.9999)
     sel = np.asarray(train, bool)
 
-    def resid(logx):
-        eng = dict(zip(names, np.exp(logx), strict=True))
-        pred = predict_prepared(prep, factors, eng)
-        r = np.log(pred[sel] / prep.measured[sel])
-        r = np.where(np.isfinite(r), r, 3.0)
-        prior = (logx - np.log(p0)) / prior_sigma
-        return np.concatenate([r, prior * np.sqrt(max(sel.sum(), 1) / len(names)) * 0.1])
-
-    sol = least_squares(
-        resid, np.log(p0), bounds=(np.log(lo), np.log(hi)), method="trf", loss="soft_l1", f_scale=0.15
+    x = _least_squares(
+        lambda x: predict_prepared(prep, factors, dict(zip(names, x, strict=True))), prep.measured, sel, p0, lo,
+        hi, prior_sigma,
     )
-    return dict(zip(names, (float(v) for v in np.exp(sol.x)), strict=True))
+    return dict(zip(names, (float(v) for v in x), strict=True))
 
 
 def errors(pred: np.ndarray, measured: np.ndarray) -> np.ndarray:
