@@ -21,17 +21,17 @@ def _random_deployments(rng, n):
     deps = []
     for _ in range(n):
         model = str(rng.choice(MODELS))
-        kw = dict(
-            weights=str(rng.choice(["bf16", "fp8", "int4", "fp4", "int8"])),
-            isl=int(rng.choice([1, 16, 128, 1000, 2000, 8000, 30000])),
-            osl=int(rng.choice([1, 2, 64, 256, 1000, 4000])),
-            concurrency=None if rng.random() < 0.3 else float(rng.choice([1, 3, 16, 64, 256, 1024, 10000])),
-            prefix_hit_rate=float(rng.choice([0.0, 0.0, 0.3, 0.9, 0.999])),
-            mtp_tokens=int(rng.choice([0, 0, 1, 3])),
-            mtp_accept_rate=None if rng.random() < 0.5 else float(rng.choice([0.0, 0.4, 0.9, 1.0])),
-            tbo=[None, True, False][rng.integers(3)],
-            pp=int(rng.choice([1, 1, 1, 2, 4])),
-        )
+        kw = {
+            "weights": str(rng.choice(["bf16", "fp8", "int4", "fp4", "int8"])),
+            "isl": int(rng.choice([1, 16, 128, 1000, 2000, 8000, 30000])),
+            "osl": int(rng.choice([1, 2, 64, 256, 1000, 4000])),
+            "concurrency": None if rng.random() < 0.3 else float(rng.choice([1, 3, 16, 64, 256, 1024, 10000])),
+            "prefix_hit_rate": float(rng.choice([0.0, 0.0, 0.3, 0.9, 0.999])),
+            "mtp_tokens": int(rng.choice([0, 0, 1, 3])),
+            "mtp_accept_rate": None if rng.random() < 0.5 else float(rng.choice([0.0, 0.4, 0.9, 1.0])),
+            "tbo": [None, True, False][rng.integers(3)],
+            "pp": int(rng.choice([1, 1, 1, 2, 4])),
+        }
         moe = model in MOE
         ep = int(rng.choice([1, 2, 8, 16, 32, 64])) if moe and rng.random() < 0.6 else 1
         kw["redundant_experts"] = int(rng.choice([0, 16, 32])) if ep > 1 else 0

@@ -205,7 +205,7 @@ def _is_scalar(v) -> bool:
 class _Instance:
     """Geometry of one model instance (tp, pp, ep, redundant experts) and its engine step."""
 
-    def __init__(self, a, hw, s, tp, pp, ep, xp):
+    def __init__(self, a, hw, s, tp, pp, ep, xp=_NP):
         self.xp = xp
         self.tp, self.pp, self.ep = tp, pp, ep
         wb, kvb, vb = s["weight_bytes"], s["kv_bytes"], s["vocab_bytes"]
@@ -278,16 +278,53 @@ class _Instance:
         self.tbo = xp.f(s["tbo"]) > 0
         self.tbo_loss = hw["tbo_overlap_loss"]
         self.domain = domain
+        # --- per-step constants (independent of the step's tokens) ------------------------------------
+        self.dense_b = self.nonexpert_stage * wb + self.vocab_stage * vb  # dense weights read per step
+        self.dense_params = self.nonexpert_stage + self.vocab_stage
+        self.any_moe, self.any_ep = xp.any(self.is_moe), xp.any(ep_on)
+        self.any_tp, self.any_pp = xp.any(tp > 1), xp.any(pp > 1)
+        self.moe_stage = n_moe / pp  # MoE layers per stage
+        if self.any_moe:
+            self.keep = 1.0 - top_k / n_exp  # chance a token's routing misses a given expert
+            per_gpu = xp.where(ep_on, self.epr, n_exp)  # experts (or expert slices) on one GPU
+            self.exp_w = self.moe_stage * per_gpu
+            mean_tokens = self.dp * top_k * xp.where(ep_on, 1.0 / self.es, 1.0)  # expert rows per token
+            self.exp_c_w = 2.0 * mean_tokens * n_moe / pp * self.expert_gpu
+            # load imbalance over the EP ranks (see imbalance())
+            self.es1 = xp.maximum(self.es, 1.0)
+            balance = self.eplb * xp.minimum(red / self.es1, 1.0)
+            sysv = self.cv / xp.sqrt(xp.maximum(self.epr, 1.0)) * (1.0 - balance)
+            self.sysv2 = sysv * sysv
+            self.imb_scale = xp.sqrt(2.0 * xp.log(self.es1))
+            self.imb_on = ep_on & self.is_moe
+        self.ar_w = 2.0 * (tp - 1) / tp
+        self.copy_b = self.dispatch_b + self.ab  # bytes of one token's dispatch + combine per hidden unit
+        self.alpha2_ep = 2.0 * self.alpha_ep
+        self._copies = {}
 
     def imbalance(self, tok):
         """Max/mean routed-expert load over the EP ranks for ``tok`` tokens per rank (1 without EP)."""
         xp = self.xp
-        assign = tok * self.dp * self.top_k / xp.maximum(self.es, 1.0)  # token-expert pairs per rank
+        assign = tok * self.dp * self.top_k / self.es1  # token-expert pairs per rank
         stat2 = 1.0 / xp.maximum(assign, 1e-9)
-        balance = self.eplb * xp.minimum(self.red / xp.maximum(self.es, 1.0), 1.0)
-        sysv = self.cv / xp.sqrt(xp.maximum(self.epr, 1.0)) * (1.0 - balance)
-        imb = 1.0 + xp.sqrt(2.0 * xp.log(xp.maximum(self.es, 1.0))) * xp.sqrt(stat2 + sysv * sysv)
-        return xp.where(self.ep_on & self.is_moe, xp.minimum(imb, self.es), 1.0)
+        # Poisson noise in the token counts plus the systematic expert-popularity skew (``sysv2``: the
+        # coefficient of variation per rank, reduced by redundant experts)
+        imb = 1.0 + self.imb_scale * xp.sqrt(stat2 + self.sysv2)
+        return xp.where(self.imb_on, xp.minimum(imb, self.es), 1.0)
+
+    def copies(self, dedup):
+        """Token copies one rank sends inside its scale-up domain and over the scale-out network."""
+        c = self._copies.get(dedup)
+        if c is None:
+            xp, ep, top_k = self.xp, self.ep, self.top_k
+            if dedup:
+                nodes = xp.maximum(ep / self.domain, 1.0)
+                distinct = nodes * (1.0 - xp.pow(1.0 - 1.0 / nodes, top_k))
+                c = (top_k * (ep - 1.0) / xp.maximum(ep, 1.0), distinct * (nodes - 1.0) / nodes)
+            else:
+                c = (top_k * (1.0 - self.ep_out_share) * (ep - 1.0) / xp.maximum(ep, 1.0), top_k * self.ep_out_share)
+            self._copies[dedup] = c
+        return c
 
     def step(self, tok_dec, tok_pf, seqs_dec, ctx, pf_ctx, pf_prefix, chunk_len, pf_len, dedup=False):
         """Seconds for one stage step with ``tok_dec`` decode query tokens (``seqs_dec`` sequences at
@@ -300,22 +337,19 @@ class _Instance:
         tok = tok_dec + tok_pf
         gemm_rate, bw, lps = self.gemm_rate, self.bw, self.lps
         # dense GEMMs: weights read once per step; the LM head runs for decode tokens and last prompt tokens
-        dense_b = self.nonexpert_stage * self.wb + self.vocab_stage * self.vb
+        dense_b = self.dense_b
         lm_pf = self.vocab_stage / xp.maximum(pf_len, 1.0)
         dense_c = (
-            2.0 * tok_dec * (self.nonexpert_stage + self.vocab_stage) / self.eff_dc
+            2.0 * tok_dec * self.dense_params / self.eff_dc
             + 2.0 * tok_pf * (self.nonexpert_stage + lm_pf) / self.eff_pc
         ) / gemm_rate
         # routed experts: the step's tokens from all dp ranks route over the experts sharded on es GPUs
-        if xp.any(self.is_moe):
-            n_exp, top_k = self.n_exp, self.top_k
-            touched = 1.0 - xp.pow(1.0 - top_k / n_exp, tok * self.dp)  # chance an expert is touched
-            per_gpu = xp.where(self.ep_on, self.epr, n_exp)  # experts (or expert slices) on one GPU
-            exp_b = xp.where(self.is_moe, self.n_moe / self.pp * per_gpu * touched * self.expert_gpu * self.wb, 0.0)
+        if self.any_moe:
+            touched = 1.0 - xp.pow(self.keep, tok * self.dp)  # chance an expert is touched
+            exp_b = xp.where(self.is_moe, self.exp_w * touched * self.expert_gpu * self.wb, 0.0)
             imb = self.imbalance(tok)
-            mean_tokens = self.dp * top_k * xp.where(self.ep_on, 1.0 / self.es, 1.0)  # expert rows per token
             exp_c = (
-                2.0 * mean_tokens * self.n_moe / self.pp * self.expert_gpu * imb
+                self.exp_c_w * imb
                 * (tok_dec / self.eff_dc + tok_pf / self.eff_pc) / gemm_rate / self.moe_eff
             )
             exp_c = xp.where(self.is_moe, exp_c, 0.0)
@@ -334,22 +368,24 @@ class _Instance:
         comp = dense_c + exp_c + attn_c
         mem = (dense_b + exp_b + attn_b) / bw
         busy = xp.maximum(dense_c, dense_b / bw) + t_exp + xp.maximum(attn_c, attn_b / bw)
-        tp, ep, d = self.tp, self.ep, self.d
-        ar = xp.where(tp > 1, 2.0 * lps * (self.alpha + xp.div(2.0 * (tp - 1) / tp * tok * d * self.ab, self.bw_tp)), 0.0)
+        tp, d = self.tp, self.d
+        ar = 0.0
+        if self.any_tp:
+            ar = xp.where(tp > 1, 2.0 * lps * (self.alpha + xp.div(self.ar_w * tok * d * self.ab, self.bw_tp)), 0.0)
         # all-to-all: dispatch (fp8 where the GEMMs run in fp8) and combine (activations).  The busiest rank
         # carries the imbalance factor times the mean.  Latency-optimised kernels (decode) send each of a
         # token's top_k copies straight to its expert's rank; throughput-optimised kernels (``dedup``,
         # prefill pools) send one copy per destination scale-up domain over the scale-out network and fan
         # out inside the domain (DeepEP's NVLink forwarding).
-        per_copy = tok / tp * d * (self.dispatch_b + self.ab) * imb
-        nodes = xp.maximum(ep / self.domain, 1.0)
-        distinct = nodes * (1.0 - xp.pow(1.0 - 1.0 / nodes, self.top_k))
-        out_copies = xp.where(dedup, distinct * (nodes - 1.0) / nodes, self.top_k * self.ep_out_share)
-        in_copies = self.top_k * (1.0 - self.ep_out_share) * (ep - 1.0) / xp.maximum(ep, 1.0)
-        in_copies = xp.where(dedup, self.top_k * (ep - 1.0) / xp.maximum(ep, 1.0), in_copies)
-        a2a_t = xp.maximum(xp.div(per_copy * in_copies, self.bw_up), xp.div(per_copy * out_copies, self.bw_out))
-        a2a = xp.where(self.ep_on, self.n_moe / self.pp * (2.0 * self.alpha_ep + a2a_t), 0.0)
-        p2p = xp.where(self.pp > 1, self.alpha + xp.div(tok * d * self.ab, self.bw_pp), 0.0)
+        a2a = 0.0
+        if self.any_ep:
+            per_copy = tok / tp * d * self.copy_b * imb
+            in_copies, out_copies = self.copies(dedup)
+            a2a_t = xp.maximum(xp.div(per_copy * in_copies, self.bw_up), xp.div(per_copy * out_copies, self.bw_out))
+            a2a = xp.where(self.ep_on, self.moe_stage * (self.alpha2_ep + a2a_t), 0.0)
+        p2p = 0.0
+        if self.any_pp:
+            p2p = xp.where(self.pp > 1, self.alpha + xp.div(tok * d * self.ab, self.bw_pp), 0.0)
         comm = ar + a2a + p2p
         # two-batch overlap: each micro-batch's communication runs under the other's computation
         # (across the layers of a step the pipeline stays full; the communication kernels' share of the
