@@ -113,3 +113,60 @@ def test_zero_divisions_and_nan_inputs_give_what_numpy_gives(cat):
     for i in range(len(deps)):
         one = evaluate_scalar(*(_row(d, i) for d in (a, hw, s)))
         _assert_rows_equal(r, i, one)
+
+
+# --- sweep(): built from the axis grid, it must equal evaluating every configuration on its own ----------
+def _sweep_the_slow_way(cat, model, gpu, **axes):
+    """One resolved Deployment per combination, as records, evaluated row by row (the reference)."""
+    import itertools
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    names = ["model", "gpu", *axes]
+    vals = [v if isinstance(v, list) else [v] for v in (model, gpu, *axes.values())]
+    deps = [Deployment(**dict(zip(names, c, strict=True))).resolved() for c in itertools.product(*vals)]
+    df = pd.DataFrame([asdict(d) for d in deps])
+    a, hw, s = kernel_inputs(cat, deps)
+    r = evaluate(a, hw, s)
+    for k in OUTPUTS:
+        df[k] = r[k]
+    return df
+
+
+@pytest.mark.parametrize(
+    "model, gpu, axes",
+    [
+        (["llama-3.1-8b", "qwen3-30b-a3b"], ["h100-sxm", "mi300x"],
+         {"gpus": [1, 2, 4, 8], "weights": ["fp8", "bf16"], "isl": 1024, "osl": 256, "concurrency": [None, 3.0]}),
+        ("deepseek-v3", "h200",
+         {"prefill_gpus": [None, 8], "decode_gpus": [None, 16], "ep": [1, 8, 16], "gpus": [1, 24, 48],
+          "weights": "fp8", "tbo": [None, True], "mtp_tokens": [0, 2], "mtp_accept_rate": [None, 0.7],
+          "kv": [None, "bf16"], "prefix_hit_rate": [0.0, 0.5], "redundant_experts": [0, 32]}),
+        ("llama-3.1-70b", "h100-sxm",
+         {"tp": [None, 1, 3, 4], "pp": [1, 2], "gpus": [4, 8], "scheduler": ["static", "continuous"],
+          "concurrency": [1, 64], "isl": [100, 2000.5]}),
+        ("mixtral-8x7b", "b200", {"weights": ["fp4", "int4"], "kv": "fp8", "ep": [1, 2], "gpus": 2}),
+    ],
+)
+def test_sweep_equals_one_deployment_at_a_time(cat, model, gpu, axes):
+    from inferonomics.perf import sweep
+
+    got = sweep(model, gpu, catalog=cat, **axes)
+    want = _sweep_the_slow_way(cat, model, gpu, **axes)
+    assert list(got.columns) == list(want.columns)
+    assert len(got) == len(want) > 0
+    for c in want.columns:
+        assert got[c].dtype == want[c].dtype, c
+        x, y = want[c].to_numpy(), got[c].to_numpy()
+        if x.dtype.kind == "f":
+            np.testing.assert_array_equal(x, y, err_msg=c)  # same operations: bit-identical, NaN in place
+        else:
+            assert list(x) == list(y), c
+
+
+def test_sweep_with_an_empty_axis_has_no_rows(cat):
+    from inferonomics.perf import sweep
+
+    df = sweep("llama-3.1-8b", "h100-sxm", gpus=[], catalog=cat)
+    assert len(df) == 0 and {"tp", "valid", "tpot_s"} <= set(df.columns)

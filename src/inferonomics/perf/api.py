@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -448,10 +447,55 @@ def predict(
     return out
 
 
-def _grid(**axes: Iterable) -> list[dict]:
-    keys = list(axes)
-    vals = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in axes.values()]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*vals)]
+def _axis_values(v) -> list:
+    return list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v]
+
+
+def _column(values: list) -> np.ndarray:
+    """A DataFrame column's values as pandas infers them from records (ints, floats with NaN for None,
+    bools, objects)."""
+    import pandas as pd
+
+    return pd.Series(values).to_numpy()
+
+
+class _Grid:
+    """The Cartesian product of axes as a sparse N-d grid: axis ``i`` varies along dimension ``i`` only;
+    row ``r`` of the flattened grid is combination ``r`` of ``itertools.product`` over the axes."""
+
+    def __init__(self, axes: dict[str, list]):
+        self.names = list(axes)
+        self.values = axes
+        self.dim = {k: i for i, k in enumerate(self.names)}
+        self.shape = tuple(len(v) for v in axes.values())
+        self.size = math.prod(self.shape)
+
+    def sparse_shape(self, names) -> tuple:
+        keep = {self.dim[k] for k in names}
+        return tuple(n if i in keep else 1 for i, n in enumerate(self.shape))
+
+    def axis(self, name: str, conv=float, dtype=float) -> np.ndarray:
+        """An axis's values, converted, shaped to broadcast over the grid."""
+        return np.array([conv(v) for v in self.values[name]], dtype).reshape(self.sparse_shape([name]))
+
+    def table(self, names, fn) -> tuple[list, tuple]:
+        """``fn(*values)`` over the sub-grid of the named axes (one call per combination of their values,
+        not per configuration) and the shape that broadcasts it over the grid."""
+        shape = self.sparse_shape(names)
+        vals = [self.values[k] for k in names]
+        idx = [self.dim[k] for k in names]
+        out = [fn(*(v[pos[i]] for v, i in zip(vals, idx, strict=True))) for pos in np.ndindex(shape)]
+        return out, shape
+
+    @staticmethod
+    def pick(table: tuple[list, tuple], get) -> np.ndarray:
+        """A float column ``get(entry)`` of a :meth:`table`, shaped to broadcast over the grid."""
+        out, shape = table
+        return np.array([get(t) for t in out], float).reshape(shape)
+
+    def flat(self, x) -> np.ndarray:
+        """A sparse-shaped array (or scalar) as a full column, one value per configuration."""
+        return np.broadcast_to(x, self.shape).reshape(-1)
 
 
 def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
@@ -462,23 +506,85 @@ def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
     import pandas as pd
 
     cat = catalog or get_catalog()
-    unknown = sorted(set(axes) - set(_DEP_FIELDS))
-    if unknown:
+    if not _DEP_FIELD_SET.issuperset(axes):
+        unknown = sorted(set(axes) - _DEP_FIELD_SET)
         raise UnknownNameError("option", unknown[0], _DEP_FIELDS)
-    combos = _grid(model=model, gpu=gpu, **axes)
-    deps = [Deployment(**c).resolved() for c in combos]
-    for x in {(x.model, x.gpu, x.weights, x.kv, x.engine) for x in deps}:
-        cat.model(x[0])
-        cat.accelerator(x[1])
-        _hw.weight_bytes(cat, x[2])
-        _hw.kv_bytes(x[3])
-        if x[4] not in ENGINES:
-            raise UnknownNameError("engine", x[4], ENGINES)
-    r = _rows(cat, deps)
-    df = pd.DataFrame([asdict(x) for x in deps])
+    given = {"model": _axis_values(model), "gpu": _axis_values(gpu), **{k: _axis_values(v) for k, v in axes.items()}}
+    # every field is an axis: the given ones in the order given (that is the row order), then the defaults
+    g = _Grid({**given, **{k: [v] for k, v in _DEP_DEFAULTS.items() if k not in given}})
+    if g.size == 0:  # an empty axis: no configurations
+        return pd.DataFrame({k: [] for k in dict.fromkeys([*_DEP_FIELDS, *OUTPUTS])})
+    col = _columns(cat)
+
+    # --- fields that other fields imply (tp, kv, tbo, ...): resolved once per combination of the fields
+    # they depend on, then broadcast -------------------------------------------------------------------
+    dep_axes = [k for k in _RESOLVE_FROM if g.shape[g.dim[k]] > 1] or [_RESOLVE_FROM[0]]
+    fixed = {k: g.values[k][0] for k in _RESOLVE_FROM}
+
+    def resolve(*vals):
+        f = {**fixed, **dict(zip(dep_axes, vals, strict=True))}
+        r = _resolve(f)
+        r["disagg"] = f["prefill_gpus"] is not None or f["decode_gpus"] is not None
+        return r
+
+    res = g.table(dep_axes, resolve)
+    resolved = {k: _column([r[k] for r in res[0]]).reshape(res[1]) for k in _RESOLVED}
+
+    # --- unknown slugs and precisions raise, as for one prediction --------------------------------------
+    for m in g.values["model"]:
+        cat.model(m)
+    for acc in g.values["gpu"]:
+        cat.accelerator(acc)
+    for w in g.values["weights"]:
+        col.weight_bytes(w)
+    kv_bytes = {kv: _hw.kv_bytes(kv) for kv in dict.fromkeys(r["kv"] for r in res[0])}
+    for e in g.values["engine"]:
+        if e not in ENGINES:
+            raise UnknownNameError("engine", e, ENGINES)
+
+    # --- kernel inputs, each shaped over the axes it depends on -------------------------------------------
+    arch = g.table(["model"], col.arch_cols)
+    a = {c: g.pick(arch, lambda t, c=c: t[c]) for c in _arch.ARCH_COLUMNS}
+    hwt = g.table(["gpu", "weights", "engine"], col.hw_cols)
+    hw = {c: g.pick(hwt, lambda t, c=c: t[0][c]) for c in _hw.HW_COLUMNS}
+    accept = col.accept_default()
+    s = _serving_arrays(
+        cat,
+        g.axis("weights", col.weight_bytes),
+        g.pick(res, lambda r: kv_bytes[r["kv"]]),
+        gpus=g.pick(res, lambda r: r["gpus"]),
+        tp=g.pick(res, lambda r: r["tp"]),
+        pp=g.axis("pp"),
+        ep=g.axis("ep"),
+        isl=g.axis("isl"),
+        osl=g.axis("osl"),
+        concurrency=g.axis("concurrency", lambda c: np.nan if c is None else c),
+        static=g.axis("scheduler", lambda x: x == "static"),
+        prefix_hit=g.axis("prefix_hit_rate"),
+        mtp_k=g.axis("mtp_tokens"),
+        mtp_accept=g.axis("mtp_accept_rate", lambda x: accept if x is None else x),
+        redundant_experts=g.axis("redundant_experts"),
+        tbo=g.pick(res, lambda r: bool(r["tbo"])),
+        disagg=g.pick(res, lambda r: r["disagg"]),
+        prefill_gpus=g.axis("prefill_gpus", lambda x: x or 0),
+        decode_gpus=g.axis("decode_gpus", lambda x: x or 0),
+        prefill_tp=g.pick(res, lambda r: r["prefill_tp"] or 1),
+        prefill_ep=g.axis("prefill_ep"),
+        dispatch_bytes=g.pick(hwt, lambda t: t[1]),
+    )
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = evaluate(a, hw, s)
+
+    # --- the DataFrame: the deployment's fields (resolved), then the figures --------------------------
+    cols = {}
+    for k in _DEP_FIELDS:
+        if k in resolved:
+            cols[k] = g.flat(resolved[k])
+        else:
+            cols[k] = g.flat(_column(g.values[k]).reshape(g.sparse_shape([k])))
     for k in OUTPUTS:
-        df[k] = r[k]
-    return df
+        cols[k] = g.flat(r[k])
+    return pd.DataFrame(cols)
 
 
 def frontier(
