@@ -170,3 +170,24 @@ def test_sweep_with_an_empty_axis_has_no_rows(cat):
 
     df = sweep("llama-3.1-8b", "h100-sxm", gpus=[], catalog=cat)
     assert len(df) == 0 and {"tp", "valid", "tpot_s"} <= set(df.columns)
+
+
+def test_blocks_and_split_rows_give_the_one_call_result_bit_for_bit(cat, monkeypatch):
+    """evaluate() cuts large grids into blocks and evaluates co-located and disaggregated rows apart: the
+    result must be exactly that of evaluating everything in one call, flat or broadcast over a grid."""
+    from inferonomics.perf import kernel
+
+    deps = _random_deployments(np.random.default_rng(5), 1500)
+    a, hw, s = kernel_inputs(cat, deps)
+    with np.errstate(all="ignore"):
+        whole = kernel._evaluate(a, hw, s, kernel._NP)
+        # the same configurations broadcast against a second axis of concurrencies: a 2-d grid
+        s2 = {**s, "concurrency": np.array([np.nan, 1.0, 7.0, 300.0])[None, :]}
+        a2, hw2 = ({k: (v[:, None] if np.ndim(v) else v) for k, v in d.items()} for d in (a, hw))
+        s2 = {k: (v[:, None] if np.ndim(v) == 1 else v) for k, v in s2.items()}
+        whole2 = kernel._evaluate(a2, hw2, s2, kernel._NP)
+    monkeypatch.setattr(kernel, "BLOCK_ROWS", 97)
+    for got, want in ((evaluate(a, hw, s), whole), (evaluate(a2, hw2, s2), whole2)):
+        for k in OUTPUTS:
+            assert got[k].shape == np.shape(want[k])
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)

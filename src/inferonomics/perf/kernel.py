@@ -282,7 +282,7 @@ class _Instance:
         self.dense_b = self.nonexpert_stage * wb + self.vocab_stage * vb  # dense weights read per step
         self.dense_params = self.nonexpert_stage + self.vocab_stage
         self.any_moe, self.any_ep = xp.any(self.is_moe), xp.any(ep_on)
-        self.any_tp, self.any_pp = xp.any(tp > 1), xp.any(pp > 1)
+        self.any_tp, self.any_pp, self.any_tbo = xp.any(tp > 1), xp.any(pp > 1), xp.any(self.tbo)
         self.moe_stage = n_moe / pp  # MoE layers per stage
         if self.any_moe:
             self.keep = 1.0 - top_k / n_exp  # chance a token's routing misses a given expert
@@ -390,7 +390,9 @@ class _Instance:
         # two-batch overlap: each micro-batch's communication runs under the other's computation
         # (across the layers of a step the pipeline stays full; the communication kernels' share of the
         # streaming multiprocessors and imperfect balance leave ``tbo_overlap_loss`` of the shorter side)
-        work = xp.where(self.tbo, xp.maximum(busy, comm) + self.tbo_loss * xp.minimum(busy, comm), busy + comm)
+        work = busy + comm
+        if self.any_tbo:
+            work = xp.where(self.tbo, xp.maximum(busy, comm) + self.tbo_loss * xp.minimum(busy, comm), work)
         extra = xp.where(tok_pf > 0, self.pf_overhead, 0.0)
         return work + self.overhead + extra, comp, mem, comm, imb
 
@@ -431,7 +433,60 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
             {k: float(v) for k, v in s.items()},
         )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _evaluate_blocks(a, hw, s)
+
+
+# Rows evaluated per block: a block's temporaries stay in the CPU caches (and their memory is reused
+# instead of being mapped afresh for every operation), which doubles the rate on millions of rows.
+BLOCK_ROWS = 32768
+_BOOL_OUTPUTS = frozenset(("valid", "fits", "decode_memory_bound"))
+
+
+def _evaluate_blocks(a, hw, s):
+    """The NumPy backend over blocks of at most ``BLOCK_ROWS`` configurations of the broadcast grid (cut
+    along its axes, so sparse grids stay sparse within a block).  Element-wise formulas: the same result
+    as one call, bit for bit."""
+    dicts = (a, hw, s)
+    shape = np.broadcast_shapes(*(np.shape(v) for d in dicts for v in d.values()))
+    if math.prod(shape) <= BLOCK_ROWS:
+        return _evaluate_split(a, hw, s, shape)
+    nd = len(shape)
+    k = next(i for i in range(nd) if math.prod(shape[i + 1:]) <= BLOCK_ROWS)  # the axis the blocks cut
+    step = max(BLOCK_ROWS // max(math.prod(shape[k + 1:]), 1), 1)
+    full = [{n: (np.reshape(v, (1,) * (nd - np.ndim(v)) + np.shape(v)) if np.ndim(v) else v)
+             for n, v in d.items()} for d in dicts]
+    out = {n: np.empty(shape, bool if n in _BOOL_OUTPUTS else np.float64) for n in OUTPUTS}
+    for lead in np.ndindex(shape[:k]):
+        for i in range(0, shape[k], step):
+            sel = tuple(slice(j, j + 1) for j in lead) + (slice(i, i + step),)
+
+            def cut(v, sel=sel):
+                if not np.ndim(v):
+                    return v
+                return v[tuple(sl if v.shape[j] > 1 else slice(None) for j, sl in enumerate(sel))]
+
+            blk = [{n: cut(v) for n, v in d.items()} for d in full]
+            bshape = np.broadcast_shapes(*(np.shape(v) for d in blk for v in d.values()))
+            r = _evaluate_split(*blk, bshape)
+            for n in OUTPUTS:
+                out[n][sel] = r[n]
+    return out
+
+
+def _evaluate_split(a, hw, s, shape):
+    """Co-located and disaggregated rows of a mixed block evaluated apart (each formula set on its rows
+    only), else the whole block at once."""
+    disagg = _f(s.get("disagg", 0.0)) > 0
+    if not disagg.any() or disagg.all():
         return _evaluate(a, hw, s, _NP)
+    mask = np.broadcast_to(disagg, shape)
+    out = {n: np.empty(shape, bool if n in _BOOL_OUTPUTS else np.float64) for n in OUTPUTS}
+    for rows in (mask, ~mask):
+        sub = [{n: (np.broadcast_to(v, shape)[rows] if np.ndim(v) else v) for n, v in d.items()} for d in (a, hw, s)]
+        r = _evaluate(*sub, _NP)
+        for n in OUTPUTS:
+            out[n][rows] = r[n]
+    return out
 
 
 def evaluate_scalar(a: dict, hw: dict, s: dict) -> dict:
