@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import time
 
-CONFIG = dict(
-    model_name="upstage_Llama-2-70b-instruct-v2", gpu_name="h100-sxm-80gb", dtype_name="w8a8e16", tp_size=4,
-    batch_size_per_gpu=16, seq_len=1024, num_tokens_to_generate=256, log_level="ERROR",
-)
+CONFIG = {
+    "model_name": "upstage_Llama-2-70b-instruct-v2", "gpu_name": "h100-sxm-80gb", "dtype_name": "w8a8e16",
+    "tp_size": 4, "batch_size_per_gpu": 16, "seq_len": 1024, "num_tokens_to_generate": 256, "log_level": "ERROR",
+}
 
 
 def _infer():

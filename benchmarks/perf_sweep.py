@@ -21,19 +21,19 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import sys  # noqa: E402
-import time  # noqa: E402
+import sys
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from inferonomics.catalog import get_catalog  # noqa: E402
-from inferonomics.perf import arch as _arch  # noqa: E402
-from inferonomics.perf import hardware as _hw  # noqa: E402
-from inferonomics.perf.api import _serving_arrays  # noqa: E402
-from inferonomics.perf.kernel import evaluate  # noqa: E402
+from inferonomics.catalog import get_catalog
+from inferonomics.perf import arch as _arch
+from inferonomics.perf import hardware as _hw
+from inferonomics.perf.api import _serving_arrays
+from inferonomics.perf.kernel import evaluate
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _reference import llm_analysis_rate  # noqa: E402
+from _reference import llm_analysis_rate
 
 # (tp, ep, gpus, disagg, prefill_gpus, decode_gpus, prefill_tp, prefill_ep, tbo)
 LAYOUTS = np.array([
