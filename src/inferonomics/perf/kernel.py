@@ -479,14 +479,17 @@ def _evaluate_split(a, hw, s, shape):
     disagg = _f(s.get("disagg", 0.0)) > 0
     if not disagg.any() or disagg.all():
         return _evaluate(a, hw, s, _NP)
-    mask = np.broadcast_to(disagg, shape)
-    out = {n: np.empty(shape, bool if n in _BOOL_OUTPUTS else np.float64) for n in OUTPUTS}
-    for rows in (mask, ~mask):
-        sub = [{n: (np.broadcast_to(v, shape)[rows] if np.ndim(v) else v) for n, v in d.items()} for d in (a, hw, s)]
+    mask = np.broadcast_to(disagg, shape).reshape(-1)
+    size = mask.size
+    out = {n: np.empty(size, bool if n in _BOOL_OUTPUTS else np.float64) for n in OUTPUTS}
+    for rows in (np.flatnonzero(mask), np.flatnonzero(~mask)):
+        sub = [{n: (np.broadcast_to(v, shape).reshape(-1).take(rows) if np.size(v) == size
+                    else np.broadcast_to(v, shape).reshape(-1)[rows] if np.ndim(v) else v)
+                for n, v in d.items()} for d in (a, hw, s)]
         r = _evaluate(*sub, _NP)
         for n in OUTPUTS:
             out[n][rows] = r[n]
-    return out
+    return {n: v.reshape(shape) for n, v in out.items()}
 
 
 def evaluate_scalar(a: dict, hw: dict, s: dict) -> dict:
