@@ -2,7 +2,9 @@
 
 Inputs are dicts of arrays that broadcast against each other (architecture columns from
 :mod:`inferonomics.perf.arch`, hardware columns from :mod:`inferonomics.perf.hardware`, serving settings).
-The function is pure: no catalog look-ups, no I/O, no Python loops over configurations.
+The function is pure: no catalog look-ups, no I/O, no Python loops over configurations (large grids go
+through in cache-sized blocks of many thousand).  One set of formulas runs on two backends: NumPy arrays
+for sweeps, plain Python floats for a single prediction (no array overhead on one configuration).
 
 The model, per instance (one copy of the model spread over ``tp x pp`` GPUs, or ``ep x pp`` GPUs with
 attention data-parallel over ``ep / tp`` ranks):
@@ -426,6 +428,10 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     disaggregated rows (``disagg`` = 1), ``prefill_gpus``/``decode_gpus`` per P+D unit,
     ``prefill_tp``/``prefill_ep``/``prefill_pp``, ``prefill_tokens_per_rank`` (``tp``/``ep``/``pp`` then
     describe the decode instances).
+
+    Arrays broadcast against each other; the results have the broadcast shape.  When every input is a
+    scalar the same formulas run on plain Python floats (:func:`evaluate_scalar`) and the results are
+    Python floats and bools.
     """
     if all(_is_scalar(v) for d in (a, hw, s) for v in d.values()):
         return evaluate_scalar(
