@@ -53,7 +53,7 @@ def main() -> None:
     ref_txt = f"; llm-analysis infer(): {ref * 1e6:,.0f} us" if ref else ""
     for name, kw in (("co-located", CO), ("disaggregated P/D + EP + MTP + prefix", PD)):
         t = best_time_s(lambda kw=kw: predict(catalog=cat, **kw), 2000)
-        ratio = f" ({ref / t:.1f}x faster)" if ref else ""
+        ratio = f" (llm-analysis takes {ref / t:.1f}x as long)" if ref else ""
         print(f"predict(), {name}: {t * 1e6:,.1f} us per call (target <= 50 us){ratio}{ref_txt}")
 
     t, df = _best_once(lambda: sweep(["llama-3.1-70b", "qwen3-30b-a3b"], ["h100-sxm", "h200"], catalog=cat, **SWEEP))
