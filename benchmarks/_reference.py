@@ -27,6 +27,14 @@ def _infer():
     return infer
 
 
+def machine() -> str:
+    """Cores and load: timings on a loaded shared machine are slower, the memory-bound kernel most."""
+    import os
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"machine: {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min)"
+
+
 def best_time_s(fn, number: int, repeat: int = 5) -> float:
     """Best of ``repeat`` runs of ``number`` calls, per call."""
     fn()

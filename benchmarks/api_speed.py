@@ -27,7 +27,7 @@ from inferonomics.catalog import get_catalog
 from inferonomics.perf.api import frontier, pd_ratios, predict, sweep
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _reference import best_time_s, llm_analysis_predict_s
+from _reference import best_time_s, llm_analysis_predict_s, machine
 
 CO = {"model": "llama-3.1-70b", "gpu": "h100-sxm", "gpus": 4, "weights": "fp8", "isl": 1024, "osl": 256,
       "concurrency": 64}
@@ -49,6 +49,7 @@ def _best_once(fn, repeat: int = 3) -> tuple[float, object]:
 
 def main() -> None:
     cat = get_catalog()
+    print(machine())
     ref = llm_analysis_predict_s()
     ref_txt = f"; llm-analysis infer(): {ref * 1e6:,.0f} us" if ref else ""
     for name, kw in (("co-located", CO), ("disaggregated P/D + EP + MTP + prefix", PD)):
