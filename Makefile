@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/perf_sweep.py
+	$(BIN)/python benchmarks/api_speed.py
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/bench_client_overhead.py
 
