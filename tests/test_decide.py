@@ -63,14 +63,18 @@ def test_hand_computed_breakeven_month_and_npv():
     assert ev["own"]["servers"][0].tolist() == [2.0] * 12
     assert ev["cash"][own][0] == pytest.approx(160_000 + 1_000)
     assert ev["cash"][own][1] == pytest.approx(1_000)
-    assert ev["cost"][own][0] == pytest.approx(160_000 / 12 + 1_000)  # straight-line depreciation
+    # straight-line depreciation plus the cost of capital on the opening book, at the monthly rate
+    r = 1.12 ** (1 / 12) - 1
+    assert ev["cost"][own][0] == pytest.approx(160_000 / 12 + r * 160_000 + 1_000)
+    # the cost lines have the cash's present value: the NPV
+    d_end = (1 + r) ** -np.arange(1, 13)
+    assert ev["cost"][own] @ d_end == pytest.approx(ev["npv"][own])
     # rent: 16 GPUs x $2 x 730 h
     assert ev["cash"][rent][0] == pytest.approx(16 * 2 * 730)
     # cumulative: 160,000 + 1,000 m <= 52,560 m  <=>  m >= 3.10  ->  month 4
     month = E._first_crossing(np.cumsum(ev["cash"][own]), np.cumsum(ev["cash"][api]))
     assert month == 4
     # NPV: capex at the start of month 1 (undiscounted), monthly flows at the end of each month
-    r = 1.12 ** (1 / 12) - 1
     annuity = (1 - (1 + r) ** -12) / r
     assert ev["npv"][own] == pytest.approx(160_000 + 1_000 * annuity)
     assert ev["npv"][api] == pytest.approx(52_560 * annuity)
@@ -307,9 +311,17 @@ def test_decision_figures_are_consistent():
     d = breakeven("enterprise-copilot", with_flips=False)
     opts = d.options.set_index("option")
     m = d.monthly
+    r = (1 + d.workload["resolved"]["discount_rate_per_year"]) ** (1 / 12) - 1
     for opt, g in m.groupby("option"):
-        assert opts.loc[opt, "usd_per_mtok"] == pytest.approx(g["cost_usd"].sum() / g["tokens"].sum() * 1e6)
+        v = (1 + r) ** -g["month"].to_numpy(float)
+        # levelized: PV(cost) / PV(tokens), and PV(cost) is the NPV (cash) of the option
+        assert opts.loc[opt, "usd_per_mtok"] == pytest.approx(g["cost_usd"] @ v / (g["tokens"] @ v) * 1e6)
+        assert g["cost_usd"] @ v == pytest.approx(opts.loc[opt, "npv_usd"], rel=1e-9)
         assert opts.loc[opt, "month1_usd"] == pytest.approx(g["cost_usd"].iloc[0])
+    ds = d.ledger
+    assert set(ds.sizes) == {"option", "period"} and ds["cash_usd"].attrs["units"] == "USD"
+    for opt in ds["option"].values:
+        assert float(ds["npv_usd"].sel(option=opt)) == pytest.approx(opts.loc[opt, "npv_usd"])
     own = m[m["kind"] == "own"]
     # never sells: the owned fleet does not shrink
     for _, g in own.groupby("option"):

@@ -371,6 +371,7 @@ class Costs(_Strict):
     pue: Num(1.0, 3.0) | None = None
     facility_usd_per_kw_month: Money | None = None
     operations_share_of_capex_per_year: Num(0.0, 1.0) | None = None
+    cost_of_capital: Num(0.0, 1.0) | None = None
     sga_share_of_revenue: Share = Field(default_factory=lambda: Spec(value=0.0))
 
 
@@ -726,15 +727,17 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
         except UnknownNameError as exc:
             raise _fail(label, where, exc) from None
     # catalog defaults for every pool in use, so the model and the inputs table see them
+    from inferonomics import ledger
+
     for slug in used:
         pool = spec.pools.get(slug) or Pool()
         acc = cat.accelerator(slug)
+        terms = ledger.capex_terms(acc, cat)
         if pool.accelerator_usd is None:
             pool.accelerator_usd = Spec(value=acc.purchase_price_usd.value,
                                         note=f"catalog {slug}: {acc.purchase_price_usd.provenance}")
         if pool.server_network_frac is None:
-            pool.server_network_frac = Spec(value=cat.const("server_network_capex_frac"),
-                                            note="catalog constant server_network_capex_frac")
+            pool.server_network_frac = Spec(value=terms["server_network_frac"], note=terms["capex_source"])
         if pool.life_years is None:
             pool.life_years = Spec(value=cat.const("life_years"), note="catalog constant life_years")
         lf = pool.life_years
@@ -752,8 +755,10 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
     if c.pue is None:
         c.pue = Spec(value=reg.pue.value, note=f"catalog region {reg.slug}: {reg.pue.provenance}")
     if c.facility_usd_per_kw_month is None:
-        c.facility_usd_per_kw_month = Spec(value=cat.const("facility_usd_per_kw_month"),
-                                           note="catalog constant facility_usd_per_kw_month")
+        fac, fac_note = ledger.facility_usd_per_kw_month(reg.slug, cat)
+        c.facility_usd_per_kw_month = Spec(value=fac, note=fac_note)
+    if c.cost_of_capital is None:
+        c.cost_of_capital = Spec(value=cat.const("cost_of_capital"), note="catalog constant cost_of_capital")
     if c.operations_share_of_capex_per_year is None:
         c.operations_share_of_capex_per_year = Spec(value=cat.const("operations_frac_per_year"),
                                                     note="catalog constant operations_frac_per_year")
