@@ -327,3 +327,65 @@ def test_decision_figures_are_consistent():
     for _, g in own.groupby("option"):
         assert (np.diff(g["servers"].to_numpy()) >= 0).all()
     assert math.isfinite(d.recommendation["npv_usd"])
+
+
+# -------------------------------------------------------------- one option per figure, prefix caching
+@pytest.mark.parametrize("name", BUILTINS)
+def test_recommendation_breakeven_and_at_scale_cost_are_one_option(name):
+    w = load_workload(name)
+    d = breakeven(w, with_flips=False)
+    p = prepare(w)
+    names = E.option_names(p)
+    ev = evaluate(p)
+    api = names.index(d.breakeven["against"])
+    rec = d.recommendation
+    if rec["kind"] in ("own", "rent"):
+        assert d.breakeven[rec["kind"]]["option"] == rec["option"]
+    scale = evaluate(p, steady_tokens_per_month=1e15)
+    for kind in ("own", "rent"):
+        b = d.breakeven[kind]
+        j = names.index(b["option"])
+        assert b["usd_per_mtok"] == pytest.approx(ev["usd_per_mtok"][j])
+        assert b["usd_per_mtok_at_scale"] == pytest.approx(scale["usd_per_mtok"][j])
+        v = b["breakeven_tokens_per_month"]
+        if v is None:  # never: the same option's at-scale cost is above the API's
+            big = evaluate(p, steady_tokens_per_month=1e15)
+            assert big["npv"][j] >= big["npv"][api]
+        elif v > 0:
+            for f, wins in ((1.05, True), (0.95, False)):
+                e = evaluate(p, steady_tokens_per_month=v * f)
+                assert (e["npv"][j] < e["npv"][api]) == wins
+
+
+def test_prefix_caching_lowers_self_hosted_prefill_work():
+    w = _cheap_own_workload()
+    p0, p3 = prepare(w), prepare(with_overrides(w, cache_hit_share=0.3))
+    share = p0.cap["prefill_time_share"].to_numpy()
+    assert (share > 0).all()
+    np.testing.assert_allclose(p3.cap["requests_per_s"], p0.cap["requests_per_s"] / (1 - 0.3 * share))
+    e0, e3 = evaluate(p0), evaluate(p3)
+    own = e0["kind"] == "own"
+    assert (e3["npv"][own] <= e0["npv"][own] + 1e-6).all() and (e3["npv"][own] < e0["npv"][own]).any()
+
+
+_MODELS = sorted(__import__("inferonomics.catalog", fromlist=["get_catalog"]).get_catalog().models)
+_GPUS = sorted(__import__("inferonomics.catalog", fromlist=["get_catalog"]).get_catalog().accelerators)
+
+
+@settings(max_examples=12, deadline=None)
+@given(model=st.sampled_from(_MODELS), gpu=st.sampled_from(_GPUS), name=st.sampled_from(BUILTINS))
+def test_breakeven_never_raises_for_catalog_models_accelerators_and_workloads(model, gpu, name):
+    """Any catalog model on any catalog accelerator under any built-in workload: a decision, or an input
+    error that names what cannot be met (never a KeyError or another unexpected exception)."""
+    from inferonomics.errors import InputError
+
+    w = with_overrides(load_workload(name), model=model, accelerators=[gpu])
+    try:
+        d = breakeven(w, with_flips=False)
+    except InputError as exc:
+        assert exc.field and str(exc)
+        return
+    assert math.isfinite(d.recommendation["npv_usd"])
+    if d.recommendation["kind"] in ("own", "rent"):
+        assert d.breakeven.get(d.recommendation["kind"], {"option": d.recommendation["option"]})["option"] == \
+            d.recommendation["option"]

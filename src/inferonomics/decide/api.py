@@ -197,6 +197,13 @@ def breakeven(
                 "npv_usd": float(ev["npv"][j]),
                 "api_npv_usd": float(ev["npv"][api_idx]),
             }
+            # at very large volume another option of the kind may be cheaper: named as such, never mixed in
+            js = int(np.argmin(np.where(kinds == k, at_scale["usd_per_mtok"], np.inf)))
+            if js != j:
+                be[k]["cheapest_at_scale"] = {
+                    "option": names[js], "usd_per_mtok_at_scale": float(at_scale["usd_per_mtok"][js]),
+                    "breakeven_tokens_per_month": E.breakeven_volume(p, api_idx, np.arange(len(kinds)) == js),
+                }
 
     # --- options shown -----------------------------------------------------------------------------------
     idx = _shown(p, ev)
@@ -280,10 +287,17 @@ def breakeven(
     if own_be and api_idx is not None:
         if own_be["breakeven_tokens_per_month"] is None:
             reasons.append(
-                f"Owning never beats {names[api_idx]} at any volume: even at very large scale its cost "
-                f"({own_be['usd_per_mtok_at_scale']:.3g} $/Mtok) stays above the API's "
-                f"({be['api_usd_per_mtok']:.3g} $/Mtok blended)."
+                f"Owning ({own_be['option']}) never beats {names[api_idx]} at any volume: even at very large "
+                f"scale its cost ({own_be['usd_per_mtok_at_scale']:.3g} $/Mtok) stays above the API's "
+                f"({be['api_usd_per_mtok']:.3g} $/Mtok)."
             )
+            alt = own_be.get("cheapest_at_scale")
+            if alt and alt["breakeven_tokens_per_month"] is not None:
+                reasons.append(
+                    f"At much larger volume another owned deployment, {alt['option']}, would be cheaper "
+                    f"({alt['usd_per_mtok_at_scale']:.3g} $/Mtok at scale) and beat the API above about "
+                    f"{_tok(alt['breakeven_tokens_per_month'])} tokens a month."
+                )
         else:
             m = own_be["breakeven_month"]
             reasons.append(
