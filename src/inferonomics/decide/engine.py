@@ -113,6 +113,7 @@ class Prepared:
     self_host_models: list[str] = field(default_factory=list)
     required_tier: str | None = None
     notes: list[str] = field(default_factory=list)
+    sized: object = None  # the capacity table before prefix caching (reused when only money inputs change)
 
 
 def _api_products(w: Workload, cat: Catalog, required_tier: str | None) -> tuple[list[dict], list[dict]]:
@@ -153,8 +154,11 @@ def _api_products(w: Workload, cat: Catalog, required_tier: str | None) -> tuple
     return out, skipped
 
 
-def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
-    """Check the workload against the catalog, size the self-hosted candidates, look the API prices up."""
+def prepare(w: Workload, catalog: Catalog | None = None, sized=None) -> Prepared:
+    """Check the workload against the catalog, size the self-hosted candidates, look the API prices up.
+
+    ``sized``: the capacity table of an earlier ``prepare`` of a workload with the same model, request
+    shape, SLO and candidates (``Prepared.sized``), to skip the performance sweep."""
     from inferonomics.decide.sizing import capacity_table
 
     cat = catalog or get_catalog()
@@ -190,10 +194,12 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
             f"and the request shape (ISL {isl} / OSL {osl}) disagree by {abs(tok_ratio - 1):.0%}: hardware is sized "
             "for whichever of input and output needs more requests."
         )
-    cap = capacity_table(
-        models, gpus, precisions=list(w.precisions), gpus_per_instance=list(w.gpus_per_instance), isl=isl,
-        osl=osl, max_ttft_s=val(w.slo.max_ttft_s), max_tpot_s=val(w.slo.max_tpot_s), catalog=cat,
-    )
+    if sized is None:
+        sized = capacity_table(
+            models, gpus, precisions=list(w.precisions), gpus_per_instance=list(w.gpus_per_instance), isl=isl,
+            osl=osl, max_ttft_s=val(w.slo.max_ttft_s), max_tpot_s=val(w.slo.max_tpot_s), catalog=cat,
+        )
+    cap = sized
     hit = val(w.cache_hit_share)
     if hit > 0 and "prefill_time_share" in cap:
         # cached prompt tokens skip their prefill compute on self-hosted engines too
@@ -244,7 +250,7 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
         workload=w, months=months, in_tok=in_tok, out_tok=out_tok, isl=isl, osl=osl,
         peak_to_average=val(w.peak_to_average), monthly_rate=(1.0 + rate) ** (1.0 / 12.0) - 1.0, apis=apis,
         api_skipped=skipped, cap=cap, own_c=own_c, consts=consts, self_host_models=models,
-        required_tier=required, notes=notes,
+        required_tier=required, notes=notes, sized=sized,
     )
 
 
@@ -355,7 +361,7 @@ def evaluate(p: Prepared, lev: Levers = Levers(), steady_tokens_per_month: float
     return {
         "kind": kinds, "cash": cash, "cost": cost, "npv": npv, "residual": residual, "in_tok": in_tok,
         "out_tok": out_tok, "peak_req_s": peak, "api": api, "rent": rent, "own": own, "H": H,
-        "pv_tokens": pv_tokens, "usd_per_mtok": npv / pv_tokens * 1e6 if pv_tokens > 0 else np.full(len(npv), np.nan),
+        "pv_tokens": pv_tokens, "monthly_rate": r, "usd_per_mtok": npv / pv_tokens * 1e6 if pv_tokens > 0 else np.full(len(npv), np.nan),
     }
 
 

@@ -11,14 +11,76 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
 from inferonomics.errors import InferonomicsError, UnknownNameError
 
-Num = Sourced | float
+
+class Distribution(BaseModel):
+    """An uncertain number: ``dist`` and its parameters (:mod:`inferonomics.ledger.dists`), with ``source``
+    and ``date`` or an ``assumption``.  The deterministic comparison uses its median; ``uncertainty`` samples
+    it.  Inputs that set the hardware sizing (request lengths, SLO, horizon, spares, resizing) must be fixed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dist: Literal["normal", "lognormal", "uniform", "triangular", "pert"]
+    mean: float | None = None
+    sd: float | None = None
+    median: float | None = None
+    mu: float | None = None
+    sigma: float | None = None
+    low: float | None = None
+    mode: float | None = None
+    high: float | None = None
+    p10: float | None = None
+    p90: float | None = None
+    unit: str | None = None
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> Distribution:
+        from inferonomics.ledger.dists import ALL_PARAMS, make_dist
+
+        make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS if getattr(self, k) is not None})
+        if not self.assumption and not (self.source and self.date):
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
+
+    def to_dist(self):
+        from inferonomics.ledger.dists import ALL_PARAMS, make_dist
+
+        return make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS if getattr(self, k) is not None})
+
+    def support(self) -> tuple[float, float]:
+        return self.to_dist().support()
+
+    def ppf(self, u):
+        """Quantiles, with the tails of unbounded shapes cut at 0.1% / 99.9% (the checked support)."""
+        import numpy as np
+
+        return self.to_dist().ppf(np.clip(u, 0.001, 0.999))
+
+
+def _num_kind(v) -> str:
+    if isinstance(v, dict):
+        return "distribution" if "dist" in v else "sourced"
+    if isinstance(v, Distribution):
+        return "distribution"
+    return "sourced" if isinstance(v, Sourced) else "number"
+
+
+# a number, a sourced number {value, source, date | assumption} or a distribution {dist, ...}: the error of a
+# bad entry is the error of the form it was written in, not of all three
+Num = Annotated[
+    Annotated[Sourced, Tag("sourced")] | Annotated[Distribution, Tag("distribution")] | Annotated[float, Tag("number")],
+    Discriminator(_num_kind),
+]
 
 
 class WorkloadError(InferonomicsError):
@@ -29,12 +91,22 @@ def val(x: Num | None, default: float | None = None) -> float | None:
     """The number of a bare or sourced value."""
     if x is None:
         return default
+    if isinstance(x, Distribution):
+        return float(x.ppf(0.5))
     return float(x.value) if isinstance(x, Sourced) else float(x)
 
 
-def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False):
+def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False,
+           fixed: bool = False):
     def f(cls, v):
         if v is None:
+            return v
+        if isinstance(v, Distribution):
+            if fixed or integer:
+                raise ValueError("must be a fixed number, not a distribution: it sets the hardware sizing or "
+                                 "the time axis")
+            for x in v.support():  # the whole support must be allowed
+                f(cls, x)
             return v
         x = val(v)
         bad = (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi)
@@ -60,7 +132,7 @@ class Slo(_Strict):
     max_ttft_s: Num | None = Field(default=None, description="time to first token, seconds")
     max_tpot_s: Num | None = Field(default=None, description="time per output token, seconds")
 
-    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True))
+    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True, fixed=True))
 
 
 class Staff(_Strict):
@@ -245,6 +317,7 @@ def with_overrides(w: Workload | None, where: str = "command-line options", **up
 
 
 __all__ = [
+    "Distribution",
     "Ownership",
     "Slo",
     "Staff",
