@@ -389,3 +389,17 @@ def test_breakeven_never_raises_for_catalog_models_accelerators_and_workloads(mo
     if d.recommendation["kind"] in ("own", "rent"):
         assert d.breakeven.get(d.recommendation["kind"], {"option": d.recommendation["option"]})["option"] == \
             d.recommendation["option"]
+
+
+def test_taxes_shield_api_spend_at_once_and_hardware_through_depreciation():
+    p = _hand_case()
+    base = evaluate(p)
+    p.consts["tax_rate"] = 0.25
+    taxed = evaluate(p)
+    api, own = 0, 2
+    assert taxed["npv"][api] == pytest.approx(0.75 * base["npv"][api])
+    r = 1.12 ** (1 / 12) - 1
+    d = (1 + r) ** -np.arange(1, 13)
+    # capex 160,000 at once; its shield 25% of 160,000/12 a month; staff 1,000 a month after tax
+    assert taxed["npv"][own] == pytest.approx(160_000 - 0.25 * 160_000 / 12 * d.sum() + 750 * d.sum())
+    assert taxed["npv"][own] > 0.75 * base["npv"][own]  # the hardware's shield comes later

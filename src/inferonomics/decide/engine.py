@@ -27,6 +27,9 @@ Monthly model, month ``m = 1..H`` (a month is 730 hours):
 * **Cash and cost**: ``cash_usd`` (capex when paid) drives cumulative cost and the break-even month;
   ``cost_usd`` (depreciation + financing + the write-off at the horizon instead of capex) has the same
   present value as the cash, the NPV.  Every $/Mtok is levelized: ``PV(cost) / PV(tokens)``.
+* **Taxes** (``tax_rate``, default 0: compare before tax): API and rental spend, staff, power and the
+  other operating costs are deductible when paid, hardware through its depreciation (and the write-off at
+  the horizon), so owning gets its tax shield later than the API's.
 * **NPV** at the monthly rate ``(1+r)^(1/12) - 1``: capex at the start of its month, other flows at its
   end, the residual credit at the end of the horizon.
 
@@ -228,6 +231,7 @@ def prepare(w: Workload, catalog: Catalog | None = None, sized=None) -> Prepared
         "discount_rate_per_year": rate,
         "cache_hit_share": val(w.cache_hit_share),
         "api_price_change_per_year": val(w.api_price_change_per_year),
+        "tax_rate": val(w.tax_rate),
     }
     accs = [cat.accelerator(g) for g in cap["gpu"]]
     terms = {a.slug: ledger.capex_terms(a, cat) for a in accs}
@@ -318,7 +322,7 @@ def _own_lines(p: Prepared, lev: Levers, peak_req, avg_req) -> dict[str, np.ndar
         facility_usd_per_kw_month=k["facility_usd_per_kw_month"],
         maintenance_frac_per_year=k["maintenance_frac_per_year"], rate_per_year=k["discount_rate_per_year"],
         period="month", other_usd=k["own_staff_usd_per_month"] * lev.staff,
-        residual_frac_of_book=k["residual_value_frac_of_book"],
+        residual_frac_of_book=k["residual_value_frac_of_book"], tax_rate=k.get("tax_rate", 0.0),
     )
     return {
         "servers": installed, "gpus": gpus, "servers_bought": bought, "utilization": util,
@@ -349,13 +353,17 @@ def evaluate(p: Prepared, lev: Levers = Levers(), steady_tokens_per_month: float
     rent = _rent_lines(p, lev, peak)
     own = _own_lines(p, lev, peak, avg)
     H = len(p.months)
-    rent_cash = rent["rental_usd"] + rent["staff_usd"]
-    cash = np.concatenate([api["api_usd"], rent_cash, own["cash_usd"]])
-    cost = np.concatenate([api["api_usd"], rent_cash, own["cost_usd"]])
+    # after tax (``tax_rate``, default 0) API and rental spend are deductible when paid; the owned fleet's
+    # shield (depreciation, operating costs, write-off) is in the ledger's lines
+    after_tax = 1.0 - p.consts.get("tax_rate", 0.0)
+    rent_cash = (rent["rental_usd"] + rent["staff_usd"]) * after_tax
+    api_cash = api["api_usd"] * after_tax
+    cash = np.concatenate([api_cash, rent_cash, own["cash_usd"]])
+    cost = np.concatenate([api_cash, rent_cash, own["cost_usd"]])
     residual = np.concatenate([np.zeros(len(p.apis)), np.zeros(len(rent_cash)), own["residual_usd"]])
     r = p.monthly_rate
     d_end = (1.0 + r) ** -p.months.astype(float)
-    npv = np.concatenate([api["api_usd"] @ d_end, rent_cash @ d_end, own["npv_usd"]])
+    npv = np.concatenate([api_cash @ d_end, rent_cash @ d_end, own["npv_usd"]])
     pv_tokens = (in_tok + out_tok) @ d_end
     kinds = np.array(["api"] * len(p.apis) + ["rent"] * len(rent_cash) + ["own"] * len(rent_cash))
     return {

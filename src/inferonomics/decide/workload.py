@@ -193,6 +193,7 @@ class Workload(_Strict):
     api_price_change_per_year: Num = Field(default=0.0, description="expected yearly change of API prices")
     prices_as_of: str | None = Field(default=None, description="date of the API prices used (default: latest)")
     cache_hit_share: Num = Field(default=0.0, description="share of input tokens served from an API's cache")
+    tax_rate: Num = Field(default=0.0, description="income tax rate at which costs are deductible (0: before tax)")
     staff: Staff = Field(default_factory=Staff)
     ownership: Ownership = Field(default_factory=Ownership)
     quality_tiers: dict[str, list[str]] | None = Field(default=None, description="override of open models' tiers")
@@ -204,7 +205,7 @@ class Workload(_Strict):
     _v_h = field_validator("horizon_months")(_check(1, 240, integer=True))
     _v_rate = field_validator("discount_rate_per_year")(_check(0, 1))
     _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10))
-    _v_cache = field_validator("cache_hit_share")(_check(0, 1))
+    _v_cache = field_validator("cache_hit_share", "tax_rate")(_check(0, 1))
 
     @field_validator("precisions")
     @classmethod
