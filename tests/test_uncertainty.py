@@ -107,3 +107,57 @@ def test_bad_path_count():
     with pytest.raises(InputError) as e:
         uncertainty("startup-api", paths=0)
     assert e.value.field == "paths"
+
+
+def _correlated(rho):
+    w = load_workload(FILE)
+    doc = w.model_dump(exclude_none=True)
+    doc["correlations"] = [{"inputs": ["input_tokens_per_month", "growth_per_year"], "rank_correlation": rho,
+                            "assumption": "test: a bigger roll-out also spreads faster"}]
+    return parse_workload(doc, "test")
+
+
+def test_correlated_inputs_keep_their_marginals_and_take_the_rank_correlation():
+    from scipy.stats import spearmanr
+
+    w = _correlated(0.7)
+    r = uncertainty(w, paths=1500, seed=5)
+    a, b = r.paths["input:input_tokens_per_month"].values, r.paths["input:growth_per_year"].values
+    assert spearmanr(a, b)[0] == pytest.approx(0.7, abs=0.05)
+    assert np.quantile(a, 0.5) == pytest.approx((1e9 * 8e9) ** 0.5, rel=0.1)  # marginal unchanged
+    # independent draws otherwise
+    free = uncertainty(load_workload(FILE), paths=1500, seed=5)
+    assert abs(spearmanr(free.paths["input:input_tokens_per_month"].values,
+                         free.paths["input:growth_per_year"].values)[0]) < 0.1
+
+
+def test_the_tornado_moves_correlated_inputs_to_their_conditional_medians():
+    w = _correlated(0.7)
+    r = uncertainty(w, paths=20, seed=5)
+    base = prepare(w)
+    from scipy.special import ndtr, ndtri
+
+    rho = 2 * np.sin(np.pi * 0.7 / 6)
+    g = uncertain_inputs(w)["growth_per_year"]
+    moved = {"input_tokens_per_month": 8e9, "growth_per_year": float(g.ppf(ndtr(rho * ndtri(0.9))))}
+    ev = evaluate(prepare(_fixed(w, moved), sized=base.sized))
+    gap = ev["npv"][ev["kind"] == "own"].min() - ev["npv"][ev["kind"] == "api"].min()
+    assert r.tornado.set_index("input").loc["input_tokens_per_month", "npv_gap_usd_p90"] == pytest.approx(gap)
+
+
+@pytest.mark.parametrize("corr, needle", [
+    ([{"inputs": ["growth_per_year", "peak_to_average"], "rank_correlation": 0.5, "assumption": "x"}],
+     "'peak_to_average' is not an uncertain input"),
+    ([{"inputs": ["growth_per_year", "cache_hit_share"], "rank_correlation": 0.9, "assumption": "x"},
+      {"inputs": ["cache_hit_share", "input_tokens_per_month"], "rank_correlation": 0.9, "assumption": "x"},
+      {"inputs": ["growth_per_year", "input_tokens_per_month"], "rank_correlation": -0.9, "assumption": "x"}],
+     "not mutually consistent"),
+    ([{"inputs": ["growth_per_year", "cache_hit_share"], "rank_correlation": 1.5, "assumption": "x"}],
+     "less than or equal to 1"),
+])
+def test_bad_correlations_say_what_is_wrong(corr, needle):
+    doc = load_workload(FILE).model_dump(exclude_none=True)
+    doc["correlations"] = corr
+    with pytest.raises(WorkloadError) as e:
+        parse_workload(doc, "w.yaml")
+    assert needle in str(e.value) and "correlations" in str(e.value)

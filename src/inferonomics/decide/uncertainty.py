@@ -6,6 +6,9 @@ paths, every path run through the same engine (and ledger) as the deterministic 
   workload schema refuses distributions there), so the performance sweep runs once.
 * Draws: inverse transform of one uniform stream per input, seeded by ``(seed, input path)``: the same
   seed gives the same paths, and two workloads sharing an input share its draws.
+* Correlations: the workload's ``correlations`` (rank correlations between uncertain inputs) are drawn
+  with a Gaussian copula; in the tornado an input at its P10/P90 takes its correlated inputs to their
+  conditional medians.
 * Outputs: ``P(own beats the best acceptable API)`` (the cheapest owned option's NPV below the cheapest
   API's on a path), how often the deterministic recommendation holds, the NPV fan (percentiles of every
   option's NPV, and of the cumulative discounted cost month by month for the options that matter), and a
@@ -26,27 +29,17 @@ from inferonomics.decide.workload import Distribution, Workload, load_workload, 
 from inferonomics.errors import InputError
 
 PERCENTILES = (10, 50, 90)
-_SECTIONS = ("staff", "ownership")
 
 
 def uncertain_inputs(w: Workload) -> dict[str, Distribution]:
     """Dotted field path -> distribution, for every workload input given as a distribution."""
-    out = {}
-    for name in type(w).model_fields:
-        v = getattr(w, name)
-        if isinstance(v, Distribution):
-            out[name] = v
-        elif name in _SECTIONS:
-            for sub in type(v).model_fields:
-                x = getattr(v, sub)
-                if isinstance(x, Distribution):
-                    out[f"{name}.{sub}"] = x
-    return out
+    return w.uncertain_inputs()
 
 
 def _fixed(w: Workload, values: dict[str, float]) -> Workload:
     """The workload with the given inputs fixed (the others: distributions at their median)."""
     doc = w.model_dump(exclude_none=True)
+    doc.pop("correlations", None)  # every input is fixed now
     for path, d in uncertain_inputs(w).items():
         x = float(values[path]) if path in values else float(d.ppf(0.5))
         head, _, tail = path.partition(".")
@@ -128,10 +121,13 @@ def uncertainty(
         return E.evaluate(p)
 
     # --- paths -------------------------------------------------------------------------------------------
-    draws = {}
-    for path, d in dists.items():
+    copula = w.copula()
+    uniforms = {}
+    for path in dists:
         rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
-        draws[path] = np.asarray(d.ppf(rng.random(paths)), float)
+        uniforms[path] = rng.random(paths)
+    uniforms = copula.correlate(uniforms)  # rank correlations, marginals unchanged
+    draws = {path: np.asarray(d.ppf(uniforms[path]), float) for path, d in dists.items()}
     n_paths = paths if dists else 1
     H = ev0["H"]
     npv = np.empty((n_paths, len(names)))
@@ -181,7 +177,9 @@ def uncertainty(
         row = {"input": path, "base_npv_gap_usd": base_gap}
         for label, u in (("p10", 0.1), ("p90", 0.9)):
             x = float(d.ppf(u))
-            ev = run({path: x})
+            # correlated inputs move to their conditional medians with it
+            moved = {path: x, **{n: float(dists[n].ppf(q)) for n, q in copula.conditional(path, u).items()}}
+            ev = run(moved)
             j = int(np.argmin(np.where(mask, ev["npv"], np.inf)))
             row |= {f"value_{label}": x, f"npv_gap_usd_{label}": _gap(ev), f"winner_{label}": names[j],
                     f"winner_kind_{label}": str(kinds[j])}

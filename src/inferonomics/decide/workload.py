@@ -169,6 +169,23 @@ class Ownership(_Strict):
     _v_res = field_validator("residual_value_frac_of_book")(_check(0, 1))
 
 
+class Correlation(_Strict):
+    """A rank (Spearman) correlation between two uncertain inputs, by field path (``growth_per_year``,
+    ``ownership.electricity_usd_per_kwh``); sampled with a Gaussian copula."""
+
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    rank_correlation: float = Field(ge=-1.0, le=1.0)
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _why(self) -> Correlation:
+        if not self.assumption and not (self.source and self.date):
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
+
+
 class Workload(_Strict):
     name: str = "custom"
     description: str | None = None
@@ -197,6 +214,7 @@ class Workload(_Strict):
     staff: Staff = Field(default_factory=Staff)
     ownership: Ownership = Field(default_factory=Ownership)
     quality_tiers: dict[str, list[str]] | None = Field(default=None, description="override of open models' tiers")
+    correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of uncertain inputs")
 
     _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0))
     _v_growth = field_validator("growth_per_year")(_check(-0.99, 100))
@@ -245,7 +263,39 @@ class Workload(_Strict):
             raise ValueError("give the open model to self-host ('model') or the quality needed ('quality_tier')")
         if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) <= 0:
             raise ValueError("input_tokens_per_month + output_tokens_per_month must be above 0")
+        if self.correlations:
+            self.copula()  # names and consistency checked here
         return self
+
+    def uncertain_inputs(self) -> dict[str, Distribution]:
+        """Dotted field path -> distribution, for every input given as a distribution."""
+        out = {}
+        for name in type(self).model_fields:
+            v = getattr(self, name)
+            if isinstance(v, Distribution):
+                out[name] = v
+            elif isinstance(v, Staff | Ownership):
+                for sub in type(v).model_fields:
+                    x = getattr(v, sub)
+                    if isinstance(x, Distribution):
+                        out[f"{name}.{sub}"] = x
+        return out
+
+    def copula(self):
+        """The Gaussian copula of ``correlations`` (:class:`inferonomics.ledger.dists.Copula`)."""
+        from inferonomics.ledger.dists import Copula
+
+        known = self.uncertain_inputs()
+        for i, c in enumerate(self.correlations):
+            for n in c.inputs:
+                if n not in known:
+                    raise ValueError(
+                        f"correlations[{i}].inputs: {n!r} is not an uncertain input of this workload; uncertain "
+                        f"inputs: {', '.join(known) or 'none (give a distribution first)'}")
+        try:
+            return Copula([(c.inputs[0], c.inputs[1], c.rank_correlation) for c in self.correlations])
+        except ValueError as exc:
+            raise ValueError(f"correlations: {exc}") from None
 
     # convenience --------------------------------------------------------------------------------------
     def number(self, path: str) -> float | None:
@@ -318,6 +368,7 @@ def with_overrides(w: Workload | None, where: str = "command-line options", **up
 
 
 __all__ = [
+    "Correlation",
     "Distribution",
     "Ownership",
     "Slo",

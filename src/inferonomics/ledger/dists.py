@@ -250,3 +250,68 @@ def make_dist(kind: str, params: dict[str, float]) -> Dist:
 def _order(p: dict[str, float]) -> None:
     if not p["p10"] < p["p90"]:
         raise ValueError(f"p10 ({p['p10']}) must be below p90 ({p['p90']})")
+
+
+# ------------------------------------------------------------------------------------ rank correlation
+def rank_to_gaussian(rho_s: float) -> float:
+    """The Gaussian-copula correlation that gives a Spearman rank correlation ``rho_s``: ``2 sin(pi rho_s / 6)``."""
+    return 2.0 * math.sin(math.pi * rho_s / 6.0)
+
+
+class Copula:
+    """A Gaussian copula over named inputs from pairwise rank (Spearman) correlations.
+
+    Each input keeps its own distribution; only the ranks co-move.  Independent uniforms ``u`` become
+    ``z = ndtri(u)``, then ``L z`` with ``L`` the Cholesky factor of the Gaussian correlation matrix, then
+    ``ndtr``: marginals unchanged, rank correlations as given.  ``conditional`` gives the other inputs'
+    conditional medians when one input is held at a quantile (for a tornado that respects the
+    correlations): ``z_j = C_ji z_i``."""
+
+    def __init__(self, pairs: list[tuple[str, str, float]]):
+        names: list[str] = []
+        for a, b, _ in pairs:
+            for n in (a, b):
+                if n not in names:
+                    names.append(n)
+        k = len(names)
+        c = np.eye(k)
+        for a, b, r in pairs:
+            if a == b:
+                raise ValueError(f"correlates {a} with itself")
+            if not -1.0 <= r <= 1.0:
+                raise ValueError(f"rank correlation must be between -1 and 1, got {r}")
+            i, j = names.index(a), names.index(b)
+            c[i, j] = c[j, i] = rank_to_gaussian(r)
+        eig = np.linalg.eigvalsh(c) if k else np.array([1.0])
+        if eig.min() < -1e-10:
+            raise ValueError(
+                "the correlations are not mutually consistent (the correlation matrix is not positive "
+                f"semi-definite; smallest eigenvalue {eig.min():.3g}): weaken some of them")
+        self.names = names
+        self.matrix = c
+        # Cholesky of a PSD matrix: a tiny ridge keeps perfectly correlated pairs factorable
+        self._chol = np.linalg.cholesky(c + 1e-12 * np.eye(k)) if k else np.zeros((0, 0))
+
+    def correlate(self, u: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Correlated uniforms for the copula's inputs (the others are returned unchanged)."""
+        from scipy.special import ndtr
+
+        if not self.names:
+            return dict(u)
+        z = np.stack([_ndtri(np.asarray(u[n], float)) for n in self.names])
+        zc = self._chol @ z
+        out = dict(u)
+        for i, n in enumerate(self.names):
+            out[n] = np.clip(ndtr(zc[i]), 1e-12, 1 - 1e-12)
+        return out
+
+    def conditional(self, name: str, q: float) -> dict[str, float]:
+        """Quantiles (as uniforms) of the other correlated inputs at their conditional median when ``name``
+        sits at quantile ``q``."""
+        from scipy.special import ndtr
+
+        if name not in self.names:
+            return {}
+        i = self.names.index(name)
+        z = float(_ndtri(q))
+        return {n: float(ndtr(self.matrix[j, i] * z)) for j, n in enumerate(self.names) if j != i}
