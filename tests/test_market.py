@@ -570,3 +570,50 @@ def test_cli_formats_by_the_unit_in_the_name():
     assert fmt("rnd_to_gross_profit", float("inf")) == "GP <= 0"
     assert fmt("rnd_to_gross_profit_p50", 0.18) == "0.18x"
     assert fmt("revenue_usd", None) == "-" and fmt("revenue_usd", float("nan")) == "-"
+
+
+# --- rank-correlated inputs (Gaussian copula) -----------------------------------------------------------
+def _correlated_toy(rho):
+    doc = toy()
+    t = doc["token_tiers"]["only"]
+    t["price_change_per_year"] = {"dist": "uniform", "low": -0.3, "high": -0.1, "assumption": "test"}
+    t["growth_per_year"] = {"dist": "uniform", "low": 0.2, "high": 1.0, "assumption": "test"}
+    doc["correlations"] = [{"inputs": ["token_tiers.only.price_change_per_year", "token_tiers.only.growth_per_year"],
+                            "rank_correlation": rho, "assumption": "test: deeper price cuts, more demand"}]
+    return doc
+
+
+def test_correlated_inputs_keep_marginals_and_rank_correlation():
+    from scipy.stats import spearmanr
+
+    r = simulate(load_scenario(_correlated_toy(-0.6)), paths=4000, seed=1)
+    free = simulate(load_scenario({**_correlated_toy(0.0), "correlations": []}), paths=4000, seed=1)
+    price, tokens = r.metrics["price_only_usd_per_mtok"][:, 1], r.metrics["tokens_only_mtok"][:, 1]
+    assert spearmanr(price, tokens)[0] == pytest.approx(-0.6, abs=0.05)
+    assert abs(spearmanr(free.metrics["price_only_usd_per_mtok"][:, 1], free.metrics["tokens_only_mtok"][:, 1])[0]) < 0.05
+    # each input's own distribution is unchanged (uniform -30%..-10%: year-1 price 0.56 x 0.7..0.9)
+    np.testing.assert_allclose(np.quantile(price, [0.1, 0.5, 0.9]), 0.56 * np.array([0.72, 0.8, 0.88]), rtol=0.02)
+
+
+def test_tornado_moves_correlated_inputs_to_their_conditional_medians():
+    from scipy.special import ndtr, ndtri
+
+    sc = load_scenario(_correlated_toy(-0.6))
+    df = sensitivity(sc, "revenue_usd", 2032).set_index("input")
+    rho = 2 * np.sin(np.pi * -0.6 / 6)
+    q = float(ndtr(rho * ndtri(0.9)))  # the price change's conditional quantile when growth is at its P90
+    fixed = _correlated_toy(-0.6)
+    fixed["correlations"] = []
+    t = fixed["token_tiers"]["only"]
+    t["growth_per_year"] = 0.2 + 0.8 * 0.9
+    t["price_change_per_year"] = -0.3 + 0.2 * q
+    rev = simulate(load_scenario(fixed), paths=1, seed=0).metrics["revenue_usd"][0, 2]
+    assert df.loc["token_tiers.only.growth_per_year", "output_at_input_p90"] == pytest.approx(rev, rel=1e-9)
+
+
+def test_bad_scenario_correlations_name_the_field():
+    doc = _correlated_toy(0.5)
+    doc["correlations"][0]["inputs"][1] = "serving.peak_to_average"
+    with pytest.raises(ScenarioFileError) as e:
+        load_scenario(doc)
+    assert "correlations[0].inputs" in str(e.value) and "not an uncertain input" in str(e.value)

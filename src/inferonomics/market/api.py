@@ -64,9 +64,15 @@ def sample_inputs(sc: Scenario, paths: int, seed: int) -> Inputs:
     """Draw every uncertain input: one stream per input, seeded by (seed, field path), so a variant draws the
     same numbers as its base for the inputs they share (common random numbers)."""
 
-    def u_of(path: str) -> np.ndarray:
+    def indep(path: str) -> np.ndarray:
         rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
         return np.clip(rng.random(paths), _U_EPS, 1 - _U_EPS)
+
+    cop = sc.copula()  # rank-correlated inputs: the same streams, joined by a Gaussian copula
+    joined = cop.correlate({p: indep(p) for p in cop.names}) if cop.names else {}
+
+    def u_of(path: str) -> np.ndarray:
+        return joined[path] if path in joined else indep(path)
 
     return Inputs(_values(sc, u_of), paths)
 
@@ -280,7 +286,7 @@ def simulate(
 
 def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, *, years: int | None = None):
     """Tornado: the output in ``year`` (default: the target year) as each uncertain input moves from its P10 to
-    its P90 with every other input at its P50.  One vectorized run of 2K+1 rows.  Sorted by swing."""
+    its P90 with every other input at its P50 (inputs correlated with it at their conditional medians).  One vectorized run of 2K+1 rows.  Sorted by swing."""
     import pandas as pd
 
     sc = _as_scenario(scenario)
@@ -289,11 +295,18 @@ def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, 
     rows = 2 * len(leaves) + 1
     pos = {leaf.path: i for i, leaf in enumerate(leaves)}
 
+    cop = sc.copula()
+    cond = {p: (cop.conditional(p, 0.1), cop.conditional(p, 0.9)) for p in pos}
+
     def u_of(path: str) -> np.ndarray:
         u = np.full(rows, 0.5)
         i = pos.get(path)
         if i is not None:
             u[2 * i + 1], u[2 * i + 2] = 0.1, 0.9
+        for other, k in pos.items():  # correlated inputs follow to their conditional medians
+            lo, hi = cond[other]
+            if path in lo:
+                u[2 * k + 1], u[2 * k + 2] = lo[path], hi[path]
         return u
 
     m = project(sc, Inputs(_values(sc, u_of), rows), sim + 1)

@@ -398,6 +398,25 @@ class Target(_Strict):
 METRIC_CHECKS = ("revenue_usd", "capex_usd", "operating_profit_usd", "gross_profit_usd", "rnd_usd")
 
 
+class Correlation(_Strict):
+    """A rank (Spearman) correlation between two uncertain inputs, by field path; drawn with a Gaussian
+    copula (:class:`inferonomics.ledger.dists.Copula`).  A per-year list is one input."""
+
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    rank_correlation: float = Field(ge=-1.0, le=1.0)
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = None
+
+    _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
+
+    @model_validator(mode="after")
+    def _why(self) -> Correlation:
+        if not self.assumption and not (self.source and self.date):
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
+
+
 class Check(_Strict):
     """A reported figure to compare the modelled base years with (calibration, no effect on the model)."""
 
@@ -423,6 +442,7 @@ class ScenarioSpec(_Strict):
     rnd: Rnd = Field(default_factory=Rnd)
     costs: Costs
     checks: list[Check] = Field(default_factory=list)
+    correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of inputs")
     sources: list[str] = Field(default_factory=list, description="documents the file draws on")
     notes: str | None = None
 
@@ -644,6 +664,12 @@ class Scenario:
         _walk(self.spec, "", out)
         return out
 
+    def copula(self):
+        """The Gaussian copula of ``correlations`` (no inputs when there are none)."""
+        from inferonomics.ledger.dists import Copula
+
+        return Copula([(c.inputs[0], c.inputs[1], c.rank_correlation) for c in self.spec.correlations])
+
     def uncertain_inputs(self) -> list[Leaf]:
         skip = ("target.", "checks")
         return [x for x in self.leaves() if x.uncertain and not x.path.startswith(skip)]
@@ -779,7 +805,19 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
             raise _fail(label, where, exc) from None
         tps[name] = r["tokens_per_s_per_gpu"]
         perf[name] = r
-    return Scenario(spec, label, tuple(chain), tps, perf, cat)
+    sc = Scenario(spec, label, tuple(chain), tps, perf, cat)
+    if spec.correlations:
+        known = [lf.path for lf in sc.uncertain_inputs()]
+        for i, c in enumerate(spec.correlations):
+            for n in c.inputs:
+                if n not in known:
+                    raise _fail(label, f"correlations[{i}].inputs", f"{n!r} is not an uncertain input of the scenario; "
+                                f"uncertain inputs: {', '.join(known) or 'none'}")
+        try:
+            sc.copula()
+        except ValueError as exc:
+            raise _fail(label, "correlations", exc) from None
+    return sc
 
 
 _PERF_CACHE: dict[tuple, tuple] = {}  # key -> (catalog, result); the catalog is kept to check identity
