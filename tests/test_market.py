@@ -617,3 +617,15 @@ def test_bad_scenario_correlations_name_the_field():
     with pytest.raises(ScenarioFileError) as e:
         load_scenario(doc)
     assert "correlations[0].inputs" in str(e.value) and "not an uncertain input" in str(e.value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 400), years=st.integers(1, 12), transposed=st.booleans())
+def test_selection_quantiles_equal_numpy(n, years, transposed):
+    from inferonomics.market.api import _quantiles
+
+    rng = np.random.default_rng(n * 100 + years)
+    a = np.ascontiguousarray(rng.lognormal(size=(years, n))).T if transposed else rng.normal(size=(n, years))
+    np.testing.assert_allclose(_quantiles(a), np.quantile(a, [0.1, 0.5, 0.9], axis=0), rtol=1e-12, atol=1e-12)
+    a[0, 0] = np.inf  # non-finite metrics keep the nan-aware path
+    assert _quantiles(a).shape == (3, years)
