@@ -629,3 +629,17 @@ def test_selection_quantiles_equal_numpy(n, years, transposed):
     np.testing.assert_allclose(_quantiles(a), np.quantile(a, [0.1, 0.5, 0.9], axis=0), rtol=1e-12, atol=1e-12)
     a[0, 0] = np.inf  # non-finite metrics keep the nan-aware path
     assert _quantiles(a).shape == (3, years)
+
+
+def test_labelled_results(base_run):
+    ds = base_run.to_dataset()
+    assert ds["year"].values[0] == base_run.base_year and len(ds["path"]) == base_run.paths_n
+    np.testing.assert_array_equal(ds["revenue_usd"].values, base_run.metrics["revenue_usd"][:, : base_run.years + 1])
+    kinds = dict(zip(ds["fleet"].values, ds["fleet_kind"].values, strict=True))
+    assert kinds["serving h20"] == "serving" and ds["accelerator"].sel(fleet="serving h20").item() == "h20"
+    np.testing.assert_array_equal(ds["fleet_capex_usd"].sel(fleet="serving h20").values,
+                                  base_run.metrics["fleet_serving_h20_capex_usd"][:, : base_run.years + 1])
+    tier = next(iter(base_run.scenario.spec.token_tiers))
+    np.testing.assert_array_equal(ds["tier_tokens_mtok"].sel(tier=tier).values,
+                                  base_run.metrics[f"tokens_{tier.replace('-', '_')}_mtok"][:, : base_run.years + 1])
+    assert ds["capex_usd"].attrs["units"] == "USD" and ds["gross_margin"].attrs["units"] == "1"

@@ -170,6 +170,51 @@ class Result:
         df = self.summary(metrics, (percentile,))
         return df.pivot(index="year", columns="metric", values=f"p{percentile}")[metrics or self.metric_names()]
 
+    def to_dataset(self, include_base_year: bool = True):
+        """Every metric as a labelled ``xarray.Dataset``: dims ``path x year`` (fiscal years), per-tier metrics
+        gathered along ``tier`` and per-fleet ones along ``fleet`` (coordinates ``fleet_kind``,
+        ``accelerator``), ``units`` from the name's unit suffix.  Tier and fleet metrics are stacked (copied),
+        the others are views of the paths."""
+        import xarray as xr
+
+        spec = self.scenario.spec
+        first = 0 if include_base_year else 1
+        years = [self.base_year + k for k in range(first, self.years + 1)]
+        cols = slice(first, self.years + 1)
+        fleets = [("serving", t.deployment.gpu) for t in spec.token_tiers.values()]
+        if spec.gpu_rental is not None:
+            fleets.append(("rental", spec.gpu_rental.accelerator))
+        if spec.rnd.training is not None:
+            fleets.append(("training", spec.rnd.training.accelerator))
+        fleets = list(dict.fromkeys(fleets))
+        tags = {f"fleet_{k}_{a.replace('-', '_').replace('.', '_')}_": (k, a) for k, a in fleets}
+        tiers = {name: name.replace("-", "_") for name in spec.token_tiers}
+        tier_keys = {"tokens_{}_mtok": "tokens_mtok", "price_{}_usd_per_mtok": "price_usd_per_mtok",
+                     "revenue_tokens_{}_usd": "revenue_usd"}
+        used, data = set(), {}
+        for pattern, short in tier_keys.items():
+            names = [pattern.format(key) for key in tiers.values()]
+            if names and all(n in self.metrics for n in names):
+                data[f"tier_{short}"] = (("tier", "path", "year"), np.stack([self.metrics[n][:, cols] for n in names]))
+                used.update(names)
+        suffixes = sorted({k[len(t):] for k in self.metrics for t in tags if k.startswith(t)})
+        for suf in suffixes:
+            names = [t + suf for t in tags]
+            if all(n in self.metrics for n in names):
+                data[f"fleet_{suf}"] = (("fleet", "path", "year"), np.stack([self.metrics[n][:, cols] for n in names]))
+                used.update(names)
+        for k, v in self.metrics.items():
+            if k not in used:
+                data[k] = (("path", "year"), v[:, cols])
+        ds = xr.Dataset(data, coords={
+            "path": np.arange(self.paths_n), "year": years, "tier": list(tiers),
+            "fleet": [f"{k} {a}" for k, a in fleets], "fleet_kind": ("fleet", [k for k, _ in fleets]),
+            "accelerator": ("fleet", [a for _, a in fleets]),
+        }, attrs={"scenario": self.scenario.name, "seed": self.seed, "base_year": self.base_year})
+        for k in ds.data_vars:
+            ds[k].attrs["units"] = _unit_of(k)
+        return ds
+
     def paths(self, metric: str, include_base_year: bool = False):
         """Every path of one metric: rows = paths, columns = fiscal years."""
         import pandas as pd
@@ -252,6 +297,15 @@ class Result:
         q = _quantiles(price_for_gross_margin(cost, gross_margin)[:, None])[:, 0]
         return {"year": self.base_year + k, "gross_margin": gross_margin,
                 "price_usd_per_mtok_p10": q[0], "price_usd_per_mtok_p50": q[1], "price_usd_per_mtok_p90": q[2]}
+
+
+def _unit_of(name: str) -> str:
+    for suffix, unit in (("_usd_per_gpu_hour", "USD/GPU-hour"), ("_usd_per_mtok", "USD per 1e6 tokens"),
+                         ("_usd", "USD"), ("_mtok", "1e6 tokens"), ("_gpu_eq", "GPU-equivalents"),
+                         ("_gpus", "GPUs"), ("_hours", "GPU-hours")):
+        if name.endswith(suffix):
+            return unit
+    return "1" if any(w in name for w in ("margin", "share", "utilization", "ratio", "_to_")) else ""
 
 
 def _horizon(sc: Scenario, years: int | None) -> tuple[int, int]:
