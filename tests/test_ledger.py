@@ -101,7 +101,12 @@ def _catalog_workload(cat):
 
 
 @pytest.fixture(scope="module")
-def catalog_case(cat):
+def catalog_case():
+    from inferonomics.catalog import get_catalog
+
+    with pytest.MonkeyPatch.context() as mp:  # set up before the per-test guard against a user catalog
+        mp.delenv("INFERONOMICS_CATALOG_DIR", raising=False)
+        cat = get_catalog()
     p = prepare(_catalog_workload(cat), cat)
     return p, evaluate(p)
 

@@ -16,7 +16,11 @@ FILE = str(Path(__file__).parent / "data" / "uncertain-copilot.yaml")
 
 @pytest.fixture(scope="module")
 def u():
-    return uncertainty(FILE, paths=120, seed=3)
+    # module fixtures are set up before the per-test guard that drops a user catalog directory, and a CLI
+    # test's --catalog-dir can leave one in the environment: clear it here too
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("INFERONOMICS_CATALOG_DIR", raising=False)
+        return uncertainty(FILE, paths=120, seed=3)
 
 
 def test_distributions_load_and_the_deterministic_view_uses_medians():
