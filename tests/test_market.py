@@ -643,3 +643,35 @@ def test_labelled_results(base_run):
     np.testing.assert_array_equal(ds["tier_tokens_mtok"].sel(tier=tier).values,
                                   base_run.metrics[f"tokens_{tier.replace('-', '_')}_mtok"][:, : base_run.years + 1])
     assert ds["capex_usd"].attrs["units"] == "USD" and ds["gross_margin"].attrs["units"] == "1"
+
+
+# --- chunks drawn apart, and on a dask.distributed cluster ---------------------------------------------
+def test_chunks_drawn_apart_equal_one_draw(base):
+    full = sample_inputs(base, 1000, seed=11)
+    part = sample_inputs(base, 1000, seed=11, lo=370, hi=620)
+    for k, v in full.values.items():
+        w = part.values[k]
+        np.testing.assert_array_equal(w, v if v.shape[0] == 1 else v[370:620])
+
+
+def test_simulation_on_a_local_dask_cluster_gives_the_in_process_paths(base):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = simulate(base, paths=1200, seed=5, years=6, chunk_paths=300, scheduler=client,
+                          metrics=["gross_margin", "capex_usd"])
+    local = simulate(base, paths=1200, seed=5, years=6, chunk_paths=300)
+    assert set(remote.metrics) >= {"gross_margin", "capex_usd", "revenue_usd"} and len(remote.metrics) < len(local.metrics)
+    for k, v in remote.metrics.items():
+        np.testing.assert_array_equal(v, local.metrics[k])
+    pd_remote = remote.summary(["gross_margin", "capex_usd"])
+    assert pd_remote.equals(local.summary(["gross_margin", "capex_usd"]))
+    assert remote.events() == local.events()
+
+
+def test_bad_scheduler_and_metric_names(base):
+    with pytest.raises(InputError) as e:
+        simulate(base, paths=10, scheduler="nowhere")
+    assert e.value.field == "scheduler"
+    with pytest.raises(UnknownNameError):
+        simulate(base, paths=10, metrics=["revenue_usd", "no_such_metric"])

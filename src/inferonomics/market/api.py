@@ -60,13 +60,19 @@ def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str,
     return out
 
 
-def sample_inputs(sc: Scenario, paths: int, seed: int) -> Inputs:
+def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | None = None) -> Inputs:
     """Draw every uncertain input: one stream per input, seeded by (seed, field path), so a variant draws the
-    same numbers as its base for the inputs they share (common random numbers)."""
+    same numbers as its base for the inputs they share (common random numbers).
+
+    ``lo``/``hi``: only paths ``lo..hi-1`` of the ``paths`` (each stream jumps ahead ``lo`` draws), exactly the
+    rows a full draw would give them: chunks drawn apart (e.g. on Dask workers) equal one draw sliced."""
+    hi = paths if hi is None else hi
 
     def indep(path: str) -> np.ndarray:
-        rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
-        return np.clip(rng.random(paths), _U_EPS, 1 - _U_EPS)
+        bits = np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(path.encode())]))  # = default_rng([...])
+        if lo:
+            bits.advance(lo)  # one 64-bit output per float64 draw
+        return np.clip(np.random.Generator(bits).random(hi - lo), _U_EPS, 1 - _U_EPS)
 
     cop = sc.copula()  # rank-correlated inputs: the same streams, joined by a Gaussian copula
     joined = cop.correlate({p: indep(p) for p in cop.names}) if cop.names else {}
@@ -74,7 +80,7 @@ def sample_inputs(sc: Scenario, paths: int, seed: int) -> Inputs:
     def u_of(path: str) -> np.ndarray:
         return joined[path] if path in joined else indep(path)
 
-    return Inputs(_values(sc, u_of), paths)
+    return Inputs(_values(sc, u_of), hi - lo)
 
 
 def _quantiles(a: np.ndarray, qs=PERCENTILES) -> np.ndarray:
@@ -316,37 +322,104 @@ def _horizon(sc: Scenario, years: int | None) -> tuple[int, int]:
     return shown, max(shown, need)
 
 
+def _project_chunk(sc: Scenario, paths: int, seed: int, lo: int, hi: int, sim: int, keep) -> dict[str, np.ndarray]:
+    """Paths ``lo..hi-1``: sample, project, keep the metrics asked for (all when ``keep`` is None)."""
+    part = project(sc, sample_inputs(sc, paths, seed, lo, hi), sim + 1)
+    return part if keep is None else {k: part[k] for k in keep}
+
+
+def _client(scheduler):
+    """A dask.distributed client: an existing Client, ``"local"`` (a LocalCluster on this machine) or an
+    address (``tcp://HOST:PORT``).  Returns (client, close) where close() ends what this call started."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("scheduler", scheduler, "needs dask.distributed: pip install 'inferonomics[dask]'") from None
+    if isinstance(scheduler, Client):
+        return scheduler, lambda: None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+        return client, lambda: (client.close(), cluster.close())
+    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        client = Client(scheduler)
+        return client, client.close
+    raise InputError("scheduler", scheduler, "give 'local', a scheduler address such as tcp://HOST:PORT, or a "
+                     "dask.distributed Client")
+
+
 def simulate(
     scenario,
     paths: int = DEFAULT_PATHS,
     seed: int = DEFAULT_SEED,
     years: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    scheduler=None,
+    metrics: list[str] | None = None,
+    chunk_paths: int = CHUNK_PATHS,
 ) -> Result:
     """Monte Carlo over ``paths`` draws of the uncertain inputs (seeded), vectorized over paths × years.
 
     ``scenario``: a built-in name, a YAML path or a loaded :class:`Scenario`.  ``progress(done, total)`` is
-    called after each chunk of paths."""
+    called after each chunk of paths.  ``scheduler``: run the chunks on a dask.distributed cluster
+    (``"local"``, ``tcp://HOST:PORT`` or a Client); each worker draws its own paths (the streams jump ahead),
+    so the same seed gives the same paths, hence the same percentiles, as the in-process run.  ``metrics``:
+    keep only these (memory: paths x years x 8 bytes each)."""
     sc = _as_scenario(scenario)
-    paths = _check_int("paths", paths, 1, 5_000_000)
+    paths = _check_int("paths", paths, 1, 100_000_000 if scheduler is not None else 5_000_000)
     seed = _check_int("seed", seed, 0, 2**63 - 1)
+    chunk_paths = _check_int("chunk_paths", chunk_paths, 1, 10_000_000)
     shown, sim = _horizon(sc, years)
-    x = sample_inputs(sc, paths, seed)
-    metrics: dict[str, np.ndarray] = {}
-    for lo in range(0, paths, CHUNK_PATHS):
-        hi = min(lo + CHUNK_PATHS, paths)
-        part = project(sc, x.take(lo, hi), sim + 1)
+    keep = None
+    if metrics is not None:
+        known = _metric_names(sc)
+        for name in metrics:
+            if name not in known:
+                raise UnknownNameError("metrics", name, known)
+        # and what every Result reads (its year axis, events)
+        keep = list(dict.fromkeys([*metrics, "revenue_usd", "gross_profit_usd", "operating_profit_usd",
+                                   "cumulative_free_cash_flow_usd"]))
+    bounds = [(lo, min(lo + chunk_paths, paths)) for lo in range(0, paths, chunk_paths)]
+    out: dict[str, np.ndarray] = {}
+
+    def store(lo: int, hi: int, part: dict) -> None:
         if hi - lo == paths:
-            metrics = part
-        else:
-            for k, v in part.items():
-                if k not in metrics:  # (paths, years) stored year-major, as the kernel makes them
-                    metrics[k] = np.empty((sim + 1, paths)).T
-                metrics[k][lo:hi] = v
-        del part
-        if progress:
-            progress(hi, paths)
-    return Result(sc, paths, seed, shown, metrics)
+            out.update(part)
+            return
+        for k, v in part.items():
+            if k not in out:  # (paths, years) stored year-major, as the kernel makes them
+                out[k] = np.empty((sim + 1, paths)).T
+            out[k][lo:hi] = v
+
+    if scheduler is None:
+        for lo, hi in bounds:
+            store(lo, hi, _project_chunk(sc, paths, seed, lo, hi, sim, keep))
+            if progress:
+                progress(hi, paths)
+    else:
+        from dask.distributed import as_completed
+
+        client, close = _client(scheduler)
+        try:
+            sc_remote = client.scatter(sc, broadcast=True)
+            futures = {client.submit(_project_chunk, sc_remote, paths, seed, lo, hi, sim, keep, pure=False): (lo, hi)
+                       for lo, hi in bounds}
+            done = 0
+            for fut in as_completed(futures):
+                lo, hi = futures[fut]
+                store(lo, hi, fut.result())
+                fut.release()
+                done += hi - lo
+                if progress:
+                    progress(done, paths)
+        finally:
+            close()
+    return Result(sc, paths, seed, shown, out)
+
+
+def _metric_names(sc: Scenario) -> list[str]:
+    return list(_project_chunk(sc, 1, 0, 0, 1, 1, None))
 
 
 def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, *, years: int | None = None):
