@@ -12,7 +12,7 @@ SERVER_STAMP := $(VENV)/.installed-bench-server
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,app]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,app,dask]'
 	touch $(STAMP)
 
 $(SERVER_STAMP): $(STAMP)
