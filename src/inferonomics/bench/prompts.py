@@ -55,18 +55,20 @@ def load_jsonl(path: str | Path, default_max_tokens: int) -> list[Prompt]:
     if not p.is_file():
         raise InputError("prompts", str(p), "must be an existing JSONL file (one JSON object per line)")
     out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    from inferonomics.io import InputFileError, parse_json, read_text
+
+    for i, line in enumerate(read_text(p, f"prompts file {p}").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except ValueError as exc:
+            obj = parse_json(line, f"{p}: line {i}")
+        except InputFileError as exc:
             raise InputError(f"{p}: line {i}", line[:80], f"must be a JSON object ({exc})") from None
         if not isinstance(obj, dict) or not ({"prompt", "messages"} & set(obj)):
             raise InputError(f"{p}: line {i}", line[:80], 'needs a "prompt" string or a "messages" list')
         mt = obj.get("max_tokens", obj.get("output_tokens", default_max_tokens))
-        if not isinstance(mt, int) or mt < 1:
-            raise InputError(f"{p}: line {i}.max_tokens", mt, "must be a whole number of at least 1")
+        if isinstance(mt, bool) or not isinstance(mt, int) or not 1 <= mt <= 1_000_000:
+            raise InputError(f"{p}: line {i}.max_tokens", mt, "must be a whole number of tokens from 1 to 1,000,000")
         msgs = obj.get("messages")
         if msgs is not None and not (isinstance(msgs, list) and all(isinstance(m, dict) for m in msgs)):
             raise InputError(f"{p}: line {i}.messages", msgs, "must be a list of {role, content} objects")

@@ -116,13 +116,14 @@ def _format_pydantic(err: Any) -> str:
 
 
 def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
-    import yaml
     from pydantic import ValidationError
 
+    from inferonomics.io import InputFileError, parse_yaml
+
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogFileError(f"{path}: not valid YAML: {exc}") from None
+        doc = parse_yaml(text, path)
+    except InputFileError as exc:
+        raise CatalogFileError(str(exc)) from None
     if doc is None:
         return
     if not isinstance(doc, dict):
@@ -161,8 +162,14 @@ def load_catalog(user_dir: str | os.PathLike | None = None) -> Catalog:
         d = Path(user_dir)
         if not d.is_dir():
             raise CatalogFileError(f"catalog directory {str(d)!r} does not exist or is not a directory")
+        from inferonomics.io import InputFileError, read_text
+
         for p in sorted(d.glob("*.y*ml")):
-            _load_file(str(p), p.read_text(encoding="utf-8"), out, origin)
+            try:
+                text = read_text(p, str(p))
+            except InputFileError as exc:
+                raise CatalogFileError(str(exc)) from None
+            _load_file(str(p), text, out, origin)
     return Catalog(**out, origin=origin)
 
 

@@ -192,12 +192,38 @@ for _name in ("provider", "decide", "prices", "bench", "report"):
         importlib.import_module(f"inferonomics.cli.{_name}").register(app)
 
 
+def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
+    """Put every numeric option of every command through the one validation layer (:mod:`inferonomics.limits`):
+    finite and within its documented range, checked before the command runs; the range goes into ``--help``."""
+    from inferonomics.limits import Limit, check_number, flag_limit
+
+    for p in cmd.params:
+        if getattr(getattr(p, "type_descriptor", None), "annotation", None) not in (int, float):
+            continue
+        opt = max(p.opts, key=len)
+        lim = flag_limit(" ".join(path), opt) or Limit()
+        prev = p.callback
+
+        def check(ctx, param, value, _lim=lim, _opt=opt, _prev=prev):
+            if value is not None:
+                check_number(_opt, value, _lim)
+            return _prev(ctx, param, value) if _prev is not None else value
+
+        p.callback = check
+        if p.help and "must be" not in p.help:
+            p.help = f"{p.help} [{lim.describe()}]"
+    for name, sub in (getattr(cmd, "commands", None) or {}).items():
+        guard_numbers(sub, path + (name,))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the Typer app; purposeful errors → one paragraph on stderr, exit code 2."""
     from inferonomics.errors import InferonomicsError
 
     try:
-        rc = app(args=argv, standalone_mode=False)
+        cmd = typer.main.get_command(app)
+        guard_numbers(cmd)
+        rc = cmd(args=argv, standalone_mode=False)
     except InferonomicsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -327,10 +327,9 @@ def import_litellm(
             raise InputError("from-json", from_json, "is not a file")
     else:
         path, version = find_litellm_price_file()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError("litellm price map", str(path), f"could not be read as JSON ({exc})") from None
+    from inferonomics.io import load_json
+
+    data = load_json(path, f"litellm price map {path}")
     if not isinstance(data, dict):
         raise InputError("litellm price map", str(path), "must be a JSON object of model name -> prices")
     eff = effective_date or _dt.date.today().isoformat()

@@ -207,13 +207,17 @@ def parse_workload(doc: object, where: str) -> Workload:
 
 def load_workload(name_or_path: str) -> Workload:
     """A built-in workload by name (``bank-sovereign``) or a YAML file."""
-    import yaml
+    from inferonomics.io import InputFileError, parse_yaml, read_text
 
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
+        if not p.exists():
             raise WorkloadError(f"workload file {name_or_path!r} does not exist")
-        where, text = str(p), p.read_text(encoding="utf-8")
+        where = str(p)
+        try:
+            text = read_text(p, where)
+        except InputFileError as exc:
+            raise WorkloadError(str(exc)) from None
     else:
         names = builtin_names()
         if name_or_path not in names:
@@ -223,9 +227,9 @@ def load_workload(name_or_path: str) -> Workload:
             encoding="utf-8"
         )
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WorkloadError(f"{where}: not valid YAML: {exc}") from None
+        doc = parse_yaml(text, where)
+    except InputFileError as exc:
+        raise WorkloadError(str(exc)) from None
     return parse_workload(doc, where)
 
 
