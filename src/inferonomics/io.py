@@ -237,6 +237,23 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> Pat
     return p
 
 
+def check_output_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """Refuse an output directory that cannot be created or written, before any work is done."""
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise InputError(what, str(p), "is a file, not a directory")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise InputError(what, str(p), "is not writable")
+        return p
+    anc = next((a for a in p.absolute().parents if a.exists()), None)
+    if anc is not None and not anc.is_dir():
+        raise InputError(what, str(p), f"cannot be created: {str(anc)!r} is a file, not a directory")
+    if anc is not None and not os.access(anc, os.W_OK | os.X_OK):
+        raise InputError(what, str(p), f"cannot be created: {str(anc)!r} is not writable")
+    return p
+
+
 def write_text_atomic(path: str | os.PathLike, text: str, what: str = "output file") -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename (the old file survives a crash)."""
     p = check_output_path(path, what)

@@ -15,7 +15,6 @@ A JSONL file has one request per line: ``{"prompt": "..."}`` or ``{"messages": [
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.util
-import json
 import math
 from pathlib import Path
 

@@ -32,26 +32,26 @@ def val(x: Num | None, default: float | None = None) -> float | None:
     return float(x.value) if isinstance(x, Sourced) else float(x)
 
 
-def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False):
+def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False,
+           unit: str = ""):
+    """A field validator through the one numeric validation layer (finite, within range)."""
+    from inferonomics.limits import Limit, value_error
+
+    lim = Limit(lo, hi, unit, lo_open=lo_open, integer=integer)
+
     def f(cls, v):
         if v is None:
             return v
-        x = val(v)
-        bad = (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi)
-        if integer and x != int(x):
-            raise ValueError(f"must be a whole number, got {x:g}")
-        if bad:
-            rng = f"{'above' if lo_open else 'at least'} {lo:g}" if lo is not None else ""
-            if hi is not None:
-                rng += (" and " if rng else "") + f"at most {hi:g}"
-            raise ValueError(f"must be {rng}, got {x:g}")
+        err = value_error(lim, val(v))
+        if err:
+            raise ValueError(err)
         return v
 
     return classmethod(f)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Slo(_Strict):
@@ -60,7 +60,7 @@ class Slo(_Strict):
     max_ttft_s: Num | None = Field(default=None, description="time to first token, seconds")
     max_tpot_s: Num | None = Field(default=None, description="time per output token, seconds")
 
-    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True))
+    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, 86_400, lo_open=True, unit="seconds"))
 
 
 class Staff(_Strict):
@@ -70,7 +70,7 @@ class Staff(_Strict):
     rented_fte: Num = 0.0
     usd_per_fte_year: Num = 0.0
 
-    _v = field_validator("own_fte", "rented_fte", "usd_per_fte_year")(_check(0))
+    _v = field_validator("own_fte", "rented_fte", "usd_per_fte_year")(_check(0, 1e9))
 
 
 class Ownership(_Strict):
@@ -90,9 +90,9 @@ class Ownership(_Strict):
     _v_pos = field_validator(
         "server_network_capex_frac", "facility_usd_per_kw_month", "maintenance_frac_per_year",
         "electricity_usd_per_kwh",
-    )(_check(0))
+    )(_check(0, 1e6))
     _v_pue = field_validator("pue")(_check(1.0, 3.0))
-    _v_spare = field_validator("spare_servers")(_check(0, integer=True))
+    _v_spare = field_validator("spare_servers")(_check(0, 100_000, integer=True))
     _v_resize = field_validator("resize_every_months")(_check(1, 120, integer=True))
     _v_res = field_validator("residual_value_frac_of_book")(_check(0, 1))
 
@@ -125,14 +125,14 @@ class Workload(_Strict):
     ownership: Ownership = Field(default_factory=Ownership)
     quality_tiers: dict[str, list[str]] | None = Field(default=None, description="override of open models' tiers")
 
-    _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0))
-    _v_growth = field_validator("growth_per_year")(_check(-0.99, 100))
+    _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0, 1e16, unit="tokens a month"))
+    _v_growth = field_validator("growth_per_year")(_check(-0.99, 100, unit="a yearly rate, 0.5 = +50%"))
     _v_peak = field_validator("peak_to_average")(_check(1, 100))
-    _v_len = field_validator("isl_tokens", "osl_tokens")(_check(1, 10_000_000, integer=True))
-    _v_h = field_validator("horizon_months")(_check(1, 240, integer=True))
-    _v_rate = field_validator("discount_rate_per_year")(_check(0, 1))
-    _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10))
-    _v_cache = field_validator("cache_hit_share")(_check(0, 1))
+    _v_len = field_validator("isl_tokens", "osl_tokens")(_check(1, 10_000_000, integer=True, unit="tokens"))
+    _v_h = field_validator("horizon_months")(_check(1, 240, integer=True, unit="months"))
+    _v_rate = field_validator("discount_rate_per_year")(_check(0, 1, unit="a yearly rate, 0.08 = 8%"))
+    _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10, unit="a yearly rate"))
+    _v_cache = field_validator("cache_hit_share")(_check(0, 1, unit="a fraction"))
 
     @field_validator("precisions")
     @classmethod
@@ -145,8 +145,8 @@ class Workload(_Strict):
     @field_validator("gpus_per_instance")
     @classmethod
     def _gpi(cls, v: list[int]) -> list[int]:
-        if not v or any(g < 1 for g in v):
-            raise ValueError(f"must be whole numbers of GPUs of at least 1, got {v}")
+        if not v or any(not 1 <= g <= 4096 for g in v):
+            raise ValueError(f"must be whole numbers of GPUs from 1 to 4,096, got {v}")
         return v
 
     @field_validator("quality_tiers")
