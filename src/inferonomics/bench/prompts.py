@@ -89,16 +89,24 @@ async def exact_text(tok, rng: np.random.Generator, want: int, words_per_token: 
     n_words = int(want * words_per_token * 1.25) + 8
     text = " ".join(pseudo_words(rng, n_words))
     ids = await tok.encode(text)
-    while len(ids) < want + 4:
+    for _ in range(64):
+        if len(ids) >= want + 4:
+            break
         text += " " + " ".join(pseudo_words(rng, n_words))
         ids = await tok.encode(text)
+    else:  # a tokenizer that never counts enough tokens (a broken tokenize route) must not loop forever
+        raise ValueError(f"the tokenize route counts {len(ids)} tokens in {len(text.split())} words; cannot size "
+                         f"a prompt of {want} tokens")
     best: tuple[str, int] | None = None
     if tok.can_decode:
         for d in (0, -1, 1, -2, 2, -3, 3):
             k = want + d
             if k < 1:
                 continue
-            cand = (await tok.decode(ids[:k])).strip()
+            cand = await tok.decode(ids[:k])
+            if not isinstance(cand, str):
+                raise ValueError(f"the detokenize route answered {type(cand).__name__}, not text")
+            cand = cand.strip()
             c = await tok.count(cand)
             if c == want:
                 return cand, c

@@ -132,6 +132,50 @@ class Run:
         }
 
 
+_OUR_TABLES = {"meta", "runs", "requests"}
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse, before anything is written, a file that is not this tool's run database: not SQLite, a
+    database of another program (other tables), or a newer schema.  Read-only: the file is opened with
+    ``mode=ro`` and never switched to WAL or given tables."""
+    if not path.exists():
+        return
+    what = "run database"
+    if path.is_dir():
+        raise InputError(what, str(path), "is a directory, not a file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise InputError(what, str(path), f"cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        return  # an empty file: SQLite makes it a new database
+    if head != b"SQLite format 3\x00":
+        raise InputError(what, str(path), "is not an SQLite database (another program's file?); nothing was "
+                         "written to it", f"Point {ENV_DATA_DIR} (or --data-dir) at a directory of its own.")
+    try:
+        ro = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        try:
+            tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = None
+            if "meta" in tables:
+                row = ro.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = row[0] if row else None
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(what, str(path), f"cannot be read as SQLite ({exc}); nothing was written to it") from None
+    foreign = sorted(tables - _OUR_TABLES)
+    if foreign or (tables and "runs" not in tables):
+        raise InputError(what, str(path), f"belongs to another program (tables: {', '.join(sorted(tables))}); "
+                         "nothing was written to it", f"Point {ENV_DATA_DIR} (or --data-dir) at a directory "
+                         "of its own.")
+    if version is not None and version != str(SCHEMA_VERSION):
+        raise InputError(what, str(path), f"has schema version {version!r}; this version of inferonomics reads "
+                         f"version {SCHEMA_VERSION}; nothing was written to it")
+
+
 class Store:
     """The run database.  Writes commit immediately (autocommit); readers never block the writer (WAL)."""
 
@@ -145,6 +189,7 @@ class Store:
                                  f"Set {ENV_DATA_DIR} to a writable directory.") from None
             path = d / DB_NAME
         self.path = Path(path)
+        _check_existing(self.path)
         try:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
