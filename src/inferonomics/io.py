@@ -19,6 +19,7 @@ half-written file) and turns OS errors into a message naming the output file.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,11 @@ def read_bytes(path: str | os.PathLike, label: str | None = None, max_bytes: int
     label = label or str(p)
     cap = max_input_bytes() if max_bytes is None else max_bytes
     try:
-        if p.is_dir():
+        st = os.stat(p)
+        if stat.S_ISDIR(st.st_mode):
             raise InputFileError(f"{label}: is a directory; give a file")
+        if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
+            raise InputFileError(f"{label}: is not a regular file (a pipe, socket or device); give a file")
         with open(p, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > cap:
@@ -95,10 +99,31 @@ def read_text(path: str | os.PathLike, label: str | None = None, max_bytes: int 
 
 
 # --- YAML ----------------------------------------------------------------------------------------------
-def _loader_class():
-    import yaml
+_LOADER = None
 
-    return getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+def _loader_class():
+    """The C safe loader (pure-Python fallback) with one change: a date-like scalar that is not a calendar
+    date (``2024-13-45``) stays a string, so the field's validator names it, instead of failing the file."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+        from yaml.constructor import SafeConstructor
+
+        base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+        class Loader(base):  # type: ignore[misc, valid-type]
+            pass
+
+        def timestamp(loader, node):
+            try:
+                return SafeConstructor.construct_yaml_timestamp(loader, node)
+            except (ValueError, OverflowError):
+                return loader.construct_scalar(node)
+
+        Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+        _LOADER = Loader
+    return _LOADER
 
 
 def _check_graph(root: Any, label: str) -> None:
@@ -171,6 +196,8 @@ def parse_yaml(text: str, label: str) -> Any:
         raise InputFileError(f"{label}: not valid YAML: {msg}") from None
     except RecursionError:
         raise InputFileError(f"{label}: is nested too deeply to read") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a scalar a constructor cannot build
+        raise InputFileError(f"{label}: not valid YAML: {str(exc)[:300]}") from None
     finally:
         loader.dispose()
 

@@ -51,8 +51,6 @@ def pseudo_words(rng: np.random.Generator, n: int) -> list[str]:
 
 def load_jsonl(path: str | Path, default_max_tokens: int) -> list[Prompt]:
     p = Path(path)
-    if not p.is_file():
-        raise InputError("prompts", str(p), "must be an existing JSONL file (one JSON object per line)")
     out = []
     from inferonomics.io import InputFileError, parse_json, read_text
 
@@ -65,9 +63,10 @@ def load_jsonl(path: str | Path, default_max_tokens: int) -> list[Prompt]:
             raise InputError(f"{p}: line {i}", line[:80], f"must be a JSON object ({exc})") from None
         if not isinstance(obj, dict) or not ({"prompt", "messages"} & set(obj)):
             raise InputError(f"{p}: line {i}", line[:80], 'needs a "prompt" string or a "messages" list')
-        mt = obj.get("max_tokens", obj.get("output_tokens", default_max_tokens))
+        key = "max_tokens" if "max_tokens" in obj else "output_tokens"
+        mt = obj.get(key, default_max_tokens)
         if isinstance(mt, bool) or not isinstance(mt, int) or not 1 <= mt <= 1_000_000:
-            raise InputError(f"{p}: line {i}.max_tokens", mt, "must be a whole number of tokens from 1 to 1,000,000")
+            raise InputError(f"{p}: line {i}.{key}", mt, "must be a whole number of tokens from 1 to 1,000,000")
         msgs = obj.get("messages")
         if msgs is not None and not (isinstance(msgs, list) and all(isinstance(m, dict) for m in msgs)):
             raise InputError(f"{p}: line {i}.messages", msgs, "must be a list of {role, content} objects")

@@ -180,31 +180,50 @@ class Store:
     """The run database.  Writes commit immediately (autocommit); readers never block the writer (WAL)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        if path is None:
-            d = data_dir()
-            try:
-                d.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError(ENV_DATA_DIR, str(d), f"cannot create the data directory ({exc})",
-                                 f"Set {ENV_DATA_DIR} to a writable directory.") from None
-            path = d / DB_NAME
-        self.path = Path(path)
+        """The database at ``path`` (default: ``bench.sqlite`` in :func:`data_dir`).  An existing file is
+        checked read-only now; the directory and the database are created on first use, so a command
+        refused before it stores anything leaves nothing behind."""
+        self._dir = data_dir() if path is None else None
+        self.path = Path(path) if path is not None else self._dir / DB_NAME
+        anc = next((a for a in self.path.absolute().parents if a.exists()), None)
+        if anc is not None and not anc.is_dir():
+            raise InputError(ENV_DATA_DIR if self._dir is not None else "run database", str(self.path.parent),
+                             f"cannot hold the run database: {str(anc)!r} is a file, not a directory")
         _check_existing(self.path)
-        try:
-            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(_SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as exc:
-            raise InputError("run database", str(self.path), f"cannot be opened as SQLite ({exc})") from None
+        self._db: sqlite3.Connection | None = None
         self._insert = (
             f"INSERT OR REPLACE INTO requests (run_id, {', '.join(_REC_FIELDS)}) "
             f"VALUES ({', '.join('?' * (len(_REC_FIELDS) + 1))})"
         )
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        if self._dir is not None:
+            try:
+                self._dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(ENV_DATA_DIR, str(self._dir), f"cannot create the data directory ({exc})",
+                                 f"Set {ENV_DATA_DIR} to a writable directory.") from None
+        _check_existing(self.path)
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise InputError("run database", str(self.path), f"cannot be opened as SQLite ({exc})") from None
+        return db
+
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def __enter__(self) -> Self:
         return self
@@ -265,12 +284,20 @@ class Store:
 
     _RUN_COLS = "id, created_at, ended_at, status, reason, sweep_id, label, pid, host, config, summary"
 
+    def _absent(self) -> bool:
+        """No database yet: reading commands answer "no runs" without creating one."""
+        return self._db is None and not self.path.exists()
+
     def list_runs(self) -> list[Run]:
+        if self._absent():
+            return []
         rows = self.db.execute(f"SELECT {self._RUN_COLS} FROM runs ORDER BY created_at, rowid").fetchall()
         return [self._row_to_run(r) for r in rows]
 
     def resolve(self, ref: str) -> list[str]:
         """Run ids for a reference: a run id, a unique prefix of one, a sweep id, or ``latest``."""
+        if self._absent():
+            raise InputError("run", ref, f"there are no stored runs (no database at {self.path} yet)")
         if ref in ("latest", "last"):
             row = self.db.execute("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
             if row is None:

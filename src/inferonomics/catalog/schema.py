@@ -81,6 +81,13 @@ class Sourced(_Strict):
 
     _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
 
+    @field_validator("value", "low", "high", mode="before")
+    @classmethod
+    def _no_bool(cls, v):
+        if isinstance(v, bool):  # YAML true/false would otherwise read as 1.0/0.0
+            raise ValueError(f"must be a number, got {str(v).lower()}")
+        return v
+
     @model_validator(mode="after")
     def _provenance(self) -> Sourced:
         if self.assumption:

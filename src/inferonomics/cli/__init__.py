@@ -216,6 +216,32 @@ def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
         guard_numbers(sub, path + (name,))
 
 
+def _explain_bad_value(exc, argv: list[str]) -> None:
+    """A value Typer could not parse (``--gpus nan``): say the value given and the range allowed."""
+    param = getattr(exc, "param", None)
+    opts = list(getattr(param, "opts", None) or [])
+    if not opts or getattr(getattr(param, "type_descriptor", None), "annotation", None) not in (int, float):
+        return
+    raw = None
+    for i, a in enumerate(argv):
+        for o in opts:
+            if a == o and i + 1 < len(argv):
+                raw = argv[i + 1]
+            elif a.startswith(o + "="):
+                raw = a[len(o) + 1:]
+    if raw is None:
+        return
+    from inferonomics.limits import Limit, flag_limit
+
+    opt = max(opts, key=len)
+    path, c = [], getattr(exc, "ctx", None)
+    while c is not None and getattr(c, "parent", None) is not None:
+        path.insert(0, c.info_name)
+        c = c.parent
+    lim = flag_limit(" ".join(path), opt) or Limit(integer=param.type_descriptor.annotation is int)
+    print(f"error: {opt}: {raw!r} is not allowed; {lim.describe()}.", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the Typer app; purposeful errors → one paragraph on stderr, exit code 2."""
     from inferonomics.errors import InferonomicsError
@@ -236,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         # Usage errors of click (vendored inside recent Typer releases): bad option values, missing options.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
+            _explain_bad_value(exc, sys.argv[1:] if argv is None else argv)
             return 2
         raise
     return rc if isinstance(rc, int) else 0

@@ -237,6 +237,14 @@ def bench_run(
         keep_text=store_text,
     )
     cfg.check()
+    if prompts:  # read and check the prompts file before connecting or storing anything
+        from inferonomics.bench.prompts import load_jsonl
+
+        load_jsonl(prompts, osl)
+    if out:
+        from inferonomics.io import check_output_path
+
+        check_output_path(out, "--out")
     api_key = os.environ.get(api_key_env) or None
     store = Store()
     progress = _progress(json_out)

@@ -330,8 +330,6 @@ def import_litellm(
 
     if from_json is not None:
         path, version = Path(from_json), "(file given)"
-        if not path.is_file():
-            raise InputError("from-json", from_json, "is not a file")
     else:
         path, version = find_litellm_price_file()
     from inferonomics.io import load_json

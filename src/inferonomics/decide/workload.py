@@ -11,14 +11,20 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
 from inferonomics.errors import InferonomicsError, UnknownNameError
 
-Num = Sourced | float
+def _no_bool(v):
+    if isinstance(v, bool):  # YAML true/false would otherwise read as 1.0/0.0
+        raise ValueError(f"must be a number, got {str(v).lower()}")
+    return v
+
+
+Num = Annotated[Sourced | float, BeforeValidator(_no_bool)]
 
 
 class WorkloadError(InferonomicsError):
@@ -115,7 +121,7 @@ class Workload(_Strict):
     region: str = "us-average"
     accelerators: list[str] | None = Field(default=None, description="candidate accelerators (default: all)")
     precisions: list[str] = Field(default_factory=lambda: ["bf16", "fp8", "int8"])
-    gpus_per_instance: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    gpus_per_instance: list[Annotated[int, BeforeValidator(_no_bool)]] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
     api_markets: list[Literal["china", "international"]] = Field(default_factory=lambda: list(API_MARKETS))
     api_providers: list[str] | None = None
     api_price_change_per_year: Num = Field(default=0.0, description="expected yearly change of API prices")

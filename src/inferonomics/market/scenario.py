@@ -485,7 +485,9 @@ def _read(name_or_path: str, rel_to: Path | None = None) -> tuple[str, str, Path
     p = Path(s)
     if rel_to is not None and not p.is_absolute():
         p = rel_to / p
-    if p.exists() and not p.is_dir():
+    if p.is_dir():
+        raise ScenarioFileError(f"{p}: is a directory; give a scenario file or a built-in name")
+    if p.exists() or p.is_symlink():
         from inferonomics.io import InputFileError, read_text
 
         try:
