@@ -386,3 +386,101 @@ def test_corpus_size():
     assert len({c["id"] for c in CLI_CASES}) == len(CLI_CASES)
     assert {"workload", "scenario", "catalog", "litellm", "prompts"} <= set(DOCS["file_types"])
     assert math.isfinite(CASE_LIMIT_S)
+
+
+# --- part 4: what a server sends back (fault-injecting fake server) ----------------------------------
+SSE = yaml.safe_load((DATA / "sse_faults.yaml").read_text(encoding="utf-8"))
+
+
+def _behaviour(case: dict):
+    from inferonomics.bench.fakeserver import Behaviour
+
+    if "events" in case:
+        evs = tuple(b"[" * 100_000 + b"]" * 100_000 if e == "deep_json" else e.encode() for e in case["events"])
+        return Behaviour("raw", raw_events=evs, usage_override=case.get("usage"))
+    return Behaviour(case["kind"], token_delay_s=0.05, oversized_bytes=case.get("oversized_bytes", 0),
+                     usage_override=case.get("usage"))
+
+
+def _bench(tmp_path, monkeypatch, capsys, script, *extra, **server_kw):
+    import json
+
+    from inferonomics.bench.fakeserver import FakeServer
+
+    srv = FakeServer(script, **server_kw)
+    with srv.running_in_thread():
+        argv = ["bench", "--data-dir", str(tmp_path / "db"), "run", "--url", srv.url, "--json", *extra]
+        rc, out, err, elapsed, before, after = run_case(tmp_path, argv, None, monkeypatch, capsys)
+    assert "Traceback" not in out + err, err[-3000:]
+    assert elapsed < CASE_LIMIT_S
+    return rc, (json.loads(out) if rc in (0, 3) and out.strip() else None), err
+
+
+@pytest.mark.parametrize("case", SSE["streams"], ids=[c["id"] for c in SSE["streams"]])
+def test_malformed_stream_fails_one_request_not_the_run(case, tmp_path, monkeypatch, capsys):
+    import itertools
+
+    from inferonomics.bench.fakeserver import Behaviour
+
+    streamed = itertools.count()
+    bad = _behaviour(case)
+
+    def script(i, body):
+        if not body.get("stream"):
+            return Behaviour()  # the setup probe
+        return bad if next(streamed) == 0 else Behaviour()
+
+    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, script, "-n", "4", "-c", "2", "--timeout", "1.5")
+    assert rc == 0, err
+    sm = doc["summary"]
+    assert doc["status"] == "complete"
+    assert sm["n_requests"] == 4
+    if case.get("ok"):
+        assert sm["n_ok"] == 4, sm["errors_by_type"]
+        return
+    assert sm["n_ok"] == 3 and sm["n_errors"] == 1, sm
+    (kind_type,) = sm["errors_by_type"]
+    assert kind_type.startswith(":".join(case["error"])), sm["errors_by_type"]
+
+
+@pytest.mark.parametrize("case", SSE["probes"], ids=[c["id"] for c in SSE["probes"]])
+def test_malformed_probe_reply_does_not_stop_the_run(case, tmp_path, monkeypatch, capsys):
+    from inferonomics.bench.fakeserver import Behaviour
+
+    def script(i, body):
+        return Behaviour(usage_override=case["usage"]) if not body.get("stream") else Behaviour()
+
+    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, script, "-n", "2", "--timeout", "2")
+    assert rc == 0, err
+    assert doc["summary"]["n_ok"] == 2
+    assert "malformed probe reply" in (doc["config"]["endpoint"].get("probe_error") or "")
+
+
+def test_every_request_failed_exits_3_and_keeps_the_run(tmp_path, monkeypatch, capsys):
+    from inferonomics.bench.fakeserver import Behaviour
+
+    def script(i, body):
+        return Behaviour() if not body.get("stream") else Behaviour("http_500")
+
+    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, script, "-n", "3")
+    assert rc == 3, err
+    assert doc["summary"]["n_requests"] == 3 and doc["summary"]["n_ok"] == 0
+    assert "every one of the 3 requests failed" in err
+    assert (tmp_path / "db" / "bench.sqlite").exists()
+
+
+@pytest.mark.parametrize("timeout_s", ["0.5", "1"])
+def test_setup_honours_timeout_against_a_server_that_never_answers(timeout_s, tmp_path, monkeypatch, capsys):
+    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, None, "--timeout", timeout_s, silent=True)
+    assert rc == 2
+    assert f"did not answer within --timeout {timeout_s} s" in err, err
+    assert not (tmp_path / "db").exists()  # refused before anything was stored
+
+
+def test_setup_timeout_with_the_model_given(tmp_path, monkeypatch, capsys):
+    """With --model, setup skips /v1/models and asks the tokenizer routes and the probe: still bounded."""
+    t0 = time.monotonic()
+    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, None, "--timeout", "0.5", "--model", "m", silent=True)
+    assert rc == 2 and "--timeout 0.5 s" in err, err
+    # one route at most before giving up (0.5 s), not 3 routes x 60 s + a probe
+    assert time.monotonic() - t0 < 5
