@@ -484,3 +484,143 @@ def test_setup_timeout_with_the_model_given(tmp_path, monkeypatch, capsys):
     assert rc == 2 and "--timeout 0.5 s" in err, err
     # one route at most before giving up (0.5 s), not 3 routes x 60 s + a probe
     assert time.monotonic() - t0 < 5
+
+
+# --- part 5: properties (hypothesis) -----------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY_NUMBER = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([0, -0.0, 1e-300, 5e-324, 1e308, -1e308, 2**53 + 1, 2**63]),
+)
+HOSTILE_VALUE = st.one_of(
+    ANY_NUMBER, st.none(), st.booleans(), st.text(max_size=8), st.lists(st.floats(), max_size=3),
+    st.dictionaries(st.sampled_from(["value", "assumption", "source", "date", "dist", "p10", "p90"]),
+                    st.one_of(ANY_NUMBER, st.text(max_size=6)), max_size=4),
+)
+PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@PROPS
+@given(data=st.data())
+def test_every_numeric_option_is_finite_and_in_range_or_refused_by_name(data):
+    """The callback the CLI puts on every numeric option: accepts exactly the finite in-range values."""
+    import typer
+
+    from inferonomics.cli import app, guard_numbers
+    from inferonomics.errors import InputError
+
+    cmd_path, opt, ann, lim = data.draw(st.sampled_from(NUMERIC_OPTIONS))
+    cmd = typer.main.get_command(app)
+    guard_numbers(cmd)
+    node = cmd
+    for part in cmd_path.split():
+        node = node.commands[part]
+    (param,) = [p for p in node.params if max(p.opts, key=len) == opt]
+    x = data.draw(st.integers(min_value=-(10**12), max_value=10**12) if ann is int else ANY_NUMBER)
+    try:
+        got = param.callback(None, param, x)
+    except InputError as exc:
+        assert not lim.ok(float(x)) if math.isfinite(float(x)) else True
+        assert opt in str(exc) and repr(x) in str(exc)
+        return
+    assert got == x and math.isfinite(float(x)) and lim.ok(float(x))
+
+
+WORKLOAD_BASE = yaml.safe_load(DOCS["file_types"]["workload"]["base"])
+WORKLOAD_FIELDS = DOCS["file_types"]["workload"]["fields"]
+
+
+@PROPS
+@given(changes=st.dictionaries(st.sampled_from(WORKLOAD_FIELDS), HOSTILE_VALUE, min_size=1, max_size=4))
+def test_generated_workload_documents_are_valid_or_refused_by_field(changes):
+    import copy
+
+    from inferonomics.decide.workload import WorkloadError, parse_workload
+
+    doc = copy.deepcopy(WORKLOAD_BASE)
+    for path, v in changes.items():
+        _set_path(doc, path, v)
+    try:
+        w = parse_workload(doc, "generated.yaml")
+    except WorkloadError as exc:
+        msg = str(exc)
+        assert msg.startswith("generated.yaml: ")
+        assert any(_needle(p) in msg for p in changes) or "input_tokens_per_month + output" in msg, msg
+        assert "function-after" not in msg and "None" not in msg
+        return
+    for path in changes:  # accepted: every number finite, in its range
+        x = w.number(path.split("[")[0]) if "[" not in path else w.gpus_per_instance[0]
+        assert x is None or math.isfinite(x), (path, x)
+
+
+CATALOG_BASE = yaml.safe_load(DOCS["file_types"]["catalog"]["base"])
+CATALOG_FIELDS = DOCS["file_types"]["catalog"]["fields"]
+
+
+@PROPS
+@given(changes=st.dictionaries(st.sampled_from(CATALOG_FIELDS), HOSTILE_VALUE, min_size=1, max_size=3))
+def test_generated_catalog_records_are_valid_or_refused_by_field(changes):
+    import copy
+
+    from inferonomics.catalog import _SECTIONS, CatalogFileError, _load_file
+
+    doc = copy.deepcopy(CATALOG_BASE)
+    for path, v in changes.items():
+        _set_path(doc, path, v)
+    out, origin = {s: {} for s in _SECTIONS}, {}
+    text = yaml.safe_dump(doc, sort_keys=False)
+    try:
+        _load_file("generated.yaml", text, out, origin)
+    except CatalogFileError as exc:
+        msg = str(exc)
+        assert msg.startswith("generated.yaml")
+        assert any(_needle(p) in msg for p in changes), msg
+        return
+    acc = out["accelerators"]["h100-sxm"]
+    for name in ("memory_gb", "memory_bw_gb_s", "tdp_w", "purchase_price_usd", "rental_usd_per_gpu_hour"):
+        v = getattr(acc, name).value
+        assert math.isfinite(v) and v >= 0 and (v > 0 or name in ("purchase_price_usd", "rental_usd_per_gpu_hour"))
+    eff = out["efficiency"]["hopper"]
+    assert 0 < eff.prefill_compute_eff.value <= 2 and 0 < eff.memory_bw_eff.value <= 2
+
+
+YAML_ALPHABET = st.sampled_from(list("ab:- []{},&*!|>'\"#\n\t .0123456789e+") + ["&a ", "*a", "<<: ", ".nan", ".inf",
+                                                                                 "!!python/", "\\x", "%YAML"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(YAML_ALPHABET, max_size=60))
+def test_any_text_through_the_yaml_gate_is_a_value_or_a_named_refusal(parts):
+    from inferonomics.io import InputFileError, parse_yaml
+
+    try:
+        parse_yaml("".join(parts), "fuzz.yaml")
+    except InputFileError as exc:
+        assert str(exc).startswith("fuzz.yaml: ")
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=200))
+def test_any_bytes_through_the_json_gate_are_a_value_or_a_named_refusal(raw):
+    from inferonomics.io import InputFileError, parse_json
+
+    try:
+        parse_json(raw, "fuzz.json")
+    except InputFileError as exc:
+        assert str(exc).startswith("fuzz.json: ")
+
+
+def test_alias_bomb_is_refused_without_expanding():
+    """The expanded size is counted on the node graph: a 9^12 bomb is refused in milliseconds."""
+    from inferonomics.io import InputFileError, parse_yaml
+
+    bomb = generate({"gen": "alias_bomb", "levels": 12, "width": 9}).decode()
+    t0 = time.monotonic()
+    with pytest.raises(InputFileError, match="alias"):
+        parse_yaml(bomb, "bomb.yaml")
+    assert time.monotonic() - t0 < CASE_LIMIT_S
+    # a document that shares one anchor a few times is fine
+    assert parse_yaml("a: &x {v: 1}\nb: *x\nc: *x\n", "ok.yaml") == {"a": {"v": 1}, "b": {"v": 1}, "c": {"v": 1}}
