@@ -293,7 +293,7 @@ def test_file_fault(tname, what, fault, _a, _b, tmp_path, monkeypatch, capsys):
 def test_corrupted_field(tname, what, path, raw, shape, must_refuse, tmp_path, monkeypatch, capsys):
     ft = DOCS["file_types"][tname]
     text = _mutated(ft, path, raw, shape)
-    f, (rc, out, err, elapsed, before, after) = _run_doc(tname, tmp_path, monkeypatch, capsys, text)
+    _f, (rc, out, err, elapsed, before, after) = _run_doc(tname, tmp_path, monkeypatch, capsys, text)
     check_common(rc, out, err, elapsed, before, after)
     if _accepted(ft, rc, err):
         assert not must_refuse, f"{path}: {raw} was accepted: {out[-800:]}"
@@ -410,7 +410,7 @@ def _bench(tmp_path, monkeypatch, capsys, script, *extra, **server_kw):
     srv = FakeServer(script, **server_kw)
     with srv.running_in_thread():
         argv = ["bench", "--data-dir", str(tmp_path / "db"), "run", "--url", srv.url, "--json", *extra]
-        rc, out, err, elapsed, before, after = run_case(tmp_path, argv, None, monkeypatch, capsys)
+        rc, out, err, elapsed, _before, _after = run_case(tmp_path, argv, None, monkeypatch, capsys)
     assert "Traceback" not in out + err, err[-3000:]
     assert elapsed < CASE_LIMIT_S
     return rc, (json.loads(out) if rc in (0, 3) and out.strip() else None), err
@@ -471,7 +471,7 @@ def test_every_request_failed_exits_3_and_keeps_the_run(tmp_path, monkeypatch, c
 
 @pytest.mark.parametrize("timeout_s", ["0.5", "1"])
 def test_setup_honours_timeout_against_a_server_that_never_answers(timeout_s, tmp_path, monkeypatch, capsys):
-    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, None, "--timeout", timeout_s, silent=True)
+    rc, _doc, err = _bench(tmp_path, monkeypatch, capsys, None, "--timeout", timeout_s, silent=True)
     assert rc == 2
     assert f"did not answer within --timeout {timeout_s} s" in err, err
     assert not (tmp_path / "db").exists()  # refused before anything was stored
@@ -480,15 +480,15 @@ def test_setup_honours_timeout_against_a_server_that_never_answers(timeout_s, tm
 def test_setup_timeout_with_the_model_given(tmp_path, monkeypatch, capsys):
     """With --model, setup skips /v1/models and asks the tokenizer routes and the probe: still bounded."""
     t0 = time.monotonic()
-    rc, doc, err = _bench(tmp_path, monkeypatch, capsys, None, "--timeout", "0.5", "--model", "m", silent=True)
+    rc, _doc, err = _bench(tmp_path, monkeypatch, capsys, None, "--timeout", "0.5", "--model", "m", silent=True)
     assert rc == 2 and "--timeout 0.5 s" in err, err
     # one route at most before giving up (0.5 s), not 3 routes x 60 s + a probe
     assert time.monotonic() - t0 < 5
 
 
 # --- part 5: properties (hypothesis) -----------------------------------------------------------------
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ANY_NUMBER = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),

@@ -46,9 +46,7 @@ class Limit:
             return False
         if self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo):
             return False
-        if self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi):
-            return False
-        return True
+        return not (self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi))
 
 
 def _g(x: float) -> str:

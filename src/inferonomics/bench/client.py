@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -180,7 +181,7 @@ def token_count(v: object, what: str) -> int | None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise MalformedChunk(f"usage.{what} must be a whole number of tokens, got {type(v).__name__} {v!r:.40}")
-    if not (v == v and 0 <= v <= 1e12) or (isinstance(v, float) and not v.is_integer()):
+    if not (math.isfinite(v) and 0 <= v <= 1e12) or (isinstance(v, float) and not v.is_integer()):
         raise MalformedChunk(f"usage.{what} must be a whole number of tokens from 0 to 1e12, got {v!r}")
     return int(v)
 
@@ -370,7 +371,7 @@ class RouteTokenizer:
             tok = cls(client, root, model, route, timeout_s)
             try:
                 ids = await tok.encode_raw("hello world")
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 raise
             except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError):
                 continue

@@ -104,7 +104,7 @@ async def exact_text(tok, rng: np.random.Generator, want: int, words_per_token: 
                 continue
             cand = await tok.decode(ids[:k])
             if not isinstance(cand, str):
-                raise ValueError(f"the detokenize route answered {type(cand).__name__}, not text")
+                raise TypeError(f"the detokenize route answered {type(cand).__name__}, not text")
             cand = cand.strip()
             c = await tok.count(cand)
             if c == want:

@@ -158,7 +158,7 @@ class Session:
         body = self.ep.body(text, None, 1, stream=False)
         try:
             status, obj, text_ = await post_json(self.client, self.ep.url_of(self.ep.path), body, self.cfg.timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise InputError("url", self.cfg.url, f"did not answer a probe request within --timeout "
                              f"{self.cfg.timeout_s:g} s", "Is the server running and not overloaded?") from None
         except TRANSPORT_ERRORS as exc:
@@ -195,13 +195,13 @@ class Session:
             except aiohttp.ClientConnectorError as exc:
                 raise InputError("url", self.cfg.url, f"cannot connect ({exc})",
                                  "Is the server running, and is this its base URL?") from None
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 raise late from None
             except (*TRANSPORT_ERRORS, ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
                 ep.model = None
         try:
             self.tokenizer = await RouteTokenizer.detect(self.client, ep.root, ep.model, timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise late from None
         rng = np.random.default_rng([self.cfg.seed, 7919])
         probe = " ".join(pseudo_words(rng, 40))
@@ -209,7 +209,7 @@ class Session:
         if self.tokenizer is not None:
             try:
                 own = await self.tokenizer.count(probe)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 raise late from None
             except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError) as exc:
                 raise InputError("url", self.cfg.url, f"its tokenize route ({self.tokenizer.name}) answered the "

@@ -85,7 +85,7 @@ class Sourced(_Strict):
     @classmethod
     def _no_bool(cls, v):
         if isinstance(v, bool):  # YAML true/false would otherwise read as 1.0/0.0
-            raise ValueError(f"must be a number, got {str(v).lower()}")
+            raise ValueError(f"must be a number, got {str(v).lower()}")  # noqa: TRY004 (pydantic wants ValueError)
         return v
 
     @model_validator(mode="after")

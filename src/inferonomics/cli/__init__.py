@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from inferonomics.cli import _options as O  # noqa: N812
+from inferonomics.cli import _options as O
 
 app = typer.Typer(
     name="inferonomics",

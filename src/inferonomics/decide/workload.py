@@ -18,9 +18,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
 from inferonomics.errors import InferonomicsError, UnknownNameError
 
+
 def _no_bool(v):
     if isinstance(v, bool):  # YAML true/false would otherwise read as 1.0/0.0
-        raise ValueError(f"must be a number, got {str(v).lower()}")
+        raise ValueError(f"must be a number, got {str(v).lower()}")  # noqa: TRY004 (pydantic wants ValueError)
     return v
 
 

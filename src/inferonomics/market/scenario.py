@@ -138,7 +138,7 @@ class Spec(BaseModel):
 
 def _coerce(v: Any) -> Any:
     if isinstance(v, bool):
-        raise ValueError(f"must be a number, got {v!r}")  # noqa: TRY004 - pydantic reports ValueErrors per field
+        raise ValueError(f"must be a number, got {v!r}")
     if isinstance(v, (int, float)):
         return {"value": v}
     if isinstance(v, str):
