@@ -160,9 +160,18 @@ def check_common(rc, out, err, elapsed, before, after, allowed_rc=(0, 2)):
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
+    # --catalog-dir / --data-dir set these in os.environ; put back what was there (monkeypatch.delenv of an
+    # absent variable records nothing to undo)
+    saved = {k: os.environ.get(k) for k in ("INFERONOMICS_CATALOG_DIR", "INFERONOMICS_DATA_DIR")}
     monkeypatch.setenv("INFERONOMICS_DATA_DIR", str(tmp_path / "default-data"))
     monkeypatch.delenv("INFERONOMICS_MAX_INPUT_MB", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 # --- part 1: the explicit command-line cases ---------------------------------------------------------
