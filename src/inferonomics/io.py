@@ -269,7 +269,7 @@ def check_output_dir(path: str | os.PathLike, what: str = "output directory") ->
     p = Path(path)
     if p.exists():
         if not p.is_dir():
-            raise InputError(what, str(p), "is a file, not a directory")
+            raise InputError(what, str(p), "must be a directory (it is a file)")
         if not os.access(p, os.W_OK | os.X_OK):
             raise InputError(what, str(p), "is not writable")
         return p
