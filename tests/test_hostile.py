@@ -356,6 +356,22 @@ def test_every_numeric_option_has_a_documented_range():
     missing = [f"{c} {o}" for c, o, _, lim in NUMERIC_OPTIONS if lim is None]
     assert not missing, f"add these options to inferonomics.limits.FLAGS: {missing}"
     assert len(NUMERIC_OPTIONS) > 60
+    # where Typer has its own min/max, the table agrees (one range, shown once in --help and errors)
+    import typer
+
+    from inferonomics.cli import app
+
+    def walk(cmd, path):
+        for p in cmd.params:
+            if getattr(p, "min", None) is not None or getattr(p, "max", None) is not None:
+                from inferonomics.limits import flag_limit
+
+                lim = flag_limit(" ".join(path), max(p.opts, key=len))
+                assert (lim.lo, lim.hi) == (p.min, lim.hi if p.max is None else p.max), (path, p.opts, lim)
+        for name, sub in (getattr(cmd, "commands", None) or {}).items():
+            walk(sub, path + [name])
+
+    walk(typer.main.get_command(app), [])
 
 
 def _bad_values(ann, lim):

@@ -177,8 +177,8 @@ class Workload(_Strict):
     def _need(self) -> Workload:
         if self.model is None and self.quality_tier is None:
             raise ValueError("give the open model to self-host ('model') or the quality needed ('quality_tier')")
-        if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) <= 0:
-            raise ValueError("input_tokens_per_month + output_tokens_per_month must be above 0")
+        if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) < 1:
+            raise ValueError("input_tokens_per_month + output_tokens_per_month must be at least 1 token a month")
         return self
 
     # convenience --------------------------------------------------------------------------------------
