@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The test suite also runs a real llama.cpp server (extra bench-server): llama-cpp-python builds from source the
-# first time (~4.5 min on 2 cores); pip's wheel cache (~/.cache/pip) makes later installs take seconds.
+# The test suite also runs a real llama.cpp server (extra bench-server): llama-cpp-python (pinned in
+# .ci/constraints.txt) builds from source once (~4.5 min on 2 cores, needs a C/C++ compiler and CMake) into a
+# wheel cache that every later install reuses (.ci/llama-wheel prints progress while it builds).
 SERVER_STAMP := $(VENV)/.installed-bench-server
+WHEELHOUSE ?= $(or $(INFERONOMICS_WHEELHOUSE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/inferonomics/wheels)
 
 .PHONY: demo test lint bench validate clean
 
@@ -15,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,app,dask]'
 	touch $(STAMP)
 
-$(SERVER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench-server]'
+$(SERVER_STAMP): $(STAMP) .ci/constraints.txt
+	INFERONOMICS_WHEELHOUSE="$(WHEELHOUSE)" bash .ci/llama-wheel $(BIN)/python
+	$(BIN)/python -m pip install --quiet --find-links "$(WHEELHOUSE)" -c .ci/constraints.txt -e '.[dev,bench-server]'
 	touch $(SERVER_STAMP)
 
 demo: $(STAMP)

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from inferonomics.cli import main
@@ -103,7 +104,10 @@ def test_every_listed_model_and_accelerator_works_through_the_cli(capsys, cat):
     accs = sorted(cat.accelerators)
     models = sorted(cat.models)
     df = sweep(models, accs, gpus=[1, 2, 4, 8], weights=["fp8", "bf16"], isl=1024, osl=256, catalog=cat)
-    df = df[df.fits].sort_values(["gpus", "weights"], ascending=[True, False])
+    from inferonomics.decide.sizing import native_precision
+
+    native = [native_precision(cat.accelerator(g), w) for g, w in zip(df["gpu"], df["weights"], strict=True)]
+    df = df[df.fits & np.asarray(native, bool)].sort_values(["gpus", "weights"], ascending=[True, False])
     picked = df.groupby(["model", "gpu"], as_index=False).first()
     assert set(picked["model"]) == set(models)
     assert set(picked["gpu"]) == set(accs)

@@ -25,7 +25,9 @@ class InputError(InferonomicsError, ValueError):
         self.value = value
         self.allowed = allowed
         self.hint = hint
-        msg = f"{field}: {value!r} {self.problem}; {allowed}."
+        shown = "no value" if value is None else repr(value)
+        problem = "was given" if value is None and self.problem == "is not allowed" else self.problem
+        msg = f"{field}: {shown} {problem}; {allowed}."
         if hint:
             msg += f" {hint}"
         super().__init__(msg)

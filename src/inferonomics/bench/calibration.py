@@ -169,10 +169,14 @@ def calibrate_runs(
         import yaml
 
         from inferonomics.catalog import _cached
-        from inferonomics.io import write_text_atomic
+        from inferonomics.io import check_output_dir, write_text_atomic
 
         d = Path(out_dir) if out_dir is not None else catalog_dir()
-        d.mkdir(parents=True, exist_ok=True)
+        check_output_dir(d, "catalog directory")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError("catalog directory", str(d), f"cannot be created ({exc.strerror or exc})") from None
         path = d / f"calibration-{family}.yaml"
         header = (
             f"# Efficiency factors of accelerator family '{family}', calibrated by `inferonomics calibrate` on\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -70,21 +71,41 @@ class SSEParser:
         return out
 
 
+MAX_EVENT_BYTES = 8 * 1024 * 1024  # one SSE event larger than this fails its request (a runaway stream)
+
+
+class MalformedChunk(ValueError):
+    """A streamed event (or a usage block) that does not follow the OpenAI schema; fails that request."""
+
+
 def delta_text(obj: dict) -> str:
-    """Output text an event carries: completions ``text``; chat ``content``, reasoning and tool calls."""
+    """Output text an event carries: completions ``text``; chat ``content``, reasoning and tool calls.
+
+    Raises :class:`MalformedChunk` when ``choices`` is not a list or a text field is not a string."""
     choices = obj.get("choices")
+    if choices is None:
+        return ""
+    if not isinstance(choices, list):
+        raise MalformedChunk(f"'choices' must be a list, got {type(choices).__name__}")
     if not choices:
         return ""
     c = choices[0]
     if not isinstance(c, dict):
-        return ""
+        raise MalformedChunk(f"'choices[0]' must be an object, got {type(c).__name__}")
     t = c.get("text")
+    if t is not None and not isinstance(t, str):
+        raise MalformedChunk(f"'choices[0].text' must be a string, got {type(t).__name__} {t!r:.40}")
     if t:
         return t
     d = c.get("delta")
-    if not isinstance(d, dict):
+    if d is None:
         return ""
+    if not isinstance(d, dict):
+        raise MalformedChunk(f"'choices[0].delta' must be an object, got {type(d).__name__}")
     parts = [d.get("content"), d.get("reasoning_content"), d.get("reasoning")]
+    for name, v in zip(("content", "reasoning_content", "reasoning"), parts, strict=True):
+        if v is not None and not isinstance(v, str):
+            raise MalformedChunk(f"'choices[0].delta.{name}' must be a string, got {type(v).__name__} {v!r:.40}")
     for tc in d.get("tool_calls") or ():
         fn = tc.get("function") if isinstance(tc, dict) else None
         if isinstance(fn, dict):
@@ -153,6 +174,28 @@ class Endpoint:
 TRANSPORT_ERRORS = (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError, OSError)
 
 
+def token_count(v: object, what: str) -> int | None:
+    """A token count from a server's ``usage`` block: ``None`` when absent; a whole number >= 0 (an
+    integral float is accepted); anything else (a string, NaN, a negative or huge number) is malformed."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise MalformedChunk(f"usage.{what} must be a whole number of tokens, got {type(v).__name__} {v!r:.40}")
+    if not (math.isfinite(v) and 0 <= v <= 1e12) or (isinstance(v, float) and not v.is_integer()):
+        raise MalformedChunk(f"usage.{what} must be a whole number of tokens from 0 to 1e12, got {v!r}")
+    return int(v)
+
+
+def usage_counts(u: object) -> tuple[int | None, int | None]:
+    """(completion_tokens, prompt_tokens) of a usage block (``None`` for a missing one)."""
+    if u is None:
+        return None, None
+    if not isinstance(u, dict):
+        raise MalformedChunk(f"'usage' must be an object, got {type(u).__name__}")
+    return token_count(u.get("completion_tokens"), "completion_tokens"), token_count(
+        u.get("prompt_tokens"), "prompt_tokens")
+
+
 def _exc_type(exc: BaseException) -> str:
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return "Timeout"
@@ -197,13 +240,17 @@ async def send(
                     else:
                         async for chunk in resp.content.iter_any():
                             now = pc()
+                            if len(parser.buf) + len(chunk) > MAX_EVENT_BYTES:
+                                fail = ("stream", "oversized_event",
+                                        f"an SSE event longer than {MAX_EVENT_BYTES} bytes")
+                                break
                             for ev, data in parser.feed(chunk):
                                 if data == b"[DONE]":
                                     done = True
                                     continue
                                 try:
                                     obj = loads(data)
-                                except ValueError:
+                                except (ValueError, RecursionError):
                                     fail = ("stream", "malformed_sse", data[:200].decode("utf-8", "replace"))
                                     break
                                 if not isinstance(obj, dict):
@@ -214,17 +261,23 @@ async def send(
                                     msg = err.get("message", err) if isinstance(err, dict) else err
                                     fail = ("stream", "error_event", str(msg)[:300])
                                     break
-                                t = delta_text(obj)
+                                try:
+                                    t = delta_text(obj)
+                                    ch = obj.get("choices")
+                                    if isinstance(ch, list) and ch and ch[0].get("finish_reason"):
+                                        fr = ch[0]["finish_reason"]
+                                        if not isinstance(fr, str):
+                                            raise MalformedChunk(f"'finish_reason' must be a string, got {fr!r:.40}")
+                                        finish = fr
+                                    u_out, u_in = usage_counts(obj.get("usage"))
+                                except MalformedChunk as exc:
+                                    fail = ("stream", "malformed_chunk", f"{exc}: {data[:160].decode('utf-8', 'replace')}")
+                                    break
                                 if t:
                                     times.append(now)
                                     texts.append(t)
-                                ch = obj.get("choices")
-                                if ch and isinstance(ch[0], dict) and ch[0].get("finish_reason"):
-                                    finish = ch[0]["finish_reason"]
-                                u = obj.get("usage")
-                                if isinstance(u, dict):
-                                    usage_out = u.get("completion_tokens", usage_out)
-                                    usage_in = u.get("prompt_tokens", usage_in)
+                                usage_out = u_out if u_out is not None else usage_out
+                                usage_in = u_in if u_in is not None else usage_in
                             if fail:
                                 break
                         if not fail:
@@ -237,6 +290,9 @@ async def send(
     except TRANSPORT_ERRORS as exc:
         now = pc()
         fail = ("exception", _exc_type(exc), str(exc)[:300] or type(exc).__name__)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, UnicodeError) as exc:
+        now = pc()  # anything else the server sent that the client cannot read fails this request only
+        fail = ("stream", "malformed_chunk", f"{type(exc).__name__}: {str(exc)[:280]}")
     rec.end_s = now - t0
     rec.output_chunks = len(texts)
     text = "".join(texts)
@@ -265,13 +321,15 @@ async def send(
 
 
 async def post_json(client: aiohttp.ClientSession, url: str, body: dict, timeout_s: float = 60.0):
-    """POST JSON, return (status, parsed JSON or None, text)."""
+    """POST JSON, return (status, parsed JSON or None, text).  A reply larger than ``MAX_EVENT_BYTES``
+    or nested too deeply parses as ``None``."""
     async with asyncio.timeout(timeout_s):
         async with client.post(url, json=body) as r:
-            text = await r.text(errors="replace")
+            raw = await r.content.read(MAX_EVENT_BYTES + 1)
+            text = raw[:MAX_EVENT_BYTES].decode("utf-8", errors="replace")
             try:
-                obj = json.loads(text)
-            except ValueError:
+                obj = json.loads(text) if len(raw) <= MAX_EVENT_BYTES else None
+            except (ValueError, RecursionError):
                 obj = None
             return r.status, obj, text
 
@@ -294,8 +352,10 @@ class RouteTokenizer:
     ``count(text)`` is the number of tokens of ``text`` alone: tokens the route adds to every input (a
     BOS token, measured as the tokens of the empty string) are subtracted."""
 
-    def __init__(self, client: aiohttp.ClientSession, root: str, model: str | None, route: tuple):
+    def __init__(self, client: aiohttp.ClientSession, root: str, model: str | None, route: tuple,
+                 timeout_s: float = 60.0):
         self.client = client
+        self.timeout_s = timeout_s
         self.root = root
         self.model = model
         self.name, self._tp, self._tb, self._dp, self._db, self._dk = route
@@ -303,11 +363,16 @@ class RouteTokenizer:
         self.can_decode = False
 
     @classmethod
-    async def detect(cls, client: aiohttp.ClientSession, root: str, model: str | None) -> RouteTokenizer | None:
+    async def detect(cls, client: aiohttp.ClientSession, root: str, model: str | None,
+                     timeout_s: float = 60.0) -> RouteTokenizer | None:
+        """The first tokenize route the server answers.  A route that does not answer within ``timeout_s``
+        raises ``TimeoutError`` (a server that hangs is not tried three more times)."""
         for route in _ROUTES:
-            tok = cls(client, root, model, route)
+            tok = cls(client, root, model, route, timeout_s)
             try:
                 ids = await tok.encode_raw("hello world")
+            except TimeoutError:
+                raise
             except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError):
                 continue
             if not ids:
@@ -326,11 +391,11 @@ class RouteTokenizer:
         return None
 
     async def encode_raw(self, text: str) -> list[int]:
-        status, obj, _ = await post_json(self.client, self.root + self._tp, self._tb(text, self.model))
+        status, obj, _ = await post_json(self.client, self.root + self._tp, self._tb(text, self.model), self.timeout_s)
         if status != 200 or not isinstance(obj, dict):
             raise ValueError(f"tokenize route answered HTTP {status}")
         toks = obj["tokens"]
-        if not isinstance(toks, list) or not all(isinstance(t, int) for t in toks):
+        if not isinstance(toks, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in toks):
             # llama.cpp with_pieces returns dicts; we never ask for pieces
             raise ValueError("unexpected tokenize response")
         return toks
@@ -344,7 +409,8 @@ class RouteTokenizer:
         return len(await self.encode(text))
 
     async def decode(self, ids: list[int]) -> str:
-        status, obj, _ = await post_json(self.client, self.root + self._dp, self._db(list(ids), self.model))
+        status, obj, _ = await post_json(self.client, self.root + self._dp, self._db(list(ids), self.model),
+                                         self.timeout_s)
         if status != 200 or not isinstance(obj, dict):
             raise ValueError(f"detokenize route answered HTTP {status}")
         return obj[self._dk]

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-KINDS = ("ok", "http_500", "malformed", "error_event", "empty", "hang", "drop", "no_done", "truncated")
+KINDS = ("ok", "http_500", "malformed", "error_event", "empty", "hang", "drop", "no_done", "truncated", "raw",
+         "slowloris", "oversized", "reset")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class Behaviour:
     usage: bool = True
     role_chunk: bool = True
     drop_after: int = 2
+    # fault injection: ``raw`` sends ``raw_events`` (SSE event payloads, each sent as ``data: ...``) then
+    # [DONE]; ``slowloris`` sends one byte every ``token_delay_s`` forever; ``oversized`` sends one event
+    # of ``oversized_bytes`` with no line end; ``reset`` closes the connection right after the headers.
+    # ``usage_override`` replaces the usage block (streamed and non-streamed replies alike).
+    raw_events: tuple[bytes, ...] = ()
+    oversized_bytes: int = 0
+    usage_override: object = None
 
 
 def _chunk(data: bytes) -> bytes:
@@ -60,6 +68,7 @@ class FakeServer:
         model: str = "fake-model",
         max_parallel: int | None = None,
         tokenize: bool = True,
+        silent: bool = False,
     ):
         self.script = script or (lambda i, body: Behaviour())
         self.host = host
@@ -74,6 +83,7 @@ class FakeServer:
         self.max_parallel = max_parallel  # streams served at once (others wait), like a server without batching
         self._slots: asyncio.Semaphore | None = None
         self.tokenize = tokenize  # serve /tokenize and /detokenize
+        self.silent = silent  # accept connections, read requests, never answer (a hung server)
 
     @property
     def url(self) -> str:
@@ -159,6 +169,9 @@ class FakeServer:
 
     async def _route(self, method: str, path: str, body: dict, writer) -> bool:
         path = path.split("?", 1)[0]
+        if self.silent:
+            await asyncio.sleep(3600)
+            return False
         if method == "GET" and path == "/v1/models":
             await self._json(writer, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
             return True
@@ -220,6 +233,11 @@ class FakeServer:
             await self._json(writer, 500, {"error": {"message": "internal error (scripted)", "type": "server_error"}})
             return True
         n = b.tokens if b.tokens is not None else int(body.get("max_tokens") or 16)
+        if not body.get("stream") and b.usage_override is not None:
+            await self._json(writer, 200, {"id": "cmpl-fake", "model": self.model,
+                                           "choices": [{"index": 0, "text": " w0", "finish_reason": "length"}],
+                                           "usage": b.usage_override})
+            return True
         if not body.get("stream"):
             text = "".join(f" w{k % 10}" for k in range(n))
             choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
@@ -238,6 +256,32 @@ class FakeServer:
         if b.first_delay_s:
             await writer.drain()
             await asyncio.sleep(b.first_delay_s)
+        if b.kind == "reset":
+            await writer.drain()
+            writer.transport.abort()
+            return False
+        if b.kind == "slowloris":
+            for k in range(10**9):
+                writer.write(_chunk(b"data: {"[k % 7: k % 7 + 1] or b" "))
+                await writer.drain()
+                await asyncio.sleep(b.token_delay_s or 0.05)
+        if b.kind == "oversized":
+            block = b"x" * 65536
+            writer.write(_chunk(b"data: "))
+            for _ in range(b.oversized_bytes // len(block) + 1):
+                writer.write(_chunk(block))
+                await writer.drain()
+            writer.write(_chunk(b"\n\ndata: [DONE]\n\n") + b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        if b.kind == "raw":
+            for ev in b.raw_events:
+                writer.write(_chunk(b"data: " + ev + b"\n\n"))
+            if b.usage_override is not None:
+                writer.write(_chunk(_event({"id": "cmpl-fake", "choices": [], "usage": b.usage_override})))
+            writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            await writer.drain()
+            return True
         if b.kind == "malformed":
             writer.write(_chunk(b'data: {"choices": [{"text": "x"\n\n'))
             writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
@@ -262,7 +306,10 @@ class FakeServer:
                 await writer.drain()
                 await asyncio.sleep(b.token_delay_s)
         opts = body.get("stream_options") or {}
-        if b.usage and opts.get("include_usage"):
+        if b.usage_override is not None:
+            writer.write(_chunk(_event({"id": "cmpl-fake", "model": self.model, "choices": [],
+                                        "usage": b.usage_override})))
+        elif b.usage and opts.get("include_usage"):
             p = self._prompt_tokens(chat, body)
             writer.write(_chunk(_event({"id": "cmpl-fake", "model": self.model, "choices": [], "usage": {
                 "prompt_tokens": p, "completion_tokens": 0 if b.kind == "empty" else n,

@@ -15,7 +15,6 @@ A JSONL file has one request per line: ``{"prompt": "..."}`` or ``{"messages": [
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,21 +51,22 @@ def pseudo_words(rng: np.random.Generator, n: int) -> list[str]:
 
 def load_jsonl(path: str | Path, default_max_tokens: int) -> list[Prompt]:
     p = Path(path)
-    if not p.is_file():
-        raise InputError("prompts", str(p), "must be an existing JSONL file (one JSON object per line)")
     out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    from inferonomics.io import InputFileError, parse_json, read_text
+
+    for i, line in enumerate(read_text(p, f"prompts file {p}").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except ValueError as exc:
+            obj = parse_json(line, f"{p}: line {i}")
+        except InputFileError as exc:
             raise InputError(f"{p}: line {i}", line[:80], f"must be a JSON object ({exc})") from None
         if not isinstance(obj, dict) or not ({"prompt", "messages"} & set(obj)):
             raise InputError(f"{p}: line {i}", line[:80], 'needs a "prompt" string or a "messages" list')
-        mt = obj.get("max_tokens", obj.get("output_tokens", default_max_tokens))
-        if not isinstance(mt, int) or mt < 1:
-            raise InputError(f"{p}: line {i}.max_tokens", mt, "must be a whole number of at least 1")
+        key = "max_tokens" if "max_tokens" in obj else "output_tokens"
+        mt = obj.get(key, default_max_tokens)
+        if isinstance(mt, bool) or not isinstance(mt, int) or not 1 <= mt <= 1_000_000:
+            raise InputError(f"{p}: line {i}.{key}", mt, "must be a whole number of tokens from 1 to 1,000,000")
         msgs = obj.get("messages")
         if msgs is not None and not (isinstance(msgs, list) and all(isinstance(m, dict) for m in msgs)):
             raise InputError(f"{p}: line {i}.messages", msgs, "must be a list of {role, content} objects")
@@ -88,16 +88,24 @@ async def exact_text(tok, rng: np.random.Generator, want: int, words_per_token: 
     n_words = int(want * words_per_token * 1.25) + 8
     text = " ".join(pseudo_words(rng, n_words))
     ids = await tok.encode(text)
-    while len(ids) < want + 4:
+    for _ in range(64):
+        if len(ids) >= want + 4:
+            break
         text += " " + " ".join(pseudo_words(rng, n_words))
         ids = await tok.encode(text)
+    else:  # a tokenizer that never counts enough tokens (a broken tokenize route) must not loop forever
+        raise ValueError(f"the tokenize route counts {len(ids)} tokens in {len(text.split())} words; cannot size "
+                         f"a prompt of {want} tokens")
     best: tuple[str, int] | None = None
     if tok.can_decode:
         for d in (0, -1, 1, -2, 2, -3, 3):
             k = want + d
             if k < 1:
                 continue
-            cand = (await tok.decode(ids[:k])).strip()
+            cand = await tok.decode(ids[:k])
+            if not isinstance(cand, str):
+                raise TypeError(f"the detokenize route answered {type(cand).__name__}, not text")
+            cand = cand.strip()
             c = await tok.count(cand)
             if c == want:
                 return cand, c

@@ -20,7 +20,16 @@ from typing import Self
 import aiohttp
 import numpy as np
 
-from inferonomics.bench.client import APIS, TRANSPORT_ERRORS, Endpoint, RouteTokenizer, post_json, send
+from inferonomics.bench.client import (
+    APIS,
+    TRANSPORT_ERRORS,
+    Endpoint,
+    MalformedChunk,
+    RouteTokenizer,
+    post_json,
+    send,
+    usage_counts,
+)
 from inferonomics.bench.metrics import summarize
 from inferonomics.bench.prompts import Prompt, exact_text, load_jsonl, pseudo_words
 from inferonomics.bench.records import OUTPUT_TOKEN_SOURCES, RequestRecord, count_output_tokens
@@ -148,8 +157,10 @@ class Session:
         """Send one short non-streamed request; the prompt tokens the server reports (None if it doesn't)."""
         body = self.ep.body(text, None, 1, stream=False)
         try:
-            status, obj, text_ = await post_json(self.client, self.ep.url_of(self.ep.path), body,
-                                                 max(self.cfg.timeout_s, 30.0))
+            status, obj, text_ = await post_json(self.client, self.ep.url_of(self.ep.path), body, self.cfg.timeout_s)
+        except TimeoutError:
+            raise InputError("url", self.cfg.url, f"did not answer a probe request within --timeout "
+                             f"{self.cfg.timeout_s:g} s", "Is the server running and not overloaded?") from None
         except TRANSPORT_ERRORS as exc:
             raise InputError("url", self.cfg.url, f"did not answer a probe request ({type(exc).__name__}: {exc})",
                              "Is the server running, and is this its base URL?") from None
@@ -161,29 +172,48 @@ class Session:
                     "--no-stream-usage." if status in (400, 422) else None)
             raise InputError("url", self.cfg.url, f"answered the probe request with HTTP {status}: {text_[:300]}", hint)
         u = (obj.get("usage") if isinstance(obj, dict) else None) or {}
-        v = u.get("prompt_tokens") if isinstance(u, dict) else None
-        return int(v) if isinstance(v, (int, float)) else None
+        try:
+            _, prompt_tokens = usage_counts(u)
+        except MalformedChunk as exc:  # a malformed usage block: go on as a server without usage
+            self.info["probe_error"] = f"malformed probe reply: {exc}"
+            return None
+        return prompt_tokens
 
     async def setup(self) -> None:
         ep = self.ep
+        timeout_s = self.cfg.timeout_s  # every setup request honours --timeout
+        late = InputError("url", self.cfg.url, f"did not answer within --timeout {timeout_s:g} s",
+                          "Is the server running and not overloaded? Raise --timeout for a slow one.")
         if ep.model is None:
             try:
-                async with asyncio.timeout(max(self.cfg.timeout_s, 30.0)):
+                async with asyncio.timeout(timeout_s):
                     async with self.client.get(ep.url_of("/v1/models")) as r:
                         obj = await r.json(content_type=None) if r.status == 200 else {}
                 data = (obj or {}).get("data") or []
-                ep.model = data[0]["id"] if data else None
+                model = data[0]["id"] if data else None
+                ep.model = model if isinstance(model, str) and 0 < len(model) <= 512 else None
             except aiohttp.ClientConnectorError as exc:
                 raise InputError("url", self.cfg.url, f"cannot connect ({exc})",
                                  "Is the server running, and is this its base URL?") from None
-            except (*TRANSPORT_ERRORS, ValueError, KeyError, IndexError, TypeError, AttributeError):
+            except TimeoutError:
+                raise late from None
+            except (*TRANSPORT_ERRORS, ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
                 ep.model = None
-        self.tokenizer = await RouteTokenizer.detect(self.client, ep.root, ep.model)
+        try:
+            self.tokenizer = await RouteTokenizer.detect(self.client, ep.root, ep.model, timeout_s)
+        except TimeoutError:
+            raise late from None
         rng = np.random.default_rng([self.cfg.seed, 7919])
         probe = " ".join(pseudo_words(rng, 40))
         server_count = await self._probe(probe)
         if self.tokenizer is not None:
-            own = await self.tokenizer.count(probe)
+            try:
+                own = await self.tokenizer.count(probe)
+            except TimeoutError:
+                raise late from None
+            except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError) as exc:
+                raise InputError("url", self.cfg.url, f"its tokenize route ({self.tokenizer.name}) answered the "
+                                 f"first request and then failed ({type(exc).__name__}: {str(exc)[:200]})") from None
             self.words_per_token = 40 / max(own, 1)
             self.offset_tokens = server_count - own if server_count is not None else len(self.tokenizer.prefix)
         elif server_count is not None:
@@ -264,7 +294,14 @@ class Session:
         """Measure one run and store it; returns the stored :class:`Run` (records included)."""
         cfg = cfg or self.cfg
         cfg.check()
-        prompts = await self.prompts(cfg.num_requests + cfg.warmup, cfg.seed)
+        try:
+            prompts = await self.prompts(cfg.num_requests + cfg.warmup, cfg.seed)
+        except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError("url", cfg.url, f"failed while the prompts were sized with its tokenizer "
+                             f"({type(exc).__name__}: {str(exc)[:200]})", "Rerun; or give --timeout a larger "
+                             "value for a slow server.") from None
         config = {**cfg.to_dict(), "endpoint": self.info}
         rid = store.create_run(config, run_id=run_id, sweep_id=sweep_id, label=cfg.label)
         records: list[RequestRecord] = []
@@ -373,7 +410,10 @@ class Session:
                 and rank.get(r.output_tokens_source, 99) > rank["tokenizer"]]
         if not todo:
             return
-        counts = await _gather_limited([self.tokenizer.count(r.output_text) for r in todo], 8)
+        try:
+            counts = await _gather_limited([self.tokenizer.count(r.output_text) for r in todo], 8)
+        except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError):
+            return  # the records keep their next-best count (usage, length or chunks)
         for r, c in zip(todo, counts, strict=True):
             r.output_tokens, r.output_tokens_source = count_output_tokens(("tokenizer",), None, None, None, c, 0)
             r.finalize()

@@ -132,34 +132,98 @@ class Run:
         }
 
 
+_OUR_TABLES = {"meta", "runs", "requests"}
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse, before anything is written, a file that is not this tool's run database: not SQLite, a
+    database of another program (other tables), or a newer schema.  Read-only: the file is opened with
+    ``mode=ro`` and never switched to WAL or given tables."""
+    if not path.exists():
+        return
+    what = "run database"
+    if path.is_dir():
+        raise InputError(what, str(path), "is a directory, not a file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise InputError(what, str(path), f"cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        return  # an empty file: SQLite makes it a new database
+    if head != b"SQLite format 3\x00":
+        raise InputError(what, str(path), "is not an SQLite database (another program's file?); nothing was "
+                         "written to it", f"Point {ENV_DATA_DIR} (or --data-dir) at a directory of its own.")
+    try:
+        ro = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        try:
+            tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = None
+            if "meta" in tables:
+                row = ro.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = row[0] if row else None
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(what, str(path), f"cannot be read as SQLite ({exc}); nothing was written to it") from None
+    foreign = sorted(tables - _OUR_TABLES)
+    if foreign or (tables and "runs" not in tables):
+        raise InputError(what, str(path), f"belongs to another program (tables: {', '.join(sorted(tables))}); "
+                         "nothing was written to it", f"Point {ENV_DATA_DIR} (or --data-dir) at a directory "
+                         "of its own.")
+    if version is not None and version != str(SCHEMA_VERSION):
+        raise InputError(what, str(path), f"has schema version {version!r}; this version of inferonomics reads "
+                         f"version {SCHEMA_VERSION}; nothing was written to it")
+
+
 class Store:
     """The run database.  Writes commit immediately (autocommit); readers never block the writer (WAL)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        if path is None:
-            d = data_dir()
-            try:
-                d.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError(ENV_DATA_DIR, str(d), f"cannot create the data directory ({exc})",
-                                 f"Set {ENV_DATA_DIR} to a writable directory.") from None
-            path = d / DB_NAME
-        self.path = Path(path)
-        try:
-            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(_SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as exc:
-            raise InputError("run database", str(self.path), f"cannot be opened as SQLite ({exc})") from None
+        """The database at ``path`` (default: ``bench.sqlite`` in :func:`data_dir`).  An existing file is
+        checked read-only now; the directory and the database are created on first use, so a command
+        refused before it stores anything leaves nothing behind."""
+        self._dir = data_dir() if path is None else None
+        self.path = Path(path) if path is not None else self._dir / DB_NAME
+        anc = next((a for a in self.path.absolute().parents if a.exists()), None)
+        if anc is not None and not anc.is_dir():
+            raise InputError(ENV_DATA_DIR if self._dir is not None else "run database", str(self.path.parent),
+                             f"cannot hold the run database: {str(anc)!r} is a file, not a directory")
+        _check_existing(self.path)
+        self._db: sqlite3.Connection | None = None
         self._insert = (
             f"INSERT OR REPLACE INTO requests (run_id, {', '.join(_REC_FIELDS)}) "
             f"VALUES ({', '.join('?' * (len(_REC_FIELDS) + 1))})"
         )
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        if self._dir is not None:
+            try:
+                self._dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(ENV_DATA_DIR, str(self._dir), f"cannot create the data directory ({exc})",
+                                 f"Set {ENV_DATA_DIR} to a writable directory.") from None
+        _check_existing(self.path)
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise InputError("run database", str(self.path), f"cannot be opened as SQLite ({exc})") from None
+        return db
+
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def __enter__(self) -> Self:
         return self
@@ -220,12 +284,20 @@ class Store:
 
     _RUN_COLS = "id, created_at, ended_at, status, reason, sweep_id, label, pid, host, config, summary"
 
+    def _absent(self) -> bool:
+        """No database yet: reading commands answer "no runs" without creating one."""
+        return self._db is None and not self.path.exists()
+
     def list_runs(self) -> list[Run]:
+        if self._absent():
+            return []
         rows = self.db.execute(f"SELECT {self._RUN_COLS} FROM runs ORDER BY created_at, rowid").fetchall()
         return [self._row_to_run(r) for r in rows]
 
     def resolve(self, ref: str) -> list[str]:
         """Run ids for a reference: a run id, a unique prefix of one, a sweep id, or ``latest``."""
+        if self._absent():
+            raise InputError("run", ref, f"there are no stored runs (no database at {self.path} yet)")
         if ref in ("latest", "last"):
             row = self.db.execute("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
             if row is None:

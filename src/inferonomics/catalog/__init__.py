@@ -113,25 +113,80 @@ def _get(table: dict[str, Any], slug: str, field_name: str) -> Any:
         raise UnknownNameError(field_name, slug, table) from None
 
 
-def _format_pydantic(err: Any) -> str:
+_SKIP_LOC = ("function-", "union[", "list[", "literal[", "tagged-union[", "nullable[", "constrained-", "dict[")
+_TYPE_LOC = ("float", "int", "str", "bool", "Sourced", "json-or-python[")
+
+
+def loc_path(loc: tuple) -> str:
+    """A pydantic error location as the user wrote it (``slo.max_ttft_s``, ``peak_dense_tflops.fp8``,
+    ``gpus_per_instance[2]``): validator and union-branch names left out."""
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+            continue
+        s = str(p)
+        if s.startswith(_SKIP_LOC) or s.startswith(_TYPE_LOC):
+            continue
+        out += ("." if out else "") + s
+    return out or "(record)"
+
+
+def _shown(v: Any) -> str:
+    if v is None:
+        return "an empty value"
+    r = repr(v)
+    return r if len(r) <= 120 else r[:117] + "..."
+
+
+def format_errors(errors: list[dict]) -> str:
+    """pydantic errors as ``field 'path': what is wrong (got value)``, one per field.
+
+    A bare-or-sourced number (``3.5`` or ``{value: 3.5, source: ..., date: ...}``) fails in both union
+    branches; only the branch that matches what was written is shown."""
+    by_path: dict[str, list[dict]] = {}
+    for e in errors:
+        by_path.setdefault(loc_path(e["loc"]), []).append(e)
     parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(record)"
-        msg = e["msg"]
+    for path, errs in by_path.items():
+        if len(errs) > 1:
+            inp = errs[0].get("input")
+            in_model = [e for e in errs if any(str(p).startswith(("function-after", "Sourced")) for p in e["loc"])]
+            other = [e for e in errs if e not in in_model]
+            errs = (in_model if isinstance(inp, dict) else other) or errs
+            if not isinstance(inp, dict) and in_model and other and not (
+                isinstance(inp, (int, float)) and not isinstance(inp, bool)
+            ):
+                errs = [{**errs[0], "msg": "must be a number or a mapping {value: NUMBER, source: ..., date: ...}"}]
+        e = errs[0]
+        msg = str(e["msg"]).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             msg = "unknown field"
-        parts.append(f"field '{loc}': {msg} (got {e.get('input')!r})" if "input" in e else f"field '{loc}': {msg}")
-    return "; ".join(parts)
+        elif e.get("type") == "missing":
+            parts.append(f"field '{path}': missing (required)")
+            continue
+        if path == "(record)":
+            parts.append(msg)
+            continue
+        got = e.get("input")
+        show = "input" in e and "got " not in msg and not isinstance(got, (dict, list))
+        parts.append(f"field '{path}': {msg}" + (f" (got {_shown(got)})" if show else ""))
+    return "; ".join(parts[:6]) + (f"; and {len(parts) - 6} more" if len(parts) > 6 else "")
+
+
+def _format_pydantic(err: Any) -> str:
+    return format_errors(err.errors())
 
 
 def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
-    import yaml
     from pydantic import ValidationError
 
+    from inferonomics.io import InputFileError, parse_yaml
+
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogFileError(f"{path}: not valid YAML: {exc}") from None
+        doc = parse_yaml(text, path)
+    except InputFileError as exc:
+        raise CatalogFileError(str(exc)) from None
     if doc is None:
         return
     if not isinstance(doc, dict):
@@ -170,8 +225,14 @@ def load_catalog(user_dir: str | os.PathLike | None = None) -> Catalog:
         d = Path(user_dir)
         if not d.is_dir():
             raise CatalogFileError(f"catalog directory {str(d)!r} does not exist or is not a directory")
+        from inferonomics.io import InputFileError, read_text
+
         for p in sorted(d.glob("*.y*ml")):
-            _load_file(str(p), p.read_text(encoding="utf-8"), out, origin)
+            try:
+                text = read_text(p, str(p))
+            except InputFileError as exc:
+                raise CatalogFileError(str(exc)) from None
+            _load_file(str(p), text, out, origin)
     return Catalog(**out, origin=origin)
 
 

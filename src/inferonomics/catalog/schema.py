@@ -31,7 +31,25 @@ def _check_slug(v: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _range(lo: float | None, hi: float | None, unit: str, *, lo_open: bool = False, integer: bool = False):
+    """A validator of Sourced fields (or a dict of them) through the one numeric validation layer."""
+    from inferonomics.limits import Limit, value_error
+
+    lim = Limit(lo, hi, unit, lo_open=lo_open, integer=integer)
+
+    def f(cls, v):
+        if v is None:
+            return v
+        for k, x in (v.items() if isinstance(v, dict) else [(None, v)]):
+            err = value_error(lim, x.value)
+            if err:
+                raise ValueError(f"{k}: {err}" if k is not None else err)
+        return v
+
+    return classmethod(f)
 
 
 def _check_date(v: object) -> str | None:
@@ -42,6 +60,11 @@ def _check_date(v: object) -> str | None:
     s = str(v)
     if not _DATE_RE.match(s):
         raise ValueError(f"date must look like YYYY, YYYY-MM or YYYY-MM-DD, got {s!r}")
+    y, m, d = (int(x) for x in (s + "-01-01")[:10].split("-"))
+    try:
+        _dt.date(max(y, 1), m, d)
+    except ValueError:
+        raise ValueError(f"date {s!r} is not a calendar date (month 1-12, a day of that month)") from None
     return s
 
 
@@ -58,6 +81,13 @@ class Sourced(_Strict):
     high: float | None = Field(default=None, description="high end where public figures conflict")
 
     _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
+
+    @field_validator("value", "low", "high", mode="before")
+    @classmethod
+    def _no_bool(cls, v):
+        if isinstance(v, bool):  # YAML true/false would otherwise read as 1.0/0.0
+            raise ValueError(f"must be a number, got {str(v).lower()}")  # noqa: TRY004 (pydantic wants ValueError)
+        return v
 
     @model_validator(mode="after")
     def _provenance(self) -> Sourced:
@@ -101,6 +131,15 @@ class Accelerator(_Strict):
     notes: str | None = None
 
     _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
+    _v_tflops = field_validator("peak_dense_tflops")(_range(0, 1e6, "TFLOPS", lo_open=True))
+    _v_mem = field_validator("memory_gb")(_range(0, 1e5, "GB", lo_open=True))
+    _v_bw = field_validator("memory_bw_gb_s")(_range(0, 1e6, "GB/s", lo_open=True))
+    _v_tdp = field_validator("tdp_w")(_range(0, 1e6, "W", lo_open=True))
+    _v_net = field_validator("scaleup_bw_gb_s", "scaleout_bw_gb_s")(_range(0, 1e6, "GB/s"))
+    _v_dom = field_validator("scaleup_domain_gpus")(_range(1, 1e5, "GPUs", integer=True))
+    _v_price = field_validator("purchase_price_usd")(_range(0, 1e9, "USD"))
+    _v_rent = field_validator("rental_usd_per_gpu_hour")(_range(0, 1e4, "USD per GPU-hour"))
+    _v_srv = field_validator("server_overhead_w")(_range(0, 1e6, "W"))
 
     def rental_price(self, field: str = "gpu") -> Sourced:
         """The rental price, or a :class:`NoRentalPriceError` naming the accelerator when it has none."""
@@ -222,11 +261,15 @@ class Region(_Strict):
     notes: str | None = None
 
     _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
+    _v_elec = field_validator("electricity_usd_per_kwh")(_range(0, 10, "USD per kWh"))
+    _v_pue = field_validator("pue")(_range(1, 3, "facility power / IT power"))
 
 
 class FxRate(_Strict):
     currency: str
     usd_per_unit: Sourced
+
+    _v_fx = field_validator("usd_per_unit")(_range(0, 1e6, "USD per unit", lo_open=True))
 
 
 class Constant(Sourced):
@@ -251,6 +294,14 @@ class EfficiencyFamily(_Strict):
         default=None, description="coefficient of variation of routed-expert load (popularity skew)"
     )
 
+    _v_eff = field_validator("prefill_compute_eff", "decode_compute_eff", "memory_bw_eff", "moe_expert_eff")(
+        _range(0, 2, "fraction of peak", lo_open=True)
+    )
+    _v_s = field_validator("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "comm_latency_s")(
+        _range(0, 10, "seconds")
+    )
+    _v_cv = field_validator("expert_load_cv")(_range(0, 10, "coefficient of variation"))
+
 
 class EngineProfile(_Strict):
     """Efficiency profile of one serving engine, fitted on that engine's published points: the engine-level
@@ -264,6 +315,14 @@ class EngineProfile(_Strict):
     moe_expert_eff: Sourced | None = None
     expert_load_cv: Sourced | None = None
     note: str | None = None
+
+    _v_scale = field_validator("compute_eff_scale")(_range(0, 4, "multiplier of the family compute efficiencies",
+                                                          lo_open=True))
+    _v_eff = field_validator("moe_expert_eff")(_range(0, 2, "fraction of peak", lo_open=True))
+    _v_s = field_validator("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s")(
+        _range(0, 10, "seconds")
+    )
+    _v_cv = field_validator("expert_load_cv")(_range(0, 10, "coefficient of variation"))
 
 
 # --- API prices (buyer's decision) ------------------------------------------------------------------

@@ -292,12 +292,64 @@ for _name in ("provider", "decide", "prices", "bench", "report"):
         importlib.import_module(f"inferonomics.cli.{_name}").register(app)
 
 
+def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
+    """Put every numeric option of every command through the one validation layer (:mod:`inferonomics.limits`):
+    finite and within its documented range, checked before the command runs; the range goes into ``--help``."""
+    from inferonomics.limits import Limit, check_number, flag_limit
+
+    for p in cmd.params:
+        if getattr(getattr(p, "type_descriptor", None), "annotation", None) not in (int, float):
+            continue
+        opt = max(p.opts, key=len)
+        lim = flag_limit(" ".join(path), opt) or Limit()
+        prev = p.callback
+
+        def check(ctx, param, value, _lim=lim, _opt=opt, _prev=prev):
+            if value is not None:
+                check_number(_opt, value, _lim)
+            return _prev(ctx, param, value) if _prev is not None else value
+
+        p.callback = check
+        if p.help and "must be" not in p.help:
+            p.help = f"{p.help} [{lim.describe()}]"
+    for name, sub in (getattr(cmd, "commands", None) or {}).items():
+        guard_numbers(sub, path + (name,))
+
+
+def _explain_bad_value(exc, argv: list[str]) -> None:
+    """A value Typer could not parse (``--gpus nan``): say the value given and the range allowed."""
+    param = getattr(exc, "param", None)
+    opts = list(getattr(param, "opts", None) or [])
+    if not opts or getattr(getattr(param, "type_descriptor", None), "annotation", None) not in (int, float):
+        return
+    raw = None
+    for i, a in enumerate(argv):
+        for o in opts:
+            if a == o and i + 1 < len(argv):
+                raw = argv[i + 1]
+            elif a.startswith(o + "="):
+                raw = a[len(o) + 1:]
+    if raw is None:
+        return
+    from inferonomics.limits import Limit, flag_limit
+
+    opt = max(opts, key=len)
+    path, c = [], getattr(exc, "ctx", None)
+    while c is not None and getattr(c, "parent", None) is not None:
+        path.insert(0, c.info_name)
+        c = c.parent
+    lim = flag_limit(" ".join(path), opt) or Limit(integer=param.type_descriptor.annotation is int)
+    print(f"error: {opt}: {raw!r} is not allowed; {lim.describe()}.", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the Typer app; purposeful errors → one paragraph on stderr, exit code 2."""
     from inferonomics.errors import InferonomicsError
 
     try:
-        rc = app(args=argv, standalone_mode=False)
+        cmd = typer.main.get_command(app)
+        guard_numbers(cmd)
+        rc = cmd(args=argv, standalone_mode=False)
     except InferonomicsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -310,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         # Usage errors of click (vendored inside recent Typer releases): bad option values, missing options.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
+            _explain_bad_value(exc, sys.argv[1:] if argv is None else argv)
             return 2
         raise
     return rc if isinstance(rc, int) else 0

@@ -314,6 +314,7 @@ def demo_table(region: str):
     from inferonomics.perf.api import operating_point
 
     cat = get_catalog()
+    cat.region(region, "--region")
     rows = []
     for model, gpu, gpus, weights, ep in DEMO_DEPLOYMENTS:
         if model not in cat.models or gpu not in cat.accelerators:

@@ -204,7 +204,10 @@ def bench_run(
     out: Annotated[str | None, typer.Option("--out", help="Also write the run (config, summary, every request) to this JSON file.")] = None,
     json_out: Json = False,
 ) -> None:
-    """Load-test an endpoint and store the run (each request recorded as it completes)."""
+    """Load-test an endpoint and store the run (each request recorded as it completes).
+
+    Exit codes: 0 the run is stored; 2 bad input or the server cannot be used (nothing stored);
+    3 the run is stored but every request failed; 130 interrupted (what was measured is kept)."""
     import json
 
     from inferonomics.bench import BenchConfig, Store
@@ -234,6 +237,14 @@ def bench_run(
         keep_text=store_text,
     )
     cfg.check()
+    if prompts:  # read and check the prompts file before connecting or storing anything
+        from inferonomics.bench.prompts import load_jsonl
+
+        load_jsonl(prompts, osl)
+    if out:
+        from inferonomics.io import check_output_path
+
+        check_output_path(out, "--out")
     api_key = os.environ.get(api_key_env) or None
     store = Store()
     progress = _progress(json_out)
@@ -259,6 +270,7 @@ def bench_run(
         if out:
             _write_out(out, runs, sweep_id=sid)
         _print_sweep(sid, runs, store, json_out, out)
+        _exit_if_all_failed(runs)
         return
     rid = new_run_id()
 
@@ -270,6 +282,20 @@ def bench_run(
     if out:
         _write_out(out, [run])
     _print_run(run, store.path, json_out, {"out": out})
+    _exit_if_all_failed([run])
+
+
+EXIT_ALL_FAILED = 3
+
+
+def _exit_if_all_failed(runs) -> None:
+    """Exit code 3 when requests were sent and none succeeded (the run is stored, with every error)."""
+    sent = sum((r.summary or {}).get("n_requests") or 0 for r in runs)
+    ok = sum((r.summary or {}).get("n_ok") or 0 for r in runs)
+    if sent and not ok:
+        _console(stderr=True).print(f"every one of the {sent} requests failed (exit code {EXIT_ALL_FAILED}); "
+                                    "see the errors above or: inferonomics bench show RUN --requests")
+        raise typer.Exit(EXIT_ALL_FAILED)
 
 
 def _safe_resolve(store, ref: str) -> list[str]:

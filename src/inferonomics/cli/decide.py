@@ -13,7 +13,7 @@ def _workload(
     discount_rate, region, gpu, precision, api_market, api_price_change_per_year, prices_as_of,
 ):
     """The workload: a built-in name or YAML file, with the command-line options replacing its fields."""
-    from inferonomics.decide.workload import builtin_names, load_workload, val, with_overrides
+    from inferonomics.decide.workload import WorkloadError, builtin_names, load_workload, val, with_overrides
     from inferonomics.errors import InputError
 
     base = load_workload(workload) if workload else None
@@ -41,17 +41,34 @@ def _workload(
         if base is None and isl is None and input_share > 0:
             o = osl or 512
             isl = max(1, round(o * input_share / (1.0 - input_share)))
-    return with_overrides(
-        base,
-        input_tokens_per_month=input_tokens_per_month, output_tokens_per_month=output_tokens_per_month,
-        growth_per_year=growth_per_year, peak_to_average=peak_to_average, isl_tokens=isl, osl_tokens=osl,
-        **{"slo.max_ttft_s": max_ttft_s, "slo.max_tpot_s": max_tpot_s},
-        model=model, quality_tier=quality_tier, sovereign=sovereign, horizon_months=horizon_months,
-        discount_rate_per_year=discount_rate, region=region, accelerators=gpu or None,
-        precisions=precision or None, api_markets=api_market or None,
-        api_price_change_per_year=api_price_change_per_year, prices_as_of=prices_as_of,
-        name=None if base is not None else "custom",
-    )
+    try:
+        return with_overrides(
+            base,
+            input_tokens_per_month=input_tokens_per_month, output_tokens_per_month=output_tokens_per_month,
+            growth_per_year=growth_per_year, peak_to_average=peak_to_average, isl_tokens=isl, osl_tokens=osl,
+            **{"slo.max_ttft_s": max_ttft_s, "slo.max_tpot_s": max_tpot_s},
+            model=model, quality_tier=quality_tier, sovereign=sovereign, horizon_months=horizon_months,
+            discount_rate_per_year=discount_rate, region=region, accelerators=gpu or None,
+            precisions=precision or None, api_markets=api_market or None,
+            api_price_change_per_year=api_price_change_per_year, prices_as_of=prices_as_of,
+            name=None if base is not None else "custom",
+        )
+    except WorkloadError as exc:  # name the option the user typed, not the workload field it sets
+        msg = str(exc)
+        for field, flag in _FLAG_OF_FIELD.items():
+            msg = msg.replace(f"field '{field}'", flag)
+        raise WorkloadError(msg) from None
+
+
+_FLAG_OF_FIELD = {
+    "input_tokens_per_month": "--input-tokens-per-month (or --tokens-per-month)",
+    "output_tokens_per_month": "--output-tokens-per-month (or --tokens-per-month)",
+    "growth_per_year": "--growth-per-year", "peak_to_average": "--peak-to-average", "isl_tokens": "--isl",
+    "osl_tokens": "--osl", "slo.max_ttft_s": "--max-ttft-s", "slo.max_tpot_s": "--max-tpot-s",
+    "horizon_months": "--horizon-months", "discount_rate_per_year": "--discount-rate",
+    "api_price_change_per_year": "--api-price-change-per-year", "prices_as_of": "--prices-as-of",
+    "accelerators": "--gpu", "precisions": "--precision", "api_markets": "--api-market",
+}
 
 
 def _usd(x) -> str:

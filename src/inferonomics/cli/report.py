@@ -29,8 +29,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+        from inferonomics.catalog import get_catalog
         from inferonomics.cli._render import print_json
+        from inferonomics.io import check_output_dir
         from inferonomics.report import build_report
+
+        check_output_dir(out, "--out")
+        get_catalog().region(region, "--region")
 
         t0 = time.perf_counter()
         err = Console(stderr=True)

@@ -260,7 +260,8 @@ def breakeven(
     if runner is not None:
         reasons.append(
             f"Next best{' of another kind' if kinds[runner] != kinds[best] else ''}: {names[runner]} at {_fmt_usd(ev['npv'][runner])} "
-            f"(+{_fmt_usd(ev['npv'][runner] - ev['npv'][best])}, {ev['npv'][runner] / ev['npv'][best] - 1:+.0%})."
+            f"(+{_fmt_usd(ev['npv'][runner] - ev['npv'][best])}"
+            + (f", {ev['npv'][runner] / ev['npv'][best] - 1:+.0%})." if ev["npv"][best] > 0 else ").")
         )
     if kinds[best] != "api":
         i = best - A - (C if kinds[best] == "own" else 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.util
-import json
 import math
 from pathlib import Path
 
@@ -228,6 +227,8 @@ def litellm_records(
     model where there is one.  Returns (records, counts of what was skipped and why)."""
     import re
 
+    from pydantic import ValidationError
+
     from inferonomics.catalog.schema import _API_MODEL_RE, SLUG_RE
 
     cat = catalog or get_catalog()
@@ -236,7 +237,8 @@ def litellm_records(
         known.setdefault((r.provider, r.model), r)
     today = _dt.date.today().isoformat()
     out: dict[str, dict] = {}
-    skipped = {"not_chat": 0, "no_price": 0, "alias": 0, "bad_name": 0, "other_provider": 0}
+    skipped = {"not_chat": 0, "no_price": 0, "alias": 0, "bad_name": 0, "other_provider": 0, "bad_tier": 0,
+               "invalid": 0}
     wanted = set(providers) if providers else None
     for key, e in data.items():
         if key == "sample_spec" or not isinstance(e, dict):
@@ -260,9 +262,10 @@ def litellm_records(
         if isinstance(e.get("tiered_pricing"), list) and e["tiered_pricing"]:
             for t in e["tiered_pricing"]:
                 rng = t.get("range") if isinstance(t, dict) else None
-                if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(x, (int, float)) for x in rng)):
-                    continue
-                if not rng[0] < rng[1]:
+                if not (isinstance(rng, list) and len(rng) == 2
+                        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng)
+                        and all(math.isfinite(x) and 0 <= x <= 1e9 for x in rng) and rng[0] < rng[1]):
+                    skipped["bad_tier"] += 1  # a range of input tokens must be 0 <= from < to <= 1e9
                     continue
                 tiers.append((f"{_tokens_label(rng[0])}-{_tokens_label(rng[1])}", t))
         else:
@@ -299,7 +302,11 @@ def litellm_records(
                 "effective date is the import date."
                 + (" Quality tier inherited from the built-in record of the same model." if base is not None else "")
             )
-            k = ApiPrice(**rec).key  # validates
+            try:
+                k = ApiPrice(**rec).key  # validates
+            except ValidationError:
+                skipped["invalid"] += 1
+                continue
             out.setdefault(k, rec)
         if len(out) == n_before:
             skipped["no_price"] += 1
@@ -323,14 +330,11 @@ def import_litellm(
 
     if from_json is not None:
         path, version = Path(from_json), "(file given)"
-        if not path.is_file():
-            raise InputError("from-json", from_json, "is not a file")
     else:
         path, version = find_litellm_price_file()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError("litellm price map", str(path), f"could not be read as JSON ({exc})") from None
+    from inferonomics.io import load_json
+
+    data = load_json(path, f"litellm price map {path}")
     if not isinstance(data, dict):
         raise InputError("litellm price map", str(path), "must be a JSON object of model name -> prices")
     eff = effective_date or _dt.date.today().isoformat()

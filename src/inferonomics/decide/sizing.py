@@ -76,8 +76,10 @@ def capacity_table(
             )
             df = df[np.asarray(df["fits"], bool) & (df["replicas"].to_numpy() == 1)]
             native = {(g, w): native_precision(cat.accelerator(g), w) for g in gpus for w in precisions}
-            # a boolean array, not a list: an empty list would select no columns instead of no rows
-            df = df[np.array([native[(g, w)] for g, w in zip(df["gpu"], df["weights"], strict=True)], dtype=bool)]
+            # a boolean mask, never a list: an empty list would select zero *columns* (KeyError downstream)
+            keep = np.fromiter((native[(g, w)] for g, w in zip(df["gpu"], df["weights"], strict=True)), bool,
+                               count=len(df))
+            df = df.loc[keep]
             df = df[df["concurrency"].to_numpy() <= df["max_concurrency"].to_numpy()]
             probes.append(df[df["concurrency"] == 1.0])
             ok = np.ones(len(df), bool)

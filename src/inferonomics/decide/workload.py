@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
 from inferonomics.errors import InferonomicsError, UnknownNameError
@@ -77,9 +77,16 @@ def _num_kind(v) -> str:
 
 # a number, a sourced number {value, source, date | assumption} or a distribution {dist, ...}: the error of a
 # bad entry is the error of the form it was written in, not of all three
+def _no_bool(v):
+    if isinstance(v, bool):  # YAML true/false would otherwise read as 1.0/0.0
+        raise ValueError(f"must be a number, got {str(v).lower()}")  # noqa: TRY004 (pydantic wants ValueError)
+    return v
+
+
 Num = Annotated[
     Annotated[Sourced, Tag("sourced")] | Annotated[Distribution, Tag("distribution")] | Annotated[float, Tag("number")],
     Discriminator(_num_kind),
+    BeforeValidator(_no_bool),
 ]
 
 
@@ -97,7 +104,13 @@ def val(x: Num | None, default: float | None = None) -> float | None:
 
 
 def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False,
-           fixed: bool = False):
+           fixed: bool = False, unit: str = ""):
+    """A field validator through the one numeric validation layer (finite, within range); a distribution
+    is checked over its whole support, and refused where the input must be fixed."""
+    from inferonomics.limits import Limit, value_error
+
+    lim = Limit(lo, hi, unit, lo_open=lo_open, integer=integer)
+
     def f(cls, v):
         if v is None:
             return v
@@ -108,22 +121,16 @@ def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
             for x in v.support():  # the whole support must be allowed
                 f(cls, x)
             return v
-        x = val(v)
-        bad = (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi)
-        if integer and x != int(x):
-            raise ValueError(f"must be a whole number, got {x:g}")
-        if bad:
-            rng = f"{'above' if lo_open else 'at least'} {lo:g}" if lo is not None else ""
-            if hi is not None:
-                rng += (" and " if rng else "") + f"at most {hi:g}"
-            raise ValueError(f"must be {rng}, got {x:g}")
+        err = value_error(lim, val(v))
+        if err:
+            raise ValueError(err)
         return v
 
     return classmethod(f)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Slo(_Strict):
@@ -132,7 +139,7 @@ class Slo(_Strict):
     max_ttft_s: Num | None = Field(default=None, description="time to first token, seconds")
     max_tpot_s: Num | None = Field(default=None, description="time per output token, seconds")
 
-    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True, fixed=True))
+    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, 86_400, lo_open=True, fixed=True, unit="seconds"))
 
 
 class Staff(_Strict):
@@ -142,7 +149,7 @@ class Staff(_Strict):
     rented_fte: Num = 0.0
     usd_per_fte_year: Num = 0.0
 
-    _v = field_validator("own_fte", "rented_fte", "usd_per_fte_year")(_check(0))
+    _v = field_validator("own_fte", "rented_fte", "usd_per_fte_year")(_check(0, 1e9))
 
 
 class Ownership(_Strict):
@@ -162,9 +169,9 @@ class Ownership(_Strict):
     _v_pos = field_validator(
         "server_network_capex_frac", "facility_usd_per_kw_month", "maintenance_frac_per_year",
         "electricity_usd_per_kwh",
-    )(_check(0))
+    )(_check(0, 1e6))
     _v_pue = field_validator("pue")(_check(1.0, 3.0))
-    _v_spare = field_validator("spare_servers")(_check(0, integer=True))
+    _v_spare = field_validator("spare_servers")(_check(0, 100_000, integer=True))
     _v_resize = field_validator("resize_every_months")(_check(1, 120, integer=True))
     _v_res = field_validator("residual_value_frac_of_book")(_check(0, 1))
 
@@ -204,7 +211,7 @@ class Workload(_Strict):
     region: str = "us-average"
     accelerators: list[str] | None = Field(default=None, description="candidate accelerators (default: all)")
     precisions: list[str] = Field(default_factory=lambda: ["bf16", "fp8", "int8"])
-    gpus_per_instance: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    gpus_per_instance: list[Annotated[int, BeforeValidator(_no_bool)]] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
     api_markets: list[Literal["china", "international"]] = Field(default_factory=lambda: list(API_MARKETS))
     api_providers: list[str] | None = None
     api_price_change_per_year: Num = Field(default=0.0, description="expected yearly change of API prices")
@@ -216,14 +223,14 @@ class Workload(_Strict):
     quality_tiers: dict[str, list[str]] | None = Field(default=None, description="override of open models' tiers")
     correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of uncertain inputs")
 
-    _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0))
-    _v_growth = field_validator("growth_per_year")(_check(-0.99, 100))
+    _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0, 1e16, unit="tokens a month"))
+    _v_growth = field_validator("growth_per_year")(_check(-0.99, 100, unit="a yearly rate, 0.5 = +50%"))
     _v_peak = field_validator("peak_to_average")(_check(1, 100))
-    _v_len = field_validator("isl_tokens", "osl_tokens")(_check(1, 10_000_000, integer=True))
-    _v_h = field_validator("horizon_months")(_check(1, 240, integer=True))
-    _v_rate = field_validator("discount_rate_per_year")(_check(0, 1))
-    _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10))
-    _v_cache = field_validator("cache_hit_share", "tax_rate")(_check(0, 1))
+    _v_len = field_validator("isl_tokens", "osl_tokens")(_check(1, 10_000_000, integer=True, unit="tokens"))
+    _v_h = field_validator("horizon_months")(_check(1, 240, integer=True, unit="months"))
+    _v_rate = field_validator("discount_rate_per_year")(_check(0, 1, unit="a yearly rate, 0.08 = 8%"))
+    _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10, unit="a yearly rate"))
+    _v_cache = field_validator("cache_hit_share", "tax_rate")(_check(0, 1, unit="a fraction"))
 
     @field_validator("precisions")
     @classmethod
@@ -236,8 +243,8 @@ class Workload(_Strict):
     @field_validator("gpus_per_instance")
     @classmethod
     def _gpi(cls, v: list[int]) -> list[int]:
-        if not v or any(g < 1 for g in v):
-            raise ValueError(f"must be whole numbers of GPUs of at least 1, got {v}")
+        if not v or any(not 1 <= g <= 4096 for g in v):
+            raise ValueError(f"must be whole numbers of GPUs from 1 to 4,096, got {v}")
         return v
 
     @field_validator("quality_tiers")
@@ -261,8 +268,8 @@ class Workload(_Strict):
     def _need(self) -> Workload:
         if self.model is None and self.quality_tier is None:
             raise ValueError("give the open model to self-host ('model') or the quality needed ('quality_tier')")
-        if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) <= 0:
-            raise ValueError("input_tokens_per_month + output_tokens_per_month must be above 0")
+        if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) < 1:
+            raise ValueError("input_tokens_per_month + output_tokens_per_month must be at least 1 token a month")
         if self.correlations:
             self.copula()  # names and consistency checked here
         return self
@@ -330,13 +337,17 @@ def parse_workload(doc: object, where: str) -> Workload:
 
 def load_workload(name_or_path: str) -> Workload:
     """A built-in workload by name (``bank-sovereign``) or a YAML file."""
-    import yaml
+    from inferonomics.io import InputFileError, parse_yaml, read_text
 
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
+        if not p.exists():
             raise WorkloadError(f"workload file {name_or_path!r} does not exist")
-        where, text = str(p), p.read_text(encoding="utf-8")
+        where = str(p)
+        try:
+            text = read_text(p, where)
+        except InputFileError as exc:
+            raise WorkloadError(str(exc)) from None
     else:
         names = builtin_names()
         if name_or_path not in names:
@@ -346,9 +357,9 @@ def load_workload(name_or_path: str) -> Workload:
             encoding="utf-8"
         )
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WorkloadError(f"{where}: not valid YAML: {exc}") from None
+        doc = parse_yaml(text, where)
+    except InputFileError as exc:
+        raise WorkloadError(str(exc)) from None
     return parse_workload(doc, where)
 
 

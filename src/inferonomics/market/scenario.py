@@ -138,7 +138,7 @@ class Spec(BaseModel):
 
 def _coerce(v: Any) -> Any:
     if isinstance(v, bool):
-        raise ValueError(f"must be a number, got {v!r}")  # noqa: TRY004 - pydantic reports ValueErrors per field
+        raise ValueError(f"must be a number, got {v!r}")
     if isinstance(v, (int, float)):
         return {"value": v}
     if isinstance(v, str):
@@ -516,11 +516,15 @@ def _read(name_or_path: str, rel_to: Path | None = None) -> tuple[str, str, Path
     p = Path(s)
     if rel_to is not None and not p.is_absolute():
         p = rel_to / p
-    if p.is_file():
+    if p.is_dir():
+        raise ScenarioFileError(f"{p}: is a directory; give a scenario file or a built-in name")
+    if p.exists() or p.is_symlink():
+        from inferonomics.io import InputFileError, read_text
+
         try:
-            return str(p), p.read_text(encoding="utf-8"), p.parent
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioFileError(f"{p}: cannot be read: {exc}") from None
+            return str(p), read_text(p, str(p)), p.parent
+        except InputFileError as exc:
+            raise ScenarioFileError(str(exc)) from None
     if _looks_like_path(s) or p.exists():
         raise ScenarioFileError(
             f"scenario file {str(p)!r} does not exist (or is not a file); built-in scenarios are: "
@@ -530,12 +534,12 @@ def _read(name_or_path: str, rel_to: Path | None = None) -> tuple[str, str, Path
 
 
 def _parse_yaml(label: str, text: str) -> dict:
-    import yaml
+    from inferonomics.io import InputFileError, parse_yaml
 
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioFileError(f"{label}: not valid YAML: {exc}") from None
+        doc = parse_yaml(text, label)
+    except InputFileError as exc:
+        raise ScenarioFileError(str(exc)) from None
     if not isinstance(doc, dict):
         raise ScenarioFileError(f"{label}: the top level must be a mapping (name, title, base_year, ...)")
     return doc

@@ -216,7 +216,16 @@ def _check_parallel(m, d: Deployment, tp: int, ep: int, pp: int, gpus: int, role
 def _check(cat: Catalog, d: Deployment) -> None:
     """Raise a clear error for a single configuration the model cannot serve as asked."""
     m = cat.model(d.model)
-    cat.accelerator(d.gpu)
+    acc = cat.accelerator(d.gpu)
+    # fp8/fp4 storage needs fp8 units, or (NVIDIA) weight-only fp8 kernels that upcast to 16-bit; an
+    # accelerator with neither cannot run it (assumption: no fp8 kernels outside NVIDIA without fp8 units)
+    if (d.weights in ("fp8", "fp4") or d.kv == "fp8") and "fp8" not in acc.peak_dense_tflops and (
+        acc.vendor.lower() != "nvidia"
+    ):
+        which = ("weights", d.weights) if d.weights in ("fp8", "fp4") else ("kv", d.kv)
+        raise InputError(which[0], which[1], f"{d.gpu} has no fp8 units (its catalog peaks: "
+                         f"{', '.join(sorted(acc.peak_dense_tflops))}); use int8, int4, bf16 or fp16"
+                         + (" weights with --kv bf16 or fp16" if which[0] == "kv" else ""))
     if d.weights not in WEIGHT_DTYPES:
         raise InputError("weights", d.weights, f"allowed precisions are {', '.join(WEIGHT_DTYPES)}")
     if d.kv not in KV_DTYPES:
