@@ -17,18 +17,35 @@ from collections import deque
 
 import numpy as np
 
+from inferonomics.errors import InputError
 from inferonomics.fleet.demand import Trace
 from inferonomics.fleet.policy import ROUTERS, Autoscaler, FleetResult, Slo
-from inferonomics.fleet.replica import StepModel
-from inferonomics.errors import InputError
+from inferonomics.fleet.replica import StepModel, work_weights
 
 _SEG, _TICK, _READY = 1, 2, 3
 _ACTIVE, _PROVISIONING, _DRAINING, _GONE = 0, 1, 2, 3
 
 
 class _Replica:
-    __slots__ = ("idx", "state", "run", "pf", "n_in", "kv", "S", "sum_isl", "sum_join", "seg_kind",
-                 "seg_start", "seg_dt", "seg_pf", "version", "cache", "started", "n_batch")
+    __slots__ = (
+        "S",
+        "cache",
+        "idx",
+        "kv",
+        "n_batch",
+        "n_in",
+        "pf",
+        "run",
+        "seg_dt",
+        "seg_kind",
+        "seg_pf",
+        "seg_start",
+        "started",
+        "state",
+        "sum_isl",
+        "sum_join",
+        "version",
+    )
 
     def __init__(self, idx: int, state: int, now: float):
         self.idx, self.state = idx, state
@@ -50,8 +67,14 @@ class _Replica:
 
 def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | None = None,
              autoscaler: Autoscaler | None = None, router: str = "least-loaded", cache_ttl_s: float = 300.0,
-             duration_s: float | None = None, capacity_requests_per_s: float | None = None) -> FleetResult:
-    """Run ``trace`` through a fleet of ``replicas`` (the autoscaler's starting size when given)."""
+             duration_s: float | None = None, capacity_requests_per_s: float | None = None,
+             work: tuple[float, float, float] | None = None) -> FleetResult:
+    """Run ``trace`` through a fleet of ``replicas`` (the autoscaler's starting size when given).
+
+    ``capacity_requests_per_s``: one replica's capacity at its operating point (default: the step model's
+    steady state at ``max_batch`` and the trace's mean lengths); ``work``: (replica-seconds per input
+    token, per output token, per mean request) to count utilization in work, as the time-stepped engine
+    does (default: :func:`~inferonomics.fleet.replica.work_weights` at the trace's mean lengths)."""
     if router not in ROUTERS:
         raise InputError("router", router, f"allowed routers are {', '.join(ROUTERS)}")
     if replicas < 1:
@@ -243,7 +266,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     # --- autoscaler ------------------------------------------------------------------------------------
     auto = autoscaler if autoscaler is not None and autoscaler.enabled else None
     cap_rps = capacity_requests_per_s
-    if auto is not None and cap_rps is None:
+    if cap_rps is None:
         m_isl = float(np.mean(trace.input_tokens)) if n else 1.0
         m_osl = float(np.mean(trace.output_tokens)) if n else 1.0
         cap_rps = float(model.service(maxb, m_isl, m_osl)[2])
@@ -351,7 +374,13 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     ti, pi = ttft[inter & served], tpot[inter & served]
     tokens = float((trace.input_tokens + trace.output_tokens)[served].sum())
     batch_tok = float((trace.input_tokens + trace.output_tokens)[served & ~inter].sum())
-    in_tok = float(trace.input_tokens.sum()) or 1.0
+    in_tok = float(trace.input_tokens[inter].sum()) or 1.0
+    if work is None:
+        m_isl = float(np.mean(trace.input_tokens)) if n else 1.0
+        m_osl = float(np.mean(trace.output_tokens)) if n else 1.0
+        w_in, w_out = work_weights(model, m_isl, m_osl)
+        work = (w_in, w_out, m_isl * w_in + m_osl * w_out)
+    req_work = (trace.input_tokens * work[0] + trace.output_tokens * work[1]) / work[2]
     q = (lambda x, p: float(np.percentile(x, p)) if len(x) else float("nan"))
     return FleetResult(
         engine="des",
@@ -362,14 +391,18 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         served_output_tokens=float(out_a[served].sum()),
         batch_tokens=batch_tok,
         gpu_seconds=acc["rep_s"] * model.gpus,
-        busy_seconds=acc["area"] / maxb,
-        interactive_busy_seconds=acc["area_int"] / maxb,
+        served_requests=float((served & inter).sum()),
+        served_batch_requests=float((served & ~inter).sum()),
+        served_work=float(req_work[served & inter].sum()),
+        served_batch_work=float(req_work[served & ~inter].sum()),
+        capacity_requests_per_s=cap_rps,
+        slot_occupancy=acc["area"] / maxb / acc["rep_s"] if acc["rep_s"] else 0.0,
         replica_seconds=acc["rep_s"],
         peak_replicas=peak[0],
         gpus_per_replica=model.gpus,
         slo_attainment=float(ok[inter].mean()) if inter.any() else float("nan"),
         ttft_p50_s=q(ti, 50), ttft_p99_s=q(ti, 99), tpot_p50_s=q(pi, 50), tpot_p99_s=q(pi, 99),
         mean_wait_s=float(np.nanmean((disp - arr_a)[inter])) if inter.any() else float("nan"),
-        prefix_hit_rate=float(np.sum(hit_tokens)) / in_tok,
+        prefix_hit_rate=float(np.asarray(hit_tokens)[inter].sum()) / in_tok,
         extra={"timeline": timeline, "ttft_s": ttft, "tpot_s": tpot, "wait_s": disp - arr_a, "served_share": float(served.mean()) if n else 1.0},
     )

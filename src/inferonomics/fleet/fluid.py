@@ -19,6 +19,7 @@ import numpy as np
 
 from inferonomics.errors import InputError
 from inferonomics.fleet.policy import Autoscaler, FleetResult, Slo
+from inferonomics.fleet.replica import work_weights
 
 
 @dataclass(frozen=True)
@@ -32,19 +33,45 @@ class ServiceCurve:
     max_batch: int
     gpus: int
     label: str = ""
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    # replica-seconds per input and per output token at the operating point: demand is counted in
+    # mean-request equivalents of work, so a burst of long prompts loads the fleet more than its count
+    work_per_input_token_s: float = 0.0
+    work_per_output_token_s: float = 0.0
 
     def capacity_requests_per_s(self) -> float:
         return float(self.max_batch / self.latency_s[-1])
 
 
-def curve_from_step_model(model, input_tokens: float, output_tokens: float, prefix_hit_rate: float = 0.0) -> ServiceCurve:
+def curve_from_step_model(model, input_tokens: float, output_tokens: float, prefix_hit_rate: float = 0.0,
+                          kv_tokens_per_sequence: float | None = None) -> ServiceCurve:
     """The service curve of a :class:`~inferonomics.fleet.replica.StepModel` at mean lengths; a share
-    ``prefix_hit_rate`` of input tokens comes from the prefix cache (not prefilled)."""
+    ``prefix_hit_rate`` of input tokens comes from the prefix cache (not prefilled).
+
+    ``kv_tokens_per_sequence``: KV tokens a request in flight holds on average.  Long requests stay in
+    flight longer, so with variable lengths this is the output-weighted mean ``E[(in+out) out] / E[out]``
+    (:func:`kv_tokens_in_flight`), above ``in + out``; it caps the batch the KV cache can hold."""
+    kv_seq = kv_tokens_per_sequence or (input_tokens + output_tokens)
+    maxb = int(max(min(model.max_batch, model.kv_capacity_tokens // kv_seq), 1))
+    from dataclasses import replace
+
+    model = replace(model, max_batch=maxb)
     b = np.arange(1, model.max_batch + 1, dtype=float)
     new = max(input_tokens * (1.0 - prefix_hit_rate), 1.0)
     ttft, tpot, _ = model.service(b, new, output_tokens)
     lat = ttft + (output_tokens - 1.0) * tpot
-    return ServiceCurve(b, np.asarray(ttft), np.asarray(tpot), np.asarray(lat), model.max_batch, model.gpus, model.label)
+    w_in, w_out = work_weights(model, new, output_tokens)
+    w_in *= new / input_tokens
+    return ServiceCurve(b, np.asarray(ttft), np.asarray(tpot), np.asarray(lat), model.max_batch, model.gpus,
+                        model.label, input_tokens, output_tokens, w_in, w_out)
+
+
+def kv_tokens_in_flight(input_tokens, output_tokens) -> float:
+    """Mean KV tokens held per request in flight: requests weighted by their decode time (output)."""
+    i = np.asarray(input_tokens, float)
+    o = np.asarray(output_tokens, float)
+    return float(np.sum((i + o) * o) / np.sum(o)) if len(o) else 0.0
 
 
 def curve_from_perf(deployment: dict, catalog=None, points: int = 32) -> ServiceCurve:
@@ -75,8 +102,7 @@ def curve_from_perf(deployment: dict, catalog=None, points: int = 32) -> Service
 
 
 def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo | None = None,
-             autoscaler: Autoscaler | None = None, input_tokens: float | None = None,
-             output_tokens: float | None = None) -> FleetResult:
+             autoscaler: Autoscaler | None = None) -> FleetResult:
     """Run per-second demand (``requests``, ``input_tokens``, ``output_tokens`` and optionally the
     ``batch_`` columns, as from :func:`~inferonomics.fleet.demand.binned`) through the fleet."""
     slo = slo or Slo()
@@ -115,6 +141,17 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
     wait_sum = 0.0
     peak = active
     req_l, breq_l = req.tolist(), breq.tolist()
+    # arrivals in mean-request equivalents of work (see ServiceCurve)
+    unit = curve.input_tokens * curve.work_per_input_token_s + curve.output_tokens * curve.work_per_output_token_s
+    if unit > 0:
+        work = (np.asarray(demand["input_tokens"], float) * curve.work_per_input_token_s
+                + np.asarray(demand["output_tokens"], float) * curve.work_per_output_token_s) / unit
+        bwork = (np.asarray(demand.get("batch_input_tokens", np.zeros(n_s)), float) * curve.work_per_input_token_s
+                 + np.asarray(demand.get("batch_output_tokens", np.zeros(n_s)), float)
+                 * curve.work_per_output_token_s) / unit
+        work_l, bwork_l = work.tolist(), bwork.tolist()
+    else:
+        work_l, bwork_l = req_l, breq_l
     ttft_hist = np.zeros(n_s)
     tpot_hist = np.zeros(n_s)
     for s in range(n_s):
@@ -125,17 +162,17 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
                 pending.popleft()
         a = req_l[s]
         window += a
-        Q += a
-        Qb += breq_l[s]
+        Q += work_l[s]
+        Qb += bwork_l[s]
         slots = active * maxb
         free = slots - N - Nb
         if free > 0 and Q > 0:
-            adm = Q if Q < free else free
+            adm = min(free, Q)
             N += adm
             Q -= adm
             free -= adm
         if free > 0 and Qb > 0:
-            adm = Qb if Qb < free else free
+            adm = min(free, Qb)
             Nb += adm
             Qb -= adm
         b = (N + Nb) / active
@@ -204,8 +241,12 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
         served_output_tokens=out_tok,
         batch_tokens=served_b,
         gpu_seconds=rep_s * curve.gpus,
-        busy_seconds=busy / maxb,
-        interactive_busy_seconds=busy_int / maxb,
+        served_requests=total_req - (N + Q),
+        served_batch_requests=float(breq.sum()) - (Nb + Qb),
+        served_work=float(np.sum(work_l)) - (N + Q),
+        served_batch_work=float(np.sum(bwork_l)) - (Nb + Qb),
+        capacity_requests_per_s=cap_rps,
+        slot_occupancy=busy / maxb / rep_s if rep_s else 0.0,
         replica_seconds=rep_s,
         peak_replicas=int(peak),
         gpus_per_replica=curve.gpus,

@@ -59,8 +59,12 @@ class FleetResult:
     served_output_tokens: float
     batch_tokens: float
     gpu_seconds: float
-    busy_seconds: float  # sequence-slot seconds used (interactive + batch), over max_batch
-    interactive_busy_seconds: float
+    served_requests: float  # interactive requests completed
+    served_batch_requests: float
+    served_work: float  # interactive work done, in mean-request equivalents (see fluid.ServiceCurve)
+    served_batch_work: float
+    capacity_requests_per_s: float  # one replica at its operating point, at the run's mean lengths
+    slot_occupancy: float  # mean share of the replicas' sequence slots in use
     replica_seconds: float
     peak_replicas: int
     gpus_per_replica: int
@@ -76,12 +80,15 @@ class FleetResult:
 
     @property
     def utilization(self) -> float:
-        """Share of provisioned sequence slots in use, interactive and batch together."""
-        return self.busy_seconds / self.replica_seconds if self.replica_seconds else 0.0
+        """Delivered work over the provisioned replicas' capacity at their SLO operating point,
+        interactive and backfilled batch together (the utilization a $/GPU-hour is spread over)."""
+        cap = self.replica_seconds * self.capacity_requests_per_s
+        return (self.served_work + self.served_batch_work) / cap if cap else 0.0
 
     @property
     def interactive_utilization(self) -> float:
-        return self.interactive_busy_seconds / self.replica_seconds if self.replica_seconds else 0.0
+        cap = self.replica_seconds * self.capacity_requests_per_s
+        return self.served_work / cap if cap else 0.0
 
     @property
     def gpu_hours(self) -> float:

@@ -121,6 +121,16 @@ class StepModel:
         return ttft, tpot, b / latency
 
 
+def work_weights(model: StepModel, input_tokens: float, output_tokens: float) -> tuple[float, float]:
+    """Replica-seconds per input token (prefill beyond the weight read) and per output token (a share of
+    a full-batch decode step) at the operating point: demand in equivalents of work, so a long prompt
+    loads the fleet more than a short one."""
+    w_in = float(model.prefill_s(max(input_tokens, 1.0)) - model.prefill_s(1)) / max(input_tokens, 1.0)
+    ctx = input_tokens + 0.5 * output_tokens
+    w_out = float(model.decode_s(model.max_batch, ctx)) / model.max_batch / model.tokens_per_step
+    return w_in, w_out
+
+
 def constant_step(step_s: float, max_batch: int = 1, gpus: int = 1) -> StepModel:
     """A replica whose every step takes ``step_s`` and yields one token (queueing-theory checks)."""
     g = np.array([1.0, 2.0])
@@ -186,8 +196,20 @@ def step_model(deployment: dict, catalog=None, max_batch: int | None = None, bat
     ptab = np.asarray(rp["ttft_s"], float)
     if not (np.all(np.isfinite(table)) and np.all(np.isfinite(ptab))):
         raise InputError("deployment", f"{model} on {gpu}", "the performance model gave no step time on part of the grid")
-    return StepModel(bgrid, cgrid, table, pgrid, ptab, gain, max_batch, kv_tokens,
-                     float(cat.const("max_batched_tokens")), inst, f"{model} on {inst}x {gpu}")
+    m = StepModel(bgrid, cgrid, table, pgrid, ptab, gain, max_batch, kv_tokens,
+                  float(cat.const("max_batched_tokens")), inst, f"{model} on {inst}x {gpu}")
+    if slo and any(v is not None for v in slo.values()):
+        # keep the batch within the latency targets as this step model sees them (it interpolates the
+        # perf engine, so its steady state can sit a few percent off perf's own operating point)
+        b = np.arange(1, max_batch + 1, dtype=float)
+        ttft, tpot, _ = m.service(b, float(d.isl), float(d.osl))
+        ok = np.ones(len(b), bool)
+        if slo.get("max_tpot_s") is not None:
+            ok &= tpot <= slo["max_tpot_s"]
+        if slo.get("max_ttft_s") is not None:
+            ok &= ttft <= slo["max_ttft_s"]
+        m = replace(m, max_batch=int(b[ok].max()) if ok.any() else 1)
+    return m
 
 
 def with_max_batch(m: StepModel, max_batch: int) -> StepModel:
