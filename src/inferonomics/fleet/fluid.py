@@ -86,8 +86,8 @@ def curve_from_perf(deployment: dict, catalog=None, points: int = 32) -> Service
     model, gpu = dep.pop("model"), dep.pop("gpu")
     top = predict(model, gpu, catalog=catalog, concurrency=None, **dep)
     units = float(top["replicas"])
-    unit_gpus = int(round(top.get("instance_gpus") if not (dep.get("prefill_gpus")) else
-                          dep["prefill_gpus"] + dep["decode_gpus"]))
+    unit_gpus = round(top.get("instance_gpus") if not (dep.get("prefill_gpus")) else
+                          dep["prefill_gpus"] + dep["decode_gpus"])
     if dep.get("prefill_gpus"):
         units = float(dep.get("gpus", unit_gpus)) / unit_gpus
     cmax = float(top["max_concurrency"]) / units
@@ -98,7 +98,7 @@ def curve_from_perf(deployment: dict, catalog=None, points: int = 32) -> Service
     df = df[df["fits"]]
     b = df["concurrency"].to_numpy() / units
     return ServiceCurve(b, df["ttft_s"].to_numpy(), df["tpot_s"].to_numpy(), df["e2e_latency_s"].to_numpy(),
-                        int(round(b[-1])), unit_gpus, f"{model} on {unit_gpus}x {gpu}")
+                        round(b[-1]), unit_gpus, f"{model} on {unit_gpus}x {gpu}")
 
 
 def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo | None = None,
@@ -129,8 +129,8 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
     max_tpot = math.inf if slo.max_tpot_s is None else slo.max_tpot_s
 
     auto = autoscaler if autoscaler is not None and autoscaler.enabled else None
-    interval = int(round(auto.interval_s)) if auto else 0
-    delay = int(round(auto.provisioning_delay_s)) if auto else 0
+    interval = round(auto.interval_s) if auto else 0
+    delay = round(auto.provisioning_delay_s) if auto else 0
     active = replicas
     pending: deque = deque()  # (ready second, count)
     n_pending = 0
@@ -235,8 +235,8 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
     return FleetResult(
         engine="fluid",
         duration_s=float(n_s),
-        requests=int(round(total_req)),
-        batch_requests=int(round(float(breq.sum()))),
+        requests=round(total_req),
+        batch_requests=round(float(breq.sum())),
         served_tokens=served + served_b,
         served_output_tokens=out_tok,
         batch_tokens=served_b,

@@ -163,7 +163,7 @@ def step_model(deployment: dict, catalog=None, max_batch: int | None = None, bat
     top = predict(model, gpu, catalog=cat, concurrency=None, **dep)
     if max_batch is None:
         if slo and any(v is not None for v in slo.values()):
-            max_batch = int(round(operating_point(model, gpu, catalog=cat, **slo, **dep)))
+            max_batch = round(operating_point(model, gpu, catalog=cat, **slo, **dep))
         else:
             max_batch = int(top["max_concurrency"])
     max_batch = max(int(max_batch), 1)

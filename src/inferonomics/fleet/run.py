@@ -5,11 +5,12 @@ floor (every replica at its SLO operating point with the best cache hit rate of 
 
 * **caching**: a prefix cache that is colder at this volume (fewer repeats of each prefix within the
   cache lifetime) leaves more prompt tokens to prefill;
-* **batching**: capacity the fleet cannot use even with perfectly smooth demand: whole replicas, the
-  minimum fleet and the autoscaler's headroom weigh more on a small fleet (a run on the expected
-  arrival rates, without Poisson noise or bursts);
-* **multiplexing**: what Poisson noise, bursts and uncorrelated tenants add on top (the actual run
-  against the smooth one); the relative noise of the summed demand falls as volume grows.
+* **batching**: capacity the fleet cannot fill even with perfectly flat demand (a run on constant
+  expected arrival rates: no diurnal or weekly shape, no Poisson noise, no bursts): whole replicas and
+  the minimum fleet weigh more on a small fleet, and the autoscaler's target headroom stays at any size;
+* **multiplexing**: what the variability of demand costs on top (the actual run against the flat one):
+  peaks of the day and week, bursts and Poisson noise that the mix of tenants and time zones does not
+  cancel.  Poisson noise shrinks relative to volume; peaks shared by all tenants do not.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _mean_prefix_tokens(x: D.Tenant) -> float:
 
 def _deployment(pool: PoolSpec, mean_in: float, mean_out: float, no_prefix: bool) -> dict:
     dep = dict(pool.deployment)
-    dep["isl"], dep["osl"] = max(int(round(mean_in)), 1), max(int(round(mean_out)), 1)
+    dep["isl"], dep["osl"] = max(round(mean_in), 1), max(round(mean_out), 1)
     if no_prefix:
         dep.pop("prefix_hit_rate", None)
     return dep
@@ -160,8 +161,9 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
                                 router=pool.router, cache_ttl_s=pool.cache_ttl_s, duration_s=dur,
                                 capacity_requests_per_s=cap, work=work)
     else:
-        exp = D.expected_rates([replace(x, share=float(s)) for x, s in zip(tenants, share, strict=True)],
-                               float(rates.sum()), dur, seed=seed, bursts=not smooth)
+        flat = [replace(x, share=float(s), diurnal_amplitude=0.0, weekend_factor=1.0) if smooth else
+                replace(x, share=float(s)) for x, s in zip(tenants, share, strict=True)]
+        exp = D.expected_rates(flat, float(rates.sum()), dur, seed=seed, bursts=not smooth)
         counts = exp if smooth else np.random.default_rng(seed + 7).poisson(exp).astype(float)
         is_b = np.array([x.cls == "batch" for x in tenants])
         mi = np.array([x.mean_input_tokens() for x in tenants])[:, None]
