@@ -151,7 +151,7 @@ def test_binned_sums_per_second_and_splits_batch():
 # --- replicas from the performance engine --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def llama8b():
-    return step_model(dict(model="llama-3.1-8b", gpu="h100-sxm", isl=1300, osl=170, max_tpot_s=0.05, max_ttft_s=2.0))
+    return step_model({"model": "llama-3.1-8b", "gpu": "h100-sxm", "isl": 1300, "osl": 170, "max_tpot_s": 0.05, "max_ttft_s": 2.0})
 
 
 def test_step_model_reproduces_the_perf_engine_on_its_grid(llama8b):
@@ -174,8 +174,8 @@ def test_step_model_reproduces_the_perf_engine_on_its_grid(llama8b):
 
 def test_disaggregated_deployments_are_refused_by_the_request_level_model():
     with pytest.raises(InputError, match="time-stepped engine"):
-        step_model(dict(model="qwen3-235b-a22b", gpu="h20", prefill_gpus=32, decode_gpus=32, prefill_ep=8, ep=16,
-                        weights="fp8"))
+        step_model({"model": "qwen3-235b-a22b", "gpu": "h20", "prefill_gpus": 32, "decode_gpus": 32, "prefill_ep": 8, "ep": 16,
+                        "weights": "fp8"})
 
 
 # --- the request-level engine ----------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def test_cli_fleet_scale_falls_with_volume_and_decomposes(capsys, tmp_path):
     ],
 )
 def test_cli_fleet_bad_input_exits_2(capsys, args, match):
-    rc, out, err = run_cli(capsys, *args)
+    rc, _out, err = run_cli(capsys, *args)
     assert rc == 2
     assert match in err
     assert "Traceback" not in err
