@@ -100,6 +100,15 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     chunk = model.chunk_tokens
     decode_s, step_s = model.decode_one, model.step_one
 
+    if work is None:
+        m_isl = float(np.mean(trace.input_tokens)) if n else 1.0
+        m_osl = float(np.mean(trace.output_tokens)) if n else 1.0
+        w_in, w_out = work_weights(model, m_isl, m_osl)
+        work = (w_in, w_out, m_isl * w_in + m_osl * w_out)
+    # each request in mean-request equivalents of replica work: utilization and the autoscaler count these
+    req_work = (trace.input_tokens * work[0] + trace.output_tokens * work[1]) / work[2]
+    req_work_l = req_work.tolist()
+
     reps: list[_Replica] = []
     heap: list = []
     seq = 0
@@ -349,7 +358,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             if is_batch[rid]:
                 qb.append(rid)
             else:
-                tick_count[0] += 1
+                tick_count[0] += req_work_l[rid]
                 qi.append(rid)
             if len(qi) + len(qb) == 1:
                 drain_queues(t)
@@ -375,12 +384,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     tokens = float((trace.input_tokens + trace.output_tokens)[served].sum())
     batch_tok = float((trace.input_tokens + trace.output_tokens)[served & ~inter].sum())
     in_tok = float(trace.input_tokens[inter].sum()) or 1.0
-    if work is None:
-        m_isl = float(np.mean(trace.input_tokens)) if n else 1.0
-        m_osl = float(np.mean(trace.output_tokens)) if n else 1.0
-        w_in, w_out = work_weights(model, m_isl, m_osl)
-        work = (w_in, w_out, m_isl * w_in + m_osl * w_out)
-    req_work = (trace.input_tokens * work[0] + trace.output_tokens * work[1]) / work[2]
+
     q = (lambda x, p: float(np.percentile(x, p)) if len(x) else float("nan"))
     return FleetResult(
         engine="des",

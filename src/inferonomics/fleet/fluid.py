@@ -161,7 +161,7 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
                 n_pending -= pending[0][1]
                 pending.popleft()
         a = req_l[s]
-        window += a
+        window += work_l[s]
         Q += work_l[s]
         Qb += bwork_l[s]
         slots = active * maxb

@@ -18,8 +18,9 @@ class Slo:
 
 @dataclass(frozen=True)
 class Autoscaler:
-    """Target-utilization autoscaler: every ``interval_s`` it sets the replica count to the arrivals of
-    the last interval over ``target_utilization`` of one replica's capacity at its SLO operating point,
+    """Target-utilization autoscaler: every ``interval_s`` it sets the replica count to the work that
+    arrived in the last interval (interactive requests in mean-request equivalents) over
+    ``target_utilization`` of one replica's capacity at its SLO operating point,
     within ``[min_replicas, max_replicas]``.  New replicas serve after ``provisioning_delay_s``; removed
     replicas finish what they hold (the request-level engine) and stop being paid for then."""
 
