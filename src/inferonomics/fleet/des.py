@@ -68,13 +68,17 @@ class _Replica:
 def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | None = None,
              autoscaler: Autoscaler | None = None, router: str = "least-loaded", cache_ttl_s: float = 300.0,
              duration_s: float | None = None, capacity_requests_per_s: float | None = None,
-             work: tuple[float, float, float] | None = None) -> FleetResult:
+             work: tuple[float, float, float] | None = None, prefix_hit_rate: float = 0.0) -> FleetResult:
     """Run ``trace`` through a fleet of ``replicas`` (the autoscaler's starting size when given).
 
     ``capacity_requests_per_s``: one replica's capacity at its operating point (default: the step model's
     steady state at ``max_batch`` and the trace's mean lengths); ``work``: (replica-seconds per input
     token, per output token, per mean request) to count utilization in work, as the time-stepped engine
-    does (default: :func:`~inferonomics.fleet.replica.work_weights` at the trace's mean lengths)."""
+    does (default: :func:`~inferonomics.fleet.replica.work_weights` at the trace's mean lengths);
+    ``prefix_hit_rate``: a fixed share of every prompt served from a prefix cache, on top of the
+    replicas' own cache of shared prefixes (``prefix_id``)."""
+    if not 0.0 <= prefix_hit_rate < 1.0:
+        raise InputError("prefix_hit_rate", prefix_hit_rate, "must be a share from 0 up to (not including) 1")
     if router not in ROUTERS:
         raise InputError("router", router, f"allowed routers are {', '.join(ROUTERS)}")
     if replicas < 1:
@@ -202,6 +206,11 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
                 hit_tokens[rid] = ptok[rid]
                 tokens = max(tokens - ptok[rid], 1.0)
             r.cache[p] = t
+        if prefix_hit_rate:
+            cached = min(isl[rid] * prefix_hit_rate, tokens - 1.0)
+            if cached > 0:
+                hit_tokens[rid] += cached
+                tokens -= cached
         r.pf.append([rid, tokens])
         if r.seg_kind == 0:
             plan(r, t)

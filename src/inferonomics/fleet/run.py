@@ -133,6 +133,7 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
     if engine == "des" and smooth:
         raise InputError("engine", "des", "smooth (expected-rate) demand is a time-stepped-engine input")
     auto = pool.autoscaler.policy()
+    fixed_hit = dep.get("prefix_hit_rate")
     if disagg:
         curve = fluid.curve_from_perf(dep)
         hit = float(dep.get("prefix_hit_rate", 0.0))
@@ -141,7 +142,11 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
         model = step_model(dep)
         cap0 = float(model.service(model.max_batch, mean_in, mean_out)[2])
         reps0 = max(float(rates[[x.cls != "batch" for x in tenants]].sum()) / max(cap0 * auto.target_utilization, 1e-12), 1.0)
-        hit = prefix_hit_share(tenants, rates, pool.router, pool.cache_ttl_s, reps0)
+        # a deployment that states its prefix-cache hit rate keeps it (the scenario's assumption); otherwise
+        # the hit rate follows from the tenants' shared prefixes, the router and the cache lifetime
+        fixed_hit = dep.get("prefix_hit_rate")
+        hit = (float(fixed_hit) if fixed_hit is not None else
+               prefix_hit_share(tenants, rates, pool.router, pool.cache_ttl_s, reps0))
         curve = fluid.curve_from_step_model(model, mean_in, mean_out, hit, kv_seq)
     cap = curve.capacity_requests_per_s()
     unit = curve.input_tokens * curve.work_per_input_token_s + curve.output_tokens * curve.work_per_output_token_s
@@ -159,7 +164,8 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
         def go(replicas, autoscaler):
             return des.simulate(tr, model, replicas=replicas, slo=pool.slo(), autoscaler=autoscaler,
                                 router=pool.router, cache_ttl_s=pool.cache_ttl_s, duration_s=dur,
-                                capacity_requests_per_s=cap, work=work)
+                                capacity_requests_per_s=cap, work=work,
+                                prefix_hit_rate=float(fixed_hit) if fixed_hit is not None else 0.0)
     else:
         flat = [replace(x, share=float(s), diurnal_amplitude=0.0, weekend_factor=1.0) if smooth else
                 replace(x, share=float(s)) for x, s in zip(tenants, share, strict=True)]
