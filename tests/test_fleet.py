@@ -230,6 +230,16 @@ def test_kv_capacity_limits_admission_and_everything_is_served(llama8b):
     assert r_small.mean_wait_s > r_big.mean_wait_s
 
 
+def test_requests_larger_than_the_kv_cache_are_refused_not_blocking(llama8b):
+    tiny = replace(llama8b, kv_capacity_tokens=5000.0)
+    tr = make_trace([0.0, 0.1, 0.2], [1000, 9000, 1000], [100, 100, 100])
+    r = des.simulate(tr, tiny, replicas=1)
+    assert r.extra["rejected"] == 1
+    fin = np.isfinite(r.extra["ttft_s"])
+    assert fin.tolist() == [True, False, True]
+    assert r.slo_attainment == pytest.approx(2 / 3)
+
+
 def test_autoscaler_adds_replicas_after_the_provisioning_delay(llama8b):
     ten = [Tenant("a", "chat", 1.0, 1300, 0.5, 170, 0.5, diurnal_amplitude=0.0, weekend_factor=1.0)]
     tr = generate(ten, 40.0, 1200, seed=2)
@@ -299,6 +309,15 @@ def test_scenario_engines_agree_on_chat_api_at_small_volume():
 
 
 # --- scenarios, scale curve and CLI ----------------------------------------------------------------------
+def test_flattening_volume():
+    from inferonomics.fleet.run import flattening_volume
+
+    pts = [{"daily_tokens": v, "usd_per_mtok": c} for v, c in ((1e9, 1.0), (1e10, 0.5), (1e11, 0.42), (1e12, 0.41))]
+    assert flattening_volume(pts) == 1e11
+    assert flattening_volume(pts[:2]) is None  # the last point alone says nothing
+    assert flattening_volume([{"daily_tokens": 1e9, "usd_per_mtok": 1.0}]) is None
+
+
 def test_builtin_scenarios_load():
     assert {"chat-api", "alibaba-tiers"} <= set(builtin_names())
     scn = load_scenario("alibaba-tiers")
@@ -354,6 +373,7 @@ def test_cli_fleet_run_trace_file(capsys):
     d = json.loads(out)
     assert d["requests"] == 5 and d["pools"][0]["engine"] == "des"
     assert d["pools"][0]["slo_attainment"] == 1.0
+    assert d["pools"][0]["usd_per_mtok"] > 0
 
 
 def test_cli_fleet_scale_falls_with_volume_and_decomposes(capsys, tmp_path):

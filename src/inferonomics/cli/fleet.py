@@ -101,6 +101,9 @@ def _run_trace(path, engine, model, gpu, gpus, weights, replicas, max_tpot_s, ma
         dep["gpus"] = gpus
     m = step_model(dep)
     r = des.simulate(tr, m, replicas=replicas, slo=Slo(max_ttft_s, max_tpot_s))
+    from inferonomics.fleet.run import usd_per_gpu_hour
+
+    r.usd_per_gpu_hour = usd_per_gpu_hour(None, gpu, r.utilization)
     row = _pool_row(r)
     row.update(pool=path, model=model, gpu=gpu)
     return {"trace": path, "requests": len(tr), "totals": {k: row[k] for k in (
@@ -116,26 +119,32 @@ def _pool_row(r) -> dict:
     return {k: s.get(k) for k in keep}
 
 
+def _num(x) -> bool:
+    import math
+
+    return x is not None and math.isfinite(x)
+
+
 def _print_run(out: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    c = Console(width=max(Console().width, 110))
     t = Table(title=f"fleet {out.get('scenario') or out.get('trace')}")
-    for col in ("pool", "engine", "GPUs", "util", "SLO met", "TTFT p99 s", "TPOT p99 s", "prefix hits", "GPU-h",
-                "idle GPU-h", "backfilled GPU-h", "$/Mtok"):
-        t.add_column(col, justify="right" if col not in ("pool", "engine") else "left")
+    for col in ("pool", "engine", "GPUs", "util", "SLO met", "TTFT p99", "TPOT p99", "cache", "$/Mtok"):
+        t.add_column(col, justify="left" if col in ("pool", "engine") else "right")
     for p in out["pools"]:
+        hit = p["prefix_hit_rate"]
+        cost = p.get("usd_per_mtok")
         t.add_row(str(p["pool"]), p["engine"], f"{p['peak_replicas'] * p['gpus_per_replica']:,}",
-                  f"{p['utilization']:.1%}", f"{p['slo_attainment']:.1%}", f"{p['ttft_p99_s']:.2f}",
-                  f"{p['tpot_p99_s']:.3f}", f"{p['prefix_hit_rate']:.0%}" if p["prefix_hit_rate"] == p["prefix_hit_rate"] else "-",
-                  f"{p['gpu_hours']:,.0f}", f"{p['idle_gpu_hours']:,.0f}", f"{p['backfilled_gpu_hours']:,.0f}",
-                  f"{p['usd_per_mtok']:.4f}" if p.get("usd_per_mtok") == p.get("usd_per_mtok") else "-")
+                  f"{p['utilization']:.1%}", f"{p['slo_attainment']:.1%}", f"{p['ttft_p99_s']:.2f} s",
+                  f"{p['tpot_p99_s'] * 1000:.0f} ms", f"{hit:.0%}" if _num(hit) else "-",
+                  f"{cost:.4f}" if _num(cost) else "-")
     c.print(t)
     tot = out["totals"]
     if "usd_per_mtok" in tot:
-        c.print(f"fleet: {tot['gpus']:,} GPUs, utilization {tot['utilization']:.1%}, SLO met {tot['slo_attainment']:.1%}, "
-                f"{tot['idle_gpu_hours']:,.0f} idle and {tot['backfilled_gpu_hours']:,.0f} backfilled GPU-hours, "
+        c.print(f"fleet: {tot['gpus']:,} GPUs, utilization {tot['utilization']:.1%}, SLO met {tot['slo_attainment']:.1%}; "
+                f"{tot['idle_gpu_hours']:,.0f} GPU-hours idle, {tot['backfilled_gpu_hours']:,.0f} backfilled; "
                 f"delivered ${tot['usd_per_mtok']:.4f}/Mtok on {tot['served_tokens']:.3g} tokens")
 
 
@@ -143,17 +152,18 @@ def _print_scale(name, rows, flat, chart) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    c = Console()
-    t = Table(title=f"scale curve: {name}")
-    for col in ("tokens/day", "GPUs", "util", "SLO met", "idle GPU-h", "backfilled GPU-h", "prefix hits", "$/Mtok",
-                "floor", "caching", "batching", "multiplexing"):
+    c = Console(width=max(Console().width, 110))
+    t = Table(title=f"scale curve: {name} ($/Mtok and its parts)")
+    for col in ("tokens/day", "GPUs", "util", "SLO met", "$/Mtok", "floor", "caching", "batching", "multiplex"):
         t.add_column(col, justify="right")
     for r in rows:
         t.add_row(f"{r['daily_tokens']:.0e}", f"{r['gpus']:,}", f"{r['utilization']:.1%}", f"{r['slo_attainment']:.1%}",
-                  f"{r['idle_gpu_hours']:,.0f}", f"{r['backfilled_gpu_hours']:,.0f}", f"{r['prefix_hit_rate']:.0%}",
                   f"{r['usd_per_mtok']:.4f}", f"{r['floor_usd_per_mtok']:.4f}", f"{r['caching_usd_per_mtok']:+.4f}",
                   f"{r['batching_usd_per_mtok']:+.4f}", f"{r['multiplexing_usd_per_mtok']:+.4f}")
     c.print(t)
+    for r in rows:
+        c.print(f"  {r['daily_tokens']:.0e} tokens/day: {r['idle_gpu_hours']:,.0f} GPU-hours idle, "
+                f"{r['backfilled_gpu_hours']:,.0f} backfilled, prefix-cache hits {r['prefix_hit_rate']:.0%}")
     c.print("delivered $/Mtok stops falling (within 5% of the largest volume) at "
             + (f"{flat:.0e} tokens/day" if flat else "no volume of this sweep"))
     if chart:

@@ -335,6 +335,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
 
     # --- main loop ---------------------------------------------------------------------------------------
     ai = 0
+    rejected: list[int] = []
     while ai < n or heap:
         if heap and (ai >= n or heap[0][0] <= arr[ai]):
             t, _, kind, a, b = heapq.heappop(heap)
@@ -364,6 +365,10 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             now = t
             rid = ai
             ai += 1
+            if isl[rid] + osl[rid] > kvcap:
+                # can never fit one replica's KV cache: refused at admission (an error to the client)
+                rejected.append(rid)
+                continue
             if is_batch[rid]:
                 qb.append(rid)
             else:
@@ -417,5 +422,5 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         ttft_p50_s=q(ti, 50), ttft_p99_s=q(ti, 99), tpot_p50_s=q(pi, 50), tpot_p99_s=q(pi, 99),
         mean_wait_s=float(np.nanmean((disp - arr_a)[inter])) if inter.any() else float("nan"),
         prefix_hit_rate=float(np.asarray(hit_tokens)[inter].sum()) / in_tok,
-        extra={"timeline": timeline, "ttft_s": ttft, "tpot_s": tpot, "wait_s": disp - arr_a, "served_share": float(served.mean()) if n else 1.0},
+        extra={"rejected": len(rejected), "timeline": timeline, "ttft_s": ttft, "tpot_s": tpot, "wait_s": disp - arr_a, "served_share": float(served.mean()) if n else 1.0},
     )

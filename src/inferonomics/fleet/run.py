@@ -29,11 +29,14 @@ ENGINES = ("auto", "des", "fluid")
 DES_MAX_REQUESTS = 2_000_000
 
 
-def usd_per_gpu_hour(scn: FleetScenario, gpu: str, utilization: float) -> float:
-    """The one call into the cost layer: $ per GPU-hour rented or owned at this utilization."""
+def usd_per_gpu_hour(scn: FleetScenario | None, gpu: str, utilization: float) -> float:
+    """The one call into the cost layer: $ per GPU-hour rented or owned at this utilization (the
+    scenario's region and terms; without a scenario, rented at the catalog price in us-average)."""
     from inferonomics.cost import gpu_hour
 
     u = float(min(max(utilization, 1e-6), 1.0))
+    if scn is None:
+        return float(gpu_hour(gpu, utilization=u)["usd_per_gpu_hour"])
     r = gpu_hour(gpu, region=scn.region, utilization=u, rent_usd_per_gpu_hour=scn.rent_usd_per_gpu_hour, own=scn.own)
     return float(r["usd_per_gpu_hour"])
 
@@ -291,7 +294,7 @@ def flattening_volume(curve: list[dict], tolerance: float = 0.05) -> float | Non
     if len(curve) < 2:
         return None
     last = curve[-1]["usd_per_mtok"]
-    for row in curve:
-        if row["usd_per_mtok"] <= last * (1.0 + tolerance):
+    for row in curve[:-1]:
+        if all(r["usd_per_mtok"] <= last * (1.0 + tolerance) for r in curve[curve.index(row):]):
             return row["daily_tokens"]
-    return None
+    return None  # still falling at the end of the sweep (or only the last volume is near its own cost)
