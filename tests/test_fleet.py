@@ -9,6 +9,8 @@ from importlib import resources
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inferonomics.cli import main
 from inferonomics.errors import InputError
@@ -197,6 +199,28 @@ def test_erlang_c_mmc_within_two_percent():
     assert r.slot_occupancy == pytest.approx(a / c, rel=0.01)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    slots=st.integers(1, 4),
+    replicas=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+)
+def test_request_level_invariants(n, slots, replicas, seed):
+    """Every request is served once; it waits, then gets its first token after at least one step, then
+    finishes no earlier than its remaining tokens allow; slots are never over-used."""
+    rng = np.random.default_rng(seed)
+    tr = make_trace(np.sort(rng.uniform(0, 2, n)), rng.integers(1, 50, n), rng.integers(1, 30, n))
+    step = 0.01
+    r = des.simulate(tr, constant_step(step, max_batch=slots), replicas=replicas)
+    ttft, tpot, wait = r.extra["ttft_s"], r.extra["tpot_s"], r.extra["wait_s"]
+    assert np.all(np.isfinite(ttft)) and r.served_requests == n
+    assert np.all(wait >= -1e-12) and np.all(ttft >= wait + step - 1e-9)
+    multi = tr.output_tokens > 1
+    assert np.all(tpot[multi] >= step - 1e-9) and np.all(tpot[~multi] == 0)
+    assert 0 < r.slot_occupancy <= 1 + 1e-9
+
+
 def test_hand_computed_two_requests_on_one_slot():
     # constant 10 ms steps, one sequence slot: the second request waits for the first one's 5 tokens
     tr = make_trace([0.0, 0.001], [3, 3], [5, 2])
@@ -335,6 +359,10 @@ def test_builtin_scenarios_load():
                      "tenants": [{"name": "t", "class": "chat", "token_share": 1.0, "profile": "nope"}]}]},
          r"profile.*'nope' is unknown"),
         ({"colour": "red"}, r"field 'colour': unknown field"),
+        ({"pools": [{"name": "p", "token_share": 1.0, "deployment": {"model": "llama-3.1-8b", "gpu": "h100-sxm",
+                                                                     "tpp": 2},
+                     "tenants": [{"name": "t", "class": "chat", "token_share": 1.0, "profile": "azure-2023-conv"}]}]},
+         r"field 'pools\[0\]\.deployment\.tpp': unknown deployment field"),
     ],
 )
 def test_scenario_errors_name_the_field(tmp_path, patch, match):

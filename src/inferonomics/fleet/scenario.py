@@ -114,6 +114,12 @@ class PoolSpec(_M):
         for k in ("model", "gpu"):
             if k not in self.deployment:
                 raise ValueError(f"deployment.{k}: missing (required)")
+        from inferonomics.perf.api import Deployment
+
+        allowed = set(Deployment.__dataclass_fields__) | {"max_tpot_s", "max_ttft_s"}
+        for k in self.deployment:
+            if k not in allowed:
+                raise ValueError(f"deployment.{k}: unknown deployment field; allowed: {', '.join(sorted(allowed))}")
         if not any(t.cls != "batch" for t in self.tenants):
             raise ValueError("tenants: a pool needs at least one chat or api tenant (batch jobs only backfill)")
         return self
