@@ -332,6 +332,21 @@ def test_scenario_engines_agree_on_chat_api_at_small_volume():
     assert a["pools"][0].prefix_hit_rate == pytest.approx(b["pools"][0].prefix_hit_rate, abs=0.05)
 
 
+def test_idle_replicas_lent_to_training():
+    from inferonomics.fleet.run import run
+
+    scn = load_scenario("chat-api")
+    kept = run(scn, engine="fluid", daily_tokens=1e10, duration_s=86400)["totals"]
+    lent = run(scn.model_copy(update={"idle_to_training": True}), engine="fluid", daily_tokens=1e10,
+               duration_s=86400)["totals"]
+    assert kept["training_gpu_hours"] == 0
+    # the owned peak fleet's hours are split between serving and training
+    assert lent["gpu_hours"] + lent["training_gpu_hours"] == pytest.approx(lent["gpus"] * 24, rel=1e-9)
+    assert lent["training_gpu_hours"] > 0.3 * lent["gpus"] * 24
+    assert lent["usd_per_mtok"] < kept["usd_per_mtok"]
+    assert 0 < kept["serving_average_over_peak"] < 1
+
+
 # --- scenarios, scale curve and CLI ----------------------------------------------------------------------
 def test_flattening_volume():
     from inferonomics.fleet.run import flattening_volume

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         replicas: Annotated[int, typer.Option("--replicas", help="Trace files: replicas (fixed fleet).")] = 1,
         max_tpot_s: Annotated[float, typer.Option("--max-tpot-s", help="Trace files: TPOT target (s).")] = 0.05,
         max_ttft_s: Annotated[float, typer.Option("--max-ttft-s", help="Trace files: TTFT target (s).")] = 2.0,
+        idle_to_training: Annotated[bool, typer.Option("--idle-to-training", help="Owned fleets: lend the replicas serving does not need to training; serving pays only for what it holds.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
         """Simulate one scenario (or replay one trace file) and report GPUs, utilization, SLOs and $/Mtok."""
@@ -46,6 +47,8 @@ def register(app: typer.Typer) -> None:
             from inferonomics.fleet.scenario import load_scenario
 
             scn = load_scenario(file)
+            if idle_to_training:
+                scn = scn.model_copy(update={"idle_to_training": True})
             res = run(scn, engine=engine, daily_tokens=daily_tokens, duration_s=duration_s)
             out = {"scenario": res["scenario"], "totals": res["totals"],
                    "pools": [_pool_row(p) for p in res["pools"]]}
@@ -60,6 +63,7 @@ def register(app: typer.Typer) -> None:
         volumes: Annotated[str, typer.Option("--volumes", help="Daily token volumes, comma-separated.")] = "1e9,1e10,1e11,1e12",
         engine: Annotated[str, typer.Option("--engine", help="fluid (default, any size), auto or des.")] = "fluid",
         chart: Annotated[str | None, typer.Option("--chart", help="Also write the scale-curve chart to this PNG file.")] = None,
+        idle_to_training: Annotated[bool, typer.Option("--idle-to-training", help="Owned fleets: lend the replicas serving does not need to training.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
         """$/Mtok against daily token volume, split into floor, caching, batching and multiplexing."""
@@ -69,6 +73,8 @@ def register(app: typer.Typer) -> None:
 
         vols = parse_volumes(volumes)
         scn = load_scenario(file)
+        if idle_to_training:
+            scn = scn.model_copy(update={"idle_to_training": True})
         rows = scale_curve(scn, vols, engine=engine)
         flat = flattening_volume(rows)
         if chart:
@@ -144,7 +150,9 @@ def _print_run(out: dict) -> None:
     tot = out["totals"]
     if "usd_per_mtok" in tot:
         c.print(f"fleet: {tot['gpus']:,} GPUs, utilization {tot['utilization']:.1%}, SLO met {tot['slo_attainment']:.1%}; "
-                f"{tot['idle_gpu_hours']:,.0f} GPU-hours idle, {tot['backfilled_gpu_hours']:,.0f} backfilled; "
+                f"{tot['idle_gpu_hours']:,.0f} GPU-hours idle, {tot['backfilled_gpu_hours']:,.0f} backfilled, "
+                f"{tot['training_gpu_hours']:,.0f} lent to training; serving average/peak "
+                f"{tot['serving_average_over_peak']:.2f}; "
                 f"delivered ${tot['usd_per_mtok']:.4f}/Mtok on {tot['served_tokens']:.3g} tokens")
 
 

@@ -188,11 +188,24 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
             r.prefix_hit_rate = hit
             return r
     start = max(auto.desired(float(rates[[x.cls != "batch" for x in tenants]].sum()), cap), auto.min_replicas)
+    training_gpu_hours = 0.0
     if scn.fleet == "owned":
         sizing = go(start, replace(auto, provisioning_delay_s=0.0))
-        res = go(max(sizing.peak_replicas, auto.min_replicas), Autoscaler(enabled=False))
+        peak = max(sizing.peak_replicas, auto.min_replicas)
+        if scn.idle_to_training:
+            # serving holds what the autoscaler asks for (handing replicas back from training takes the
+            # provisioning delay); the rest of the owned peak fleet trains
+            res = go(start, auto)
+            owned_s = max(peak, res.peak_replicas) * res.duration_s
+            training_gpu_hours = max(owned_s - res.replica_seconds, 0.0) * res.gpus_per_replica / 3600.0
+            res.peak_replicas = max(peak, res.peak_replicas)
+        else:
+            res = go(peak, Autoscaler(enabled=False))
+        res.extra["serving_average_over_peak"] = sizing.replica_seconds / (peak * sizing.duration_s)
     else:
         res = go(start, auto)
+        res.extra["serving_average_over_peak"] = res.replica_seconds / (res.peak_replicas * res.duration_s)
+    res.extra["training_gpu_hours"] = training_gpu_hours
     gpu = dep["gpu"]
     res.usd_per_gpu_hour = usd_per_gpu_hour(scn, gpu, res.utilization)
     res.extra.update(pool=pool.name, gpu=gpu, model=dep["model"], daily_tokens=volume,
@@ -218,6 +231,10 @@ def totals(results: list[FleetResult]) -> dict:
         "interactive_utilization": wavg("interactive_utilization"),
         "slo_attainment": sum(r.slo_attainment * r.requests for r in results) / req if req else float("nan"),
         "idle_gpu_hours": sum(r.idle_gpu_hours for r in results),
+        "training_gpu_hours": sum(r.extra.get("training_gpu_hours", 0.0) for r in results),
+        "serving_average_over_peak": (sum(r.extra.get("serving_average_over_peak", 1.0) * r.peak_replicas
+                                          * r.gpus_per_replica for r in results)
+                                      / max(sum(r.peak_replicas * r.gpus_per_replica for r in results), 1)),
         "backfilled_gpu_hours": sum(r.backfilled_gpu_hours for r in results),
         "served_tokens": tok,
         "cost_usd": cost,
@@ -276,6 +293,7 @@ def scale_curve(scn: FleetScenario, volumes: list[float], *, engine: str = "flui
         out.append({
             "daily_tokens": row["daily_tokens"],
             **{k: a["totals"][k] for k in ("gpus", "gpu_hours", "utilization", "slo_attainment", "idle_gpu_hours",
+                                            "training_gpu_hours", "serving_average_over_peak",
                                             "backfilled_gpu_hours", "served_tokens", "cost_usd", "usd_per_mtok")},
             "prefix_hit_rate": float(np.average([r.prefix_hit_rate for r in a["pools"]],
                                                 weights=[r.served_tokens for r in a["pools"]])),

@@ -136,6 +136,9 @@ class FleetScenario(_M):
     daily_tokens: float = Field(gt=0, le=1e16, description="input + output tokens a day, all pools")
     duration_s: float = Field(86400.0, ge=60, le=31 * 86400)
     fleet: Literal["owned", "autoscaled"] = "owned"
+    # owned fleets: replicas interactive traffic does not need are lent to training (as DeepSeek moves
+    # idle inference nodes to research at night); serving pays only for the replicas it holds
+    idle_to_training: bool = False
     region: str = "us-average"
     rent_usd_per_gpu_hour: float | None = Field(None, ge=0)
     own: bool = False
