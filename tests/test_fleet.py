@@ -347,6 +347,32 @@ def test_idle_replicas_lent_to_training():
     assert 0 < kept["serving_average_over_peak"] < 1
 
 
+def test_models_sharing_one_fleet_need_fewer_gpus_when_their_peaks_differ(tmp_path):
+    import yaml
+
+    from inferonomics.fleet.run import run
+
+    def pool(name, model, utc):
+        return {"name": name, "token_share": 0.5, "deployment": {"model": model, "gpu": "h100-sxm",
+                                                                 "max_tpot_s": 0.05, "max_ttft_s": 2.0},
+                "tenants": [{"name": "t", "class": "chat", "token_share": 1.0, "profile": "azure-2023-conv",
+                             "diurnal_amplitude": 0.8, "utc_offset_h": utc}]}
+
+    f = tmp_path / "two.yaml"
+    f.write_text(yaml.safe_dump({"name": "two", "daily_tokens": 2e10, "fleet": "owned", "pools": [
+        pool("a", "llama-3.1-8b", -6), pool("b", "qwen3-8b", 6)]}))
+    scn = load_scenario(str(f))
+    apart = run(scn, engine="fluid")
+    shared = run(scn.model_copy(update={"shared_fleet": True}), engine="fluid")
+    sum_of_peaks = sum(r.peak_replicas * r.gpus_per_replica for r in apart["pools"])
+    assert apart["totals"]["gpus"] == sum_of_peaks
+    # opposite time zones: the summed need peaks well below the sum of the peaks
+    assert shared["totals"]["gpus"] < 0.85 * sum_of_peaks
+    assert shared["totals"]["utilization"] > apart["totals"]["utilization"]
+    assert shared["totals"]["usd_per_mtok"] < apart["totals"]["usd_per_mtok"]
+    assert shared["totals"]["gpu_hours"] == pytest.approx(shared["totals"]["gpus"] * 24, rel=0.01)
+
+
 # --- scenarios, scale curve and CLI ----------------------------------------------------------------------
 def test_flattening_volume():
     from inferonomics.fleet.run import flattening_volume

@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         max_tpot_s: Annotated[float, typer.Option("--max-tpot-s", help="Trace files: TPOT target (s).")] = 0.05,
         max_ttft_s: Annotated[float, typer.Option("--max-ttft-s", help="Trace files: TTFT target (s).")] = 2.0,
         idle_to_training: Annotated[bool, typer.Option("--idle-to-training", help="Owned fleets: lend the replicas serving does not need to training; serving pays only for what it holds.")] = False,
+        shared_fleet: Annotated[bool, typer.Option("--shared-fleet", help="Owned fleets: pools on the same accelerator share one fleet sized for their summed peak.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
         """Simulate one scenario (or replay one trace file) and report GPUs, utilization, SLOs and $/Mtok."""
@@ -47,8 +48,7 @@ def register(app: typer.Typer) -> None:
             from inferonomics.fleet.scenario import load_scenario
 
             scn = load_scenario(file)
-            if idle_to_training:
-                scn = scn.model_copy(update={"idle_to_training": True})
+            scn = _with_flags(scn, idle_to_training, shared_fleet)
             res = run(scn, engine=engine, daily_tokens=daily_tokens, duration_s=duration_s)
             out = {"scenario": res["scenario"], "totals": res["totals"],
                    "pools": [_pool_row(p) for p in res["pools"]]}
@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option("--engine", help="fluid (default, any size), auto or des.")] = "fluid",
         chart: Annotated[str | None, typer.Option("--chart", help="Also write the scale-curve chart to this PNG file.")] = None,
         idle_to_training: Annotated[bool, typer.Option("--idle-to-training", help="Owned fleets: lend the replicas serving does not need to training.")] = False,
+        shared_fleet: Annotated[bool, typer.Option("--shared-fleet", help="Owned fleets: pools on the same accelerator share one fleet.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
         """$/Mtok against daily token volume, split into floor, caching, batching and multiplexing."""
@@ -73,8 +74,7 @@ def register(app: typer.Typer) -> None:
 
         vols = parse_volumes(volumes)
         scn = load_scenario(file)
-        if idle_to_training:
-            scn = scn.model_copy(update={"idle_to_training": True})
+        scn = _with_flags(scn, idle_to_training, shared_fleet)
         rows = scale_curve(scn, vols, engine=engine)
         flat = flattening_volume(rows)
         if chart:
@@ -85,6 +85,11 @@ def register(app: typer.Typer) -> None:
             print_json({"scenario": scn.name, "points": rows, "flattens_at_daily_tokens": flat, "chart": chart})
             return
         _print_scale(scn.name, rows, flat, chart)
+
+
+def _with_flags(scn, idle_to_training: bool, shared_fleet: bool):
+    upd = {k: True for k, v in (("idle_to_training", idle_to_training), ("shared_fleet", shared_fleet)) if v}
+    return scn.model_copy(update=upd) if upd else scn
 
 
 def _run_trace(path, engine, model, gpu, gpus, weights, replicas, max_tpot_s, max_ttft_s) -> dict:

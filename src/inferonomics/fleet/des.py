@@ -379,6 +379,14 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     # provisioned time runs to the end of the horizon when that is later than the last completion
     advance(max(now, end_time))
 
+    # replicas held (active, provisioning or draining) in each second of the horizon, from the ticks
+    n_sec = max(math.ceil(acc["t"] - start_time), 1)
+    reps_per_s = np.full(n_sec, replicas, np.int64)
+    for k, row in enumerate(timeline):
+        a = int(row[0] - start_time)
+        b = int(timeline[k + 1][0] - start_time) if k + 1 < len(timeline) else n_sec
+        reps_per_s[a:b] = row[1] + row[2] + row[3]
+
     first_a = np.array(first)
     fin = np.array(finish)
     disp = np.array(dispatch)
@@ -422,5 +430,5 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         ttft_p50_s=q(ti, 50), ttft_p99_s=q(ti, 99), tpot_p50_s=q(pi, 50), tpot_p99_s=q(pi, 99),
         mean_wait_s=float(np.nanmean((disp - arr_a)[inter])) if inter.any() else float("nan"),
         prefix_hit_rate=float(np.asarray(hit_tokens)[inter].sum()) / in_tok,
-        extra={"rejected": len(rejected), "timeline": timeline, "ttft_s": ttft, "tpot_s": tpot, "wait_s": disp - arr_a, "served_share": float(served.mean()) if n else 1.0},
+        extra={"rejected": len(rejected), "timeline": timeline, "replicas_per_s": reps_per_s, "ttft_s": ttft, "tpot_s": tpot, "wait_s": disp - arr_a, "served_share": float(served.mean()) if n else 1.0},
     )

@@ -153,6 +153,7 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
     else:
         work_l, bwork_l = req_l, breq_l
     ttft_hist = np.zeros(n_s)
+    reps_hist = np.zeros(n_s, np.int64)
     tpot_hist = np.zeros(n_s)
     for s in range(n_s):
         if pending and pending[0][0] <= s:
@@ -199,6 +200,7 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
         N -= done
         Nb -= done_b
         rep_s += active + n_pending
+        reps_hist[s] = active + n_pending
         if auto is not None and (s + 1) % interval == 0:
             want = auto.desired(window / interval, cap_rps)
             window = 0.0
@@ -255,4 +257,5 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
         tpot_p50_s=wq(tpot_hist, order_p, 50), tpot_p99_s=wq(tpot_hist, order_p, 99),
         mean_wait_s=wait_sum / total_req if total_req else float("nan"),
         prefix_hit_rate=float("nan"),
+        extra={"replicas_per_s": reps_hist},
     )

@@ -202,6 +202,7 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
         else:
             res = go(peak, Autoscaler(enabled=False))
         res.extra["serving_average_over_peak"] = sizing.replica_seconds / (peak * sizing.duration_s)
+        res.extra["replicas_needed_per_s"] = sizing.extra.get("replicas_per_s")
     else:
         res = go(start, auto)
         res.extra["serving_average_over_peak"] = res.replica_seconds / (res.peak_replicas * res.duration_s)
@@ -242,10 +243,41 @@ def totals(results: list[FleetResult]) -> dict:
     }
 
 
+def share_fleet(pools: list[FleetResult]) -> dict[str, int]:
+    """Owned pools on one accelerator share a fleet sized for the peak of their summed needs (GPUs per
+    second from each pool's sizing run): each pool's GPU-hours shrink by shared peak / sum of the peaks.
+    Returns the shared fleet's GPUs per accelerator."""
+    out = {}
+    for gpu in sorted({r.extra["gpu"] for r in pools}):
+        grp = [r for r in pools if r.extra["gpu"] == gpu and r.extra.get("replicas_needed_per_s") is not None]
+        if len(grp) < 2:
+            continue
+        n = min(len(r.extra["replicas_needed_per_s"]) for r in grp)
+        need = sum(r.extra["replicas_needed_per_s"][:n] * r.gpus_per_replica for r in grp)
+        own = sum(r.peak_replicas * r.gpus_per_replica for r in grp)
+        shared = int(max(need.max(), max(r.gpus_per_replica for r in grp)))
+        f = min(shared / own, 1.0)
+        for r in grp:
+            r.gpu_seconds *= f
+            r.replica_seconds *= f
+            r.extra["shared_fleet_gpus"] = shared
+        out[gpu] = shared
+    return out
+
+
 def run(scn: FleetScenario, *, engine: str = "auto", daily_tokens: float | None = None, **kw) -> dict:
     pools = [run_pool(scn, p, daily_tokens=daily_tokens, engine=engine, **kw) for p in scn.pools]
     days = (pools[0].duration_s / 86400.0) if pools else 1.0
+    shared = {}
+    if scn.shared_fleet and scn.fleet == "owned" and not scn.idle_to_training:
+        shared = share_fleet(pools)
+        for r in pools:  # $/GPU-hour of an owned fleet depends on its utilization
+            r.usd_per_gpu_hour = usd_per_gpu_hour(scn, r.extra["gpu"], r.utilization)
     tot = totals(pools)
+    if shared:
+        tot["gpus"] = sum(shared.values()) + sum(r.peak_replicas * r.gpus_per_replica for r in pools
+                                                  if r.extra["gpu"] not in shared)
+        tot["shared_fleet_gpus"] = shared
     tot["daily_tokens"] = scn.daily_tokens if daily_tokens is None else daily_tokens
     tot["days"] = days
     return {"scenario": scn.name, "totals": tot, "pools": pools}

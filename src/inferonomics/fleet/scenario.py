@@ -139,6 +139,9 @@ class FleetScenario(_M):
     # owned fleets: replicas interactive traffic does not need are lent to training (as DeepSeek moves
     # idle inference nodes to research at night); serving pays only for the replicas it holds
     idle_to_training: bool = False
+    # owned fleets: pools on the same accelerator share one fleet sized for the peak of their summed needs
+    # (a model's replicas can be reloaded with another model), not the sum of each pool's own peak
+    shared_fleet: bool = False
     region: str = "us-average"
     rent_usd_per_gpu_hour: float | None = Field(None, ge=0)
     own: bool = False
