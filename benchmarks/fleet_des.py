@@ -18,6 +18,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    import numpy as np
+
     from inferonomics.fleet import des
     from inferonomics.fleet.demand import Tenant, generate
     from inferonomics.fleet.policy import Autoscaler
@@ -29,7 +31,8 @@ def main() -> None:
                   prefix_tokens=800)]
     rate = 50.0
     t0 = time.perf_counter()
-    tr = generate(ten, rate, args.requests / rate, start_s=8 * 3600, seed=args.seed)
+    tr = generate(ten, rate, 1.3 * args.requests / rate, start_s=8 * 3600, seed=args.seed)
+    tr = tr.select(np.arange(len(tr)) < args.requests)  # exactly --requests (the diurnal shape varies the count)
     t1 = time.perf_counter()
     m = step_model({"model": "llama-3.1-8b", "gpu": "h100-sxm", "isl": int(tr.input_tokens.mean()),
                     "osl": int(tr.output_tokens.mean()), "max_tpot_s": 0.05, "max_ttft_s": 2.0})
