@@ -124,6 +124,10 @@ FLAGS: dict[str, Limit] = {
     "--mtp-tokens": Limit(0, 16, "draft tokens per decode step", integer=True),
     "--mtp-accept-rate": Limit(0, 1, "accepted / drafted tokens"),
     "--redundant-experts": Limit(0, 4_096, "expert copies", integer=True),
+    # fleet simulation
+    "--daily-tokens": Limit(1, 1e16, "tokens a day"),
+    "--duration-s": Limit(1, 31 * 86_400, "seconds of simulated time"),
+    "--replicas": Limit(1, 1_000_000, "replicas", integer=True),
     # breakeven
     "--tokens-per-month": Limit(1, 1e16, "tokens a month"),
     "--input-share": Limit(0, 1, "a fraction, 0.8 = 80% input", hi_open=True),
