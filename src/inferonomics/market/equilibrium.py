@@ -22,8 +22,9 @@ so a uniform price cut of x% raises volume by the elasticity, whatever the share
 Capacity
 --------
 Primary demand ``s_j Q`` above an option's capacity is not served there: the excess goes to the options
-that still have room, in proportion to their primary shares (proportional rationing, repeated until
-no option is over capacity or none has room; what is left is not served).  Options without a capacity
+that still have room, in proportion to their primary shares, and those buyers re-buy on their own
+demand curve at the new price (volume x (p_new / p_old)^-eps); repeated until no option is over capacity
+or none has room; what is left is not served.  Options without a capacity
 (self-hosting, edge) take any volume.
 
 Equilibrium
@@ -108,10 +109,14 @@ class NestedLogitDemand:
         return self.q_ref_mtok[exp] * ratio ** (-self.eps[exp])
 
 
-def ration(demand: np.ndarray, capacity: np.ndarray, weights: np.ndarray, rounds: int | None = None) -> np.ndarray:
+def ration(demand: np.ndarray, capacity: np.ndarray, weights: np.ndarray, price: np.ndarray | None = None,
+           eps: np.ndarray | None = None, rounds: int | None = None) -> np.ndarray:
     """Sales after capacity limits: excess demand moves to options with room, pro rata to ``weights``.
 
-    demand, weights: (..., J); capacity broadcastable to them (``inf`` = no limit)."""
+    demand, weights: (..., J); capacity broadcastable to them (``inf`` = no limit).  With ``price`` (same
+    shape as demand) and ``eps`` (broadcastable to (..., 1)), the buyers turned away re-buy on their own
+    demand curve: the volume moved is scaled by (price where it lands / price it left)^-eps, so an option
+    with room cannot charge the rationed buyers any price it likes."""
     cap = np.broadcast_to(capacity, demand.shape)
     d = demand.astype(float).copy()
     rounds = demand.shape[-1] + 1 if rounds is None else rounds
@@ -125,7 +130,12 @@ def ration(demand: np.ndarray, capacity: np.ndarray, weights: np.ndarray, rounds
         w = np.where(room, weights, 0.0)
         wsum = w.sum(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = d + np.where(wsum > 0, spill * w / wsum, 0.0)
+            share = np.where(wsum > 0, w / wsum, 0.0)
+            moved = spill * share
+            if price is not None and eps is not None:
+                p_from = np.where(spill > 0, (excess * price).sum(axis=-1, keepdims=True) / spill, 1.0)
+                moved = moved * (np.maximum(price, 1e-300) / np.maximum(p_from, 1e-300)) ** (-eps)
+        d = d + moved
     return np.minimum(d, cap)
 
 
@@ -137,7 +147,8 @@ def logit_sales(demand: NestedLogitDemand, capacity_mtok: np.ndarray) -> Callabl
         q = demand.volume_mtok(price, s)
         extra = price.ndim - 2
         cap = capacity_mtok[(slice(None),) + (None,) * extra + (slice(None),)]
-        return ration(s * q[..., None], cap, s)
+        e = demand.eps[(slice(None),) + (None,) * (extra + 1)]
+        return ration(s * q[..., None], cap, s, price, e)
 
     return sales
 
