@@ -155,21 +155,28 @@ def logit_sales(demand: NestedLogitDemand, capacity_mtok: np.ndarray) -> Callabl
 
 @dataclass(frozen=True)
 class Equilibrium:
-    """Prices (P, J), sales (P, J), and convergence: rounds used, last relative price move, converged (P,)."""
+    """Prices (P, J) and sales (P, J); convergence per path: the last relative price move (``residual``),
+    the largest relative profit gain any provider could still get by deviating alone (``profit_gain``,
+    0 at an exact equilibrium), ``converged`` (residual <= tol, or profit_gain <= gain_tol after averaging),
+    ``averaged`` (paths that needed the averaging phase: best responses cycled)."""
 
     price: np.ndarray
     sales: np.ndarray
     iterations: int
     residual: np.ndarray
+    profit_gain: np.ndarray
     converged: np.ndarray
+    averaged: np.ndarray
     tol: float
 
 
-def _best_response(sales_fn, price, i, cost_i, lo, hi, grid, refine):
-    """Best price of option ``i`` (P,) given the others' prices, by grid search with refinement."""
+def _best_response(sales_fn, price, i, cost, lo, hi, grid, refine, mates):
+    """Best price of option ``i`` (P,) given the others' prices, by grid search with refinement; the profit
+    is that of all options of the same owner (``mates``, which include ``i``).  Returns (price, profit)."""
     n_paths = price.shape[0]
     llo, lhi = np.log(lo), np.log(np.maximum(hi, lo))
     best = lo.copy()
+    best_profit = np.zeros(n_paths)
     for level in range(refine + 1):
         t = np.linspace(0.0, 1.0, grid)
         x = llo[:, None] + (lhi - llo)[:, None] * t[None, :]
@@ -179,15 +186,22 @@ def _best_response(sales_fn, price, i, cost_i, lo, hi, grid, refine):
         cand = np.exp(x)
         trial = np.repeat(price[:, None, :], cand.shape[1], axis=1)
         trial[:, :, i] = cand
-        sold = sales_fn(trial)[:, :, i]
-        profit = (cand - cost_i[:, None]) * sold
+        sold = sales_fn(trial)[:, :, mates]
+        with np.errstate(invalid="ignore"):
+            profit = np.where(sold > 0, (trial[:, :, mates] - cost[:, None, mates]) * sold, 0.0).sum(axis=-1)
         k = np.argmax(profit, axis=1)
         rows = np.arange(n_paths)
         best = cand[rows, k]
+        best_profit = profit[rows, k]
         step = (lhi - llo) / (grid - 1)
         xb = np.log(best)
         llo, lhi = np.maximum(xb - step, np.log(lo)), np.minimum(xb + step, np.log(np.maximum(hi, lo)))
-    return best
+    return best, best_profit
+
+
+def _owner_profit(sales, price, cost, mates):
+    with np.errstate(invalid="ignore"):
+        return np.where(sales[:, mates] > 0, (price[:, mates] - cost[:, mates]) * sales[:, mates], 0.0).sum(axis=-1)
 
 
 def solve(
@@ -199,32 +213,69 @@ def solve(
     start: np.ndarray,
     *,
     tol: float = 1e-5,
+    gain_tol: float = 1e-3,
     max_iter: int = 200,
+    pure_iter: int | None = None,
     grid: int = 33,
     refine: int = 4,
+    owner: np.ndarray | None = None,
 ) -> Equilibrium:
     """Bertrand-Nash prices with capacities by iterated best responses; see the module text.
 
     marginal_cost, floor, ceiling, start: (P, J); strategic: (J,) or (P, J) bool (non-strategic options
-    keep their start price; so do strategic ones on paths where strategic is False)."""
+    keep their start price; so do strategic ones on paths where strategic is False).  ``owner``: (J,) ids; a
+    firm with several options sets each to maximise the profit of all of them (multi-product Bertrand).
+
+    Phase 1 (``pure_iter`` rounds, default all): plain best responses (Gauss-Seidel); a path whose prices
+    move by at most ``tol`` has an exact equilibrium.  Phase 2, for paths still moving (best responses
+    cycle, as they do in Bertrand-Edgeworth markets without a pure equilibrium): each round moves prices a
+    step 1/(n+1) towards the best responses (the running average of the cycle, as in fictitious play); the
+    result is accepted as an approximate equilibrium where no provider could gain more than ``gain_tol``
+    (relative) by deviating alone, and reported as not converged otherwise."""
     price = np.array(start, dtype=float, copy=True)
     strat = np.broadcast_to(np.asarray(strategic, dtype=bool), price.shape)
     lo = np.maximum(floor, 1e-12)
     hi = np.maximum(ceiling, lo)
     price = np.where(strat, np.clip(price, lo, hi), price)
-    residual = np.full(price.shape[0], np.inf)
+    n_paths, n_opt = price.shape
+    pure_iter = max_iter if pure_iter is None else min(pure_iter, max_iter)
+    residual = np.full(n_paths, np.inf)
+    exact = np.zeros(n_paths, bool)
+    gain = np.zeros(n_paths)
+    mates_of = [[i] if owner is None else [k for k in range(n_opt) if owner[k] == owner[i]] for i in range(n_opt)]
     it = 0
     for it in range(1, max_iter + 1):
         before = price.copy()
-        for i in range(price.shape[1]):
+        step = 1.0 if it <= pure_iter else 1.0 / (it - pure_iter + 1)
+        gain = np.zeros(n_paths)
+        for i in range(n_opt):
             if not strat[:, i].any():
                 continue
-            br = _best_response(sales_fn, price, i, marginal_cost[:, i], lo[:, i], hi[:, i], grid, refine)
-            price[:, i] = np.where(strat[:, i], br, price[:, i])
+            br, br_profit = _best_response(sales_fn, price, i, marginal_cost, lo[:, i], hi[:, i], grid, refine,
+                                           mates_of[i])
+            now = _owner_profit(sales_fn(price), price, marginal_cost, mates_of[i])
+            g = np.where(strat[:, i], (br_profit - now) / np.maximum(np.abs(now), 1e-300), 0.0)
+            gain = np.maximum(gain, np.where(br_profit > now, g, 0.0))
+            moving = strat[:, i] & ~exact
+            price[:, i] = np.where(moving, price[:, i] + step * (br - price[:, i]), price[:, i])
         residual = np.max(np.abs(price - before) / np.maximum(before, 1e-12), axis=1)
-        if np.all(residual <= tol):
+        if it <= pure_iter:
+            exact |= residual <= tol
+        if np.all(exact | ((it > pure_iter) & (gain <= gain_tol))):
             break
-    return Equilibrium(price, sales_fn(price), it, residual, residual <= tol, tol)
+    sales = sales_fn(price)
+    # the deviation gain at the final prices
+    final_gain = np.zeros(n_paths)
+    for i in range(n_opt):
+        if not strat[:, i].any():
+            continue
+        _, br_profit = _best_response(sales_fn, price, i, marginal_cost, lo[:, i], hi[:, i], grid, refine,
+                                      mates_of[i])
+        now = _owner_profit(sales, price, marginal_cost, mates_of[i])
+        g = np.where(strat[:, i] & (br_profit > now), (br_profit - now) / np.maximum(np.abs(now), 1e-300), 0.0)
+        final_gain = np.maximum(final_gain, g)
+    converged = exact | (final_gain <= gain_tol)
+    return Equilibrium(price, sales, it, residual, final_gain, converged, ~exact, tol)
 
 
 __all__ = ["NestedLogitDemand", "ration", "logit_sales", "solve", "Equilibrium"]
