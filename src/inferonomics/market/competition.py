@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inferonomics.errors import InferonomicsError, InputError
 from inferonomics.market.dists import ALL_PARAMS, DISTS, Dist, make_dist
@@ -70,6 +70,11 @@ class Q(BaseModel):
     date: str | None = None
     assumption: str | None = None
     note: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, v: Any) -> Any:
+        return _q(v)
 
     @model_validator(mode="after")
     def _check(self) -> Q:
@@ -156,8 +161,6 @@ class Supply(_Strict):
     units_per_year: dict[int, Q] = Field(description="units the regime can buy, by calendar year")
     price_usd: Q | None = None
     lead_time_years: Q
-
-    _c = field_validator("price_usd", "lead_time_years", mode="before")(classmethod(lambda c, v: _q(v)))
 
 
 class Regime(_Strict):
