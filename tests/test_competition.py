@@ -3,9 +3,19 @@ hand), and the market files run end to end."""
 
 from __future__ import annotations
 
+import copy
+import json
+
 import numpy as np
 import pytest
 
+from inferonomics.market.competition import (
+    MarketFileError,
+    builtin_markets,
+    check_rules,
+    load_market,
+    run_market,
+)
 from inferonomics.market.equilibrium import NestedLogitDemand, logit_sales, ration, solve
 
 
@@ -95,7 +105,7 @@ def test_logit_duopoly_with_binding_capacities_clears_the_market():
 
 def test_volume_elasticity_may_exceed_one():
     """A uniform 10x price cut with eps = 1.5 multiplies volume by 10^1.5, so revenue rises (Jevons)."""
-    d, _ = _duopoly(4.0, 1.5)
+    d, _sales = _duopoly(4.0, 1.5)
     p = np.ones((1, 2))
     q1 = d.volume_mtok(p, d.shares(p))
     q2 = d.volume_mtok(p / 10, d.shares(p / 10))
@@ -131,16 +141,6 @@ def test_ration_moves_excess_to_options_with_room():
 
 
 # ------------------------------------------------------------------------------------------ market files
-import copy  # noqa: E402
-import json  # noqa: E402
-
-from inferonomics.market.competition import (  # noqa: E402
-    MarketFileError,
-    builtin_markets,
-    check_rules,
-    load_market,
-    run_market,
-)
 
 
 @pytest.fixture(scope="module")

@@ -114,8 +114,9 @@ class Q(BaseModel):
 def _q(v: Any) -> Any:
     """A bare number is not accepted: every number carries its provenance."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        raise ValueError(f"{v} needs its provenance: write {{value: {v}, source: ..., date: ...}} or "
-                         f"{{value: {v}, assumption: ...}}")
+        raise ValueError(  # noqa: TRY004 (pydantic reports ValueError as a validation error)
+            f"{v} needs its provenance: write {{value: {v}, source: ..., date: ...}} or {{value: {v}, assumption: ...}}"
+        )
     return v
 
 
@@ -242,9 +243,9 @@ class MarketSpec(_Strict):
 
         cat = get_catalog()
         nests = set(self.demand.nests)
-        for dn, d in self.deployments.items():
+        for d in self.deployments.values():
             cat.model(d.model)  # UnknownNameError names the model
-        for rn, r in self.regimes.items():
+        for r in self.regimes.values():
             for g in r.accelerators:
                 cat.accelerator(g)
         for pn, p in self.providers.items():
@@ -407,7 +408,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
     cat = get_catalog()
     rng = np.random.default_rng(seed)
     P, T = paths, spec.years
-    life = int(round(cat.const("life_years")))
+    life = round(cat.const("life_years"))
     util = spec.utilization.sample(rng, P, 0.05, 1.0)
     util_fixed = spec.utilization.median_value()
     gain = spec.throughput_gain_per_year.sample(rng, P, -0.5, 10.0)
@@ -713,5 +714,13 @@ def check_rules(result: MarketResult) -> list[str]:
     return out
 
 
-__all__ = ["MarketSpec", "MarketResult", "MarketFileError", "load_market", "run_market", "builtin_markets",
-           "unit_economics", "check_rules"]
+__all__ = [
+    "MarketFileError",
+    "MarketResult",
+    "MarketSpec",
+    "builtin_markets",
+    "check_rules",
+    "load_market",
+    "run_market",
+    "unit_economics",
+]

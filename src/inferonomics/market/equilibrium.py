@@ -278,4 +278,4 @@ def solve(
     return Equilibrium(price, sales, it, residual, final_gain, converged, ~exact, tol)
 
 
-__all__ = ["NestedLogitDemand", "ration", "logit_sales", "solve", "Equilibrium"]
+__all__ = ["Equilibrium", "NestedLogitDemand", "logit_sales", "ration", "solve"]
