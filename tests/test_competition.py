@@ -80,7 +80,7 @@ def test_logit_bertrand_markup_by_hand():
     """Two symmetric logit firms, no capacity limit, shares u = -alpha ln p, volume Q_ref P^-eps.  The
     first-order condition d ln(profit)/d ln p = 0 reads p/(p-c) - alpha (1-s) - eps s = 0 with s = 1/2,
     so p = c (alpha + eps) / (alpha + eps - 2).  alpha=4, eps=1.2, c=1: p = 5.2/3.2 = 1.625."""
-    d, sales = _duopoly(4.0, 1.2)
+    _, sales = _duopoly(4.0, 1.2)
     c = np.ones((1, 2))
     eq = solve(sales, c, c, np.full((1, 2), 100.0), np.array([True, True]), c.copy(), tol=1e-8)
     assert eq.converged.all()
