@@ -34,7 +34,8 @@ def test_gguf_bytes_per_weight_from_block_layouts():
 def test_weights_scale_with_the_format():
     r4 = predict("llama-2-7b", "apple-m4-max", weights="q4_0", engine="llama.cpp", isl=512, osl=128, concurrency=1)
     r8 = predict("llama-2-7b", "apple-m4-max", weights="q8_0", engine="llama.cpp", isl=512, osl=128, concurrency=1)
-    assert r8["weights_per_gpu_gb"] / r4["weights_per_gpu_gb"] == pytest.approx(34 / 18, rel=0.02)
+    # the quantized matrices scale by 34/18; tensors the model keeps at 16 bits (embeddings, norms) do not
+    assert 1.7 < r8["weights_per_gpu_gb"] / r4["weights_per_gpu_gb"] <= 34 / 18
     # decoding is memory-bound at one user: q8_0 is slower, by less than the byte ratio (fixed overhead)
     assert 1.0 < r8["tpot_s"] / r4["tpot_s"] < 34 / 18
 
