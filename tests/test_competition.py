@@ -272,3 +272,34 @@ def test_cli_market_run_json_and_errors(tmp_path, china_raw, capsys):
     assert main(["market", "run", str(bad)]) == 2
     assert "providers.alibaba.regime" in capsys.readouterr().err
     assert main(["market", "run", "no-such-market"]) == 2
+
+
+def test_private_cloud_is_a_revenue_line_of_its_provider(china_raw):
+    """A buyer who leaves the public cloud for an on-premise stack may still pay the provider that installs
+    it: Alibaba's private-cloud revenue is part of its revenue, priced at or above its hardware-plus-services
+    cost, and the option disappears when the file drops it."""
+    res = run_market(_short(china_raw, 2), paths=3, seed=2)
+    ali = res.providers[res.providers.provider == "alibaba"]
+    assert (ali["private_cloud_revenue_usd"] > 0).all()
+    assert (ali["revenue_usd"] >= ali["private_cloud_revenue_usd"]).all()
+    pc = res.options[res.options.kind == "private-cloud"]
+    assert set(pc["owner"]) == {"alibaba"}
+    assert (pc["price_usd_per_mtok"] >= pc["cost_usd_per_mtok"] * (1 - 1e-9)).all()
+    assert (pc["price_usd_per_server_year"] > 0).all()
+    d = _short(china_raw, 2)
+    d["providers"]["alibaba"].pop("private_cloud")
+    res2 = run_market(d, paths=3, seed=2)
+    assert (res2.providers[res2.providers.provider == "alibaba"]["private_cloud_revenue_usd"] == 0).all()
+
+
+def test_ghost_cloud_share_follows_edge_hardware_cost(china_raw):
+    """Attrition to the edge is derived, not typed in: when local hardware gets cheaper faster, more volume
+    leaves the providers for the edge option (same draws otherwise)."""
+    def edge_share(change):
+        d = _short(china_raw, 3)
+        d["alternatives"]["edge"]["cost_change_per_year"] = {"value": change, "assumption": "test"}
+        r = run_market(d, paths=3, seed=4).providers
+        last = r[(r.year == r.year.max()) & (r.provider == "edge")]
+        return float(last["share"].mean())
+
+    assert edge_share(-0.6) > 2 * edge_share(0.0)

@@ -187,6 +187,21 @@ class Product(_Strict):
     fleet_share: Q
 
 
+class PrivateCloud(_Strict):
+    """An on-premise deployment the provider installs and runs for a buyer (Apsara Stack-style): the buyer
+    pays the hardware and the services per server-year; priced per Mtok here so it competes with the rest."""
+
+    nest: str
+    gpu: str
+    deployment: str
+    gpus_per_server: int = Field(default=8, ge=1, le=72)
+    quality: Q
+    utilization: Q
+    services_frac: Q = Field(description="services (installation, support, model updates) as a share of the "
+                             "server-year's hardware and operating cost")
+    cost_change_per_year: Q
+
+
 class Provider(_Strict):
     name: str
     regime: str
@@ -197,6 +212,7 @@ class Provider(_Strict):
     own_silicon: OwnSilicon | None = None
     products: list[Product]
     subsidy_usd_per_mtok: Q | None = None
+    private_cloud: PrivateCloud | None = None
 
 
 class Alternative(_Strict):
@@ -264,6 +280,14 @@ class MarketSpec(_Strict):
                 if p.own_silicon.deployment and p.own_silicon.deployment not in self.deployments:
                     raise ValueError(f"providers.{pn}.own_silicon.deployment: {p.own_silicon.deployment!r} "
                                      f"is not in deployments")
+            pc = p.private_cloud
+            if pc is not None:
+                if pc.nest not in nests:
+                    raise ValueError(f"providers.{pn}.private_cloud.nest: {pc.nest!r} is not a nest of demand.nests")
+                if pc.deployment not in self.deployments:
+                    raise ValueError(f"providers.{pn}.private_cloud.deployment: {pc.deployment!r} is not in "
+                                     f"deployments")
+                cat.accelerator(pc.gpu)
             for k, pr in enumerate(p.products):
                 if pr.tier not in nests:
                     raise ValueError(f"providers.{pn}.products.{k}.tier: {pr.tier!r} is not a nest of "
@@ -352,6 +376,16 @@ def unit_economics(dep: Deployment, gpu: str, region: str, utilization: float) -
         raise InputError(f"deployment of {dep.model} on {gpu}", err.value, err.allowed) from None
 
 
+def usd_per_mtok_at(dep: Deployment, gpu: str, region: str, utilization: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Owned cost per Mtok and Mtok per GPU-year at each utilization (vectorized over paths): the cost engine's
+    GPU-hour cost is affine in utilization (idle/busy power blend), so two engine calls give it exactly."""
+    lo, hi = unit_economics(dep, gpu, region, 0.25), unit_economics(dep, gpu, region, 0.75)
+    slope = (hi["usd_per_gpu_hour"] - lo["usd_per_gpu_hour"]) / 0.5
+    hourly = lo["usd_per_gpu_hour"] + slope * (np.asarray(utilization) - 0.25)
+    mtok_year = hi["mtok_per_gpu_year"] / 0.75 * np.asarray(utilization)
+    return hourly * HOURS_PER_YEAR / mtok_year, mtok_year
+
+
 # ------------------------------------------------------------------------------------------ simulation
 @dataclass(frozen=True)
 class MarketResult:
@@ -375,7 +409,8 @@ class MarketResult:
         for (year, prov), g in df.groupby(["year", "provider"], sort=False):
             row = {"year": int(year), "provider": prov, "kind": g["kind"].iloc[0]}
             for col in ("price_usd_per_mtok", "share", "volume_mtok", "capacity_mtok", "gross_margin",
-                        "revenue_usd", "cash_cost_usd_per_mtok", "full_cost_usd_per_mtok", "gpus"):
+                        "revenue_usd", "private_cloud_revenue_usd", "cash_cost_usd_per_mtok",
+                        "full_cost_usd_per_mtok", "gpus"):
                 vals = g[col].to_numpy(dtype=float)
                 vals = vals[np.isfinite(vals)]
                 for q in quantiles:
@@ -447,6 +482,26 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             opt_quality.append(pr.quality.sample(rng, P))
             opt_kind.append("provider")
             fleet_share[j] = sh / tot
+    prov_private: dict[str, list[int]] = {pn: [] for pn in prov_names}
+    pc_cost: dict[int, np.ndarray] = {}
+    pc_mtok_server: dict[int, np.ndarray] = {}
+    for pn in prov_names:
+        pc = spec.providers[pn].private_cloud
+        if pc is None:
+            continue
+        j = len(opt_owner)
+        prov_private[pn].append(j)
+        opt_owner.append(pn)
+        opt_label.append(f"{pn}/private-cloud")
+        opt_nest.append(nest_names.index(pc.nest))
+        opt_quality.append(pc.quality.sample(rng, P))
+        opt_kind.append("private-cloud")
+        u_pc = pc.utilization.sample(rng, P, 0.01, 1.0)
+        per_mtok, mtok_year = usd_per_mtok_at(spec.deployments[pc.deployment], pc.gpu, spec.providers[pn].region, u_pc)
+        services = pc.services_frac.sample(rng, P, 0.0)
+        change = pc.cost_change_per_year.sample(rng, P, -0.99)
+        pc_cost[j] = (per_mtok * (1 + services))[:, None] * (1 + change[:, None]) ** np.arange(spec.years)[None, :]
+        pc_mtok_server[j] = mtok_year * pc.gpus_per_server
     alt_names = list(spec.alternatives)
     for an in alt_names:
         a = spec.alternatives[an]
@@ -526,8 +581,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
         a = spec.alternatives[an]
         u_alt = a.utilization.sample(rng, P, 1e-3, 1.0)
         ch = a.cost_change_per_year.sample(rng, P, -0.99)
-        base = np.array([unit_economics(spec.deployments[a.deployment], a.gpu, a.region, uu)["usd_per_mtok_blended"]
-                         for uu in np.round(u_alt, 2)])
+        base, _ = usd_per_mtok_at(spec.deployments[a.deployment], a.gpu, a.region, u_alt)
         alt_price[:, k, :] = base[:, None] * (1 + ch[:, None]) ** np.arange(T)[None, :]
 
     active = np.ones((P, J), bool)
@@ -561,6 +615,8 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             full_per_mtok = np.where(cap > 0, fleet_cost / cap, np.inf)
         cash_per_mtok[:, n_prod:] = alt_price[:, :, t]
         full_per_mtok[:, n_prod:] = alt_price[:, :, t]
+        for j, c_pc in pc_cost.items():
+            cash_per_mtok[:, j] = full_per_mtok[:, j] = c_pc[:, t]
         has_cap = cap > 0
         live = active & has_cap
         floor = cash_per_mtok.copy()
@@ -589,9 +645,9 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             revenue = price * sales
             new_exit = np.zeros((P, J), bool)
             for pn in prov_names:
-                js = prov_products[pn]
+                js = prov_products[pn] + prov_private[pn]
                 rev = revenue[:, js].sum(axis=1)
-                cost_ = fleet_cost[:, js].sum(axis=1)
+                cost_ = fleet_cost[:, js].sum(axis=1) + sum(cash_per_mtok[:, j] * sales[:, j] for j in prov_private[pn])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     gm = np.where(rev > 0, (rev - cost_) / rev, -np.inf)
                 out = live[:, js].any(axis=1) & (gm < exit_gm) & (subsidy[pn] <= 0)
@@ -617,21 +673,30 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
                 "kind": opt_kind[j], "price_usd_per_mtok": price[:, j], "volume_mtok": sales[:, j],
                 "share": np.where(total > 0, sales[:, j] / total, 0.0), "capacity_mtok": np.where(
                     opt_kind[j] == "provider", cap[:, j], np.nan), "active": live[:, j],
+                "cost_usd_per_mtok": full_per_mtok[:, j],
+                "price_usd_per_server_year": (price[:, j] * pc_mtok_server[j] if j in pc_mtok_server
+                                              else np.full(P, np.nan)),
             }))
         for pn in prov_names:
             js = prov_products[pn]
-            vol = sales[:, js].sum(axis=1)
-            rev = revenue[:, js].sum(axis=1)
+            jp = prov_private[pn]
+            vol_pub = sales[:, js].sum(axis=1)
+            pc_rev = revenue[:, jp].sum(axis=1) if jp else np.zeros(P)
+            pc_vol = sales[:, jp].sum(axis=1) if jp else np.zeros(P)
+            pc_cost_usd = sum(cash_per_mtok[:, j] * sales[:, j] for j in jp) if jp else np.zeros(P)
+            vol = vol_pub + pc_vol
+            rev = revenue[:, js].sum(axis=1) + pc_rev
             capp = cap[:, js].sum(axis=1)
-            fc = fleet_cost[:, js].sum(axis=1)
+            fc = fleet_cost[:, js].sum(axis=1) + pc_cost_usd
             cc = cash_cost[:, js].sum(axis=1)
-            is_out = ~live[:, js].any(axis=1)
+            is_out = ~live[:, js + jp].any(axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 prov_rows.append(pd.DataFrame({
                     "path": np.arange(P), "year": year, "provider": pn, "kind": "provider",
                     "price_usd_per_mtok": np.where(vol > 0, rev / vol, np.nan),
                     "share": np.where(total > 0, vol / total, 0.0), "volume_mtok": vol, "capacity_mtok": capp,
-                    "utilization": np.where(capp > 0, vol / capp, np.nan), "revenue_usd": rev,
+                    "utilization": np.where(capp > 0, vol_pub / capp, np.nan), "revenue_usd": rev,
+                    "private_cloud_revenue_usd": pc_rev, "private_cloud_volume_mtok": pc_vol,
                     "serving_cost_usd": fc,
                     "gross_margin": np.where(is_out, np.nan, np.where(rev > 0, (rev - fc) / rev, np.nan)),
                     "cash_cost_usd_per_mtok": np.where(capp > 0, cc / capp, np.nan),
@@ -645,7 +710,8 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
                 "path": np.arange(P), "year": year, "provider": an, "kind": "alternative",
                 "price_usd_per_mtok": price[:, j], "share": np.where(total > 0, sales[:, j] / total, 0.0),
                 "volume_mtok": sales[:, j], "capacity_mtok": np.nan, "utilization": np.nan,
-                "revenue_usd": np.nan, "serving_cost_usd": np.nan, "gross_margin": np.nan,
+                "revenue_usd": np.nan, "private_cloud_revenue_usd": np.nan, "private_cloud_volume_mtok": np.nan,
+                "serving_cost_usd": np.nan, "gross_margin": np.nan,
                 "cash_cost_usd_per_mtok": price[:, j], "full_cost_usd_per_mtok": price[:, j], "gpus": np.nan,
                 "exited": False, "subsidy_usd_per_mtok": 0.0,
             }))
