@@ -12,7 +12,7 @@ SERVER_STAMP := $(VENV)/.installed-bench-server
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,app]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,app,dask]'
 	touch $(STAMP)
 
 $(SERVER_STAMP): $(STAMP)
@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/perf_sweep.py
+	$(BIN)/python benchmarks/api_speed.py
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/bench_client_overhead.py
 

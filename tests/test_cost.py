@@ -16,11 +16,17 @@ def test_owned_gpu_hour_line_items_by_hand(cat):
     h = gpu_hour("h100-sxm", region="us-average", own=True, utilization=0.5, catalog=cat)
     acc = cat.accelerator("h100-sxm")
     reg = cat.region("us-average")
-    crf = 0.08 * 1.08**5 / (1.08**5 - 1)
+    # capital: the level monthly payment over 60 months at the monthly equivalent of 8% a year, per 730 h
+    r_m = 1.08 ** (1 / 12) - 1
+    crf_m = r_m / (1 - (1 + r_m) ** -60)
     price = acc.purchase_price_usd.value
-    frac = cat.const("server_network_capex_frac")
-    assert h["capital_accelerator_usd_per_gpu_hour"] == pytest.approx(price * crf / 8760)
-    assert h["capital_server_network_usd_per_gpu_hour"] == pytest.approx(price * frac * crf / 8760)
+    # the ledger's published DGX H100 price (USD 270k for 8 GPUs) plus 10% network, per GPU
+    per_gpu = 270_000 / 8 * 1.10
+    assert h["capital_accelerator_usd_per_gpu_hour"] == pytest.approx(price * crf_m / 730)
+    assert h["capital_server_network_usd_per_gpu_hour"] == pytest.approx((per_gpu - price) * crf_m / 730)
+    assert h["capital_accelerator_usd_per_gpu_hour"] + h["capital_server_network_usd_per_gpu_hour"] == pytest.approx(
+        per_gpu * crf_m / 730)
+    assert h["facility_usd_per_gpu_hour"] == pytest.approx((700 + h["server_overhead_w"]) / 1000 * 150 / 730)
     tdp = acc.tdp_w.value
     gpu_w = tdp * (0.15 + (0.8 - 0.15) * 0.5)
     host_w = h["server_overhead_w"]
@@ -80,3 +86,15 @@ def test_bad_cost_inputs(cat, kw, field):
     with pytest.raises(InputError) as e:
         gpu_hour("h100-sxm", catalog=cat, **kw)
     assert e.value.field == field
+
+
+def test_chinese_regions_get_a_chinese_facility_price_and_say_so(cat):
+    us = gpu_hour("h20", region="us-average", own=True, catalog=cat)
+    cn = gpu_hour("h20", region="cn-east", own=True, catalog=cat)
+    assert us["facility_usd_per_kw_month"] == 150 and "colocation" in us["facility_source"]
+    assert cn["facility_usd_per_kw_month"] == 81 and "region cn-east" in cn["facility_source"]
+    # the 8xH20 server quote (RMB 1.3 m) sets the server share, not the 41% fallback
+    assert cn["server_network_frac"] > 1.0 and "published 8-GPU system price" in cn["capex_source"]
+    other = gpu_hour("ascend-910b", region="cn-east", own=True, catalog=cat)
+    assert other["server_network_frac"] == cat.const("server_network_capex_frac")
+    assert "no published system price" in other["capex_source"]

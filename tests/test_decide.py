@@ -63,14 +63,18 @@ def test_hand_computed_breakeven_month_and_npv():
     assert ev["own"]["servers"][0].tolist() == [2.0] * 12
     assert ev["cash"][own][0] == pytest.approx(160_000 + 1_000)
     assert ev["cash"][own][1] == pytest.approx(1_000)
-    assert ev["cost"][own][0] == pytest.approx(160_000 / 12 + 1_000)  # straight-line depreciation
+    # straight-line depreciation plus the cost of capital on the opening book, at the monthly rate
+    r = 1.12 ** (1 / 12) - 1
+    assert ev["cost"][own][0] == pytest.approx(160_000 / 12 + r * 160_000 + 1_000)
+    # the cost lines have the cash's present value: the NPV
+    d_end = (1 + r) ** -np.arange(1, 13)
+    assert ev["cost"][own] @ d_end == pytest.approx(ev["npv"][own])
     # rent: 16 GPUs x $2 x 730 h
     assert ev["cash"][rent][0] == pytest.approx(16 * 2 * 730)
     # cumulative: 160,000 + 1,000 m <= 52,560 m  <=>  m >= 3.10  ->  month 4
     month = E._first_crossing(np.cumsum(ev["cash"][own]), np.cumsum(ev["cash"][api]))
     assert month == 4
     # NPV: capex at the start of month 1 (undiscounted), monthly flows at the end of each month
-    r = 1.12 ** (1 / 12) - 1
     annuity = (1 - (1 + r) ** -12) / r
     assert ev["npv"][own] == pytest.approx(160_000 + 1_000 * annuity)
     assert ev["npv"][api] == pytest.approx(52_560 * annuity)
@@ -307,11 +311,114 @@ def test_decision_figures_are_consistent():
     d = breakeven("enterprise-copilot", with_flips=False)
     opts = d.options.set_index("option")
     m = d.monthly
+    r = (1 + d.workload["resolved"]["discount_rate_per_year"]) ** (1 / 12) - 1
     for opt, g in m.groupby("option"):
-        assert opts.loc[opt, "usd_per_mtok"] == pytest.approx(g["cost_usd"].sum() / g["tokens"].sum() * 1e6)
+        v = (1 + r) ** -g["month"].to_numpy(float)
+        # levelized: PV(cost) / PV(tokens), and PV(cost) is the NPV (cash) of the option
+        assert opts.loc[opt, "usd_per_mtok"] == pytest.approx(g["cost_usd"] @ v / (g["tokens"] @ v) * 1e6)
+        assert g["cost_usd"] @ v == pytest.approx(opts.loc[opt, "npv_usd"], rel=1e-9)
         assert opts.loc[opt, "month1_usd"] == pytest.approx(g["cost_usd"].iloc[0])
+    ds = d.ledger
+    assert set(ds.sizes) == {"option", "period"} and ds["cash_usd"].attrs["units"] == "USD"
+    for opt in ds["option"].values:
+        assert float(ds["npv_usd"].sel(option=opt)) == pytest.approx(opts.loc[opt, "npv_usd"])
     own = m[m["kind"] == "own"]
     # never sells: the owned fleet does not shrink
     for _, g in own.groupby("option"):
         assert (np.diff(g["servers"].to_numpy()) >= 0).all()
     assert math.isfinite(d.recommendation["npv_usd"])
+
+
+# -------------------------------------------------------------- one option per figure, prefix caching
+@pytest.mark.parametrize("name", BUILTINS)
+def test_recommendation_breakeven_and_at_scale_cost_are_one_option(name):
+    w = load_workload(name)
+    d = breakeven(w, with_flips=False)
+    p = prepare(w)
+    names = E.option_names(p)
+    ev = evaluate(p)
+    api = names.index(d.breakeven["against"])
+    rec = d.recommendation
+    if rec["kind"] in ("own", "rent"):
+        assert d.breakeven[rec["kind"]]["option"] == rec["option"]
+    scale = evaluate(p, steady_tokens_per_month=1e15)
+    for kind in ("own", "rent"):
+        b = d.breakeven[kind]
+        j = names.index(b["option"])
+        assert b["usd_per_mtok"] == pytest.approx(ev["usd_per_mtok"][j])
+        assert b["usd_per_mtok_at_scale"] == pytest.approx(scale["usd_per_mtok"][j])
+        v = b["breakeven_tokens_per_month"]
+        if v is None:  # never: the same option's at-scale cost is above the API's
+            big = evaluate(p, steady_tokens_per_month=1e15)
+            assert big["npv"][j] >= big["npv"][api]
+        elif v > 0:
+            for f, wins in ((1.05, True), (0.95, False)):
+                e = evaluate(p, steady_tokens_per_month=v * f)
+                assert (e["npv"][j] < e["npv"][api]) == wins
+
+
+def test_prefix_caching_lowers_self_hosted_prefill_work():
+    w = _cheap_own_workload()
+    p0, p3 = prepare(w), prepare(with_overrides(w, cache_hit_share=0.3))
+    share = p0.cap["prefill_time_share"].to_numpy()
+    assert (share > 0).all()
+    np.testing.assert_allclose(p3.cap["requests_per_s"], p0.cap["requests_per_s"] / (1 - 0.3 * share))
+    e0, e3 = evaluate(p0), evaluate(p3)
+    own = e0["kind"] == "own"
+    assert (e3["npv"][own] <= e0["npv"][own] + 1e-6).all() and (e3["npv"][own] < e0["npv"][own]).any()
+
+
+_MODELS = sorted(__import__("inferonomics.catalog", fromlist=["get_catalog"]).get_catalog().models)
+_GPUS = sorted(__import__("inferonomics.catalog", fromlist=["get_catalog"]).get_catalog().accelerators)
+
+
+@settings(max_examples=12, deadline=None)
+@given(model=st.sampled_from(_MODELS), gpu=st.sampled_from(_GPUS), name=st.sampled_from(BUILTINS))
+def test_breakeven_never_raises_for_catalog_models_accelerators_and_workloads(model, gpu, name):
+    """Any catalog model on any catalog accelerator under any built-in workload: a decision, or an input
+    error that names what cannot be met (never a KeyError or another unexpected exception)."""
+    from inferonomics.errors import InputError
+
+    w = with_overrides(load_workload(name), model=model, accelerators=[gpu])
+    try:
+        d = breakeven(w, with_flips=False)
+    except InputError as exc:
+        assert exc.field and str(exc)
+        return
+    assert math.isfinite(d.recommendation["npv_usd"])
+    if d.recommendation["kind"] in ("own", "rent"):
+        assert d.breakeven.get(d.recommendation["kind"], {"option": d.recommendation["option"]})["option"] == \
+            d.recommendation["option"]
+
+
+def test_taxes_shield_api_spend_at_once_and_hardware_through_depreciation():
+    p = _hand_case()
+    base = evaluate(p)
+    p.consts["tax_rate"] = 0.25
+    taxed = evaluate(p)
+    api, own = 0, 2
+    assert taxed["npv"][api] == pytest.approx(0.75 * base["npv"][api])
+    r = 1.12 ** (1 / 12) - 1
+    d = (1 + r) ** -np.arange(1, 13)
+    # capex 160,000 at once; its shield 25% of 160,000/12 a month; staff 1,000 a month after tax
+    assert taxed["npv"][own] == pytest.approx(160_000 - 0.25 * 160_000 / 12 * d.sum() + 750 * d.sum())
+    assert taxed["npv"][own] > 0.75 * base["npv"][own]  # the hardware's shield comes later
+
+
+def test_a_device_without_rental_price_is_compared_as_owned_only(cat):
+    """A workstation (no public per-hour price) can still be bought: its rent option is listed as not
+    eligible with the reason, never priced, never recommended."""
+    assert cat.accelerator("dgx-spark").rental_usd_per_gpu_hour is None
+    w = Workload(input_tokens_per_month=2e9, output_tokens_per_month=5e8, model="qwen3-30b-a3b",
+                 accelerators=["dgx-spark", "h100-sxm"], precisions=["fp8"], gpus_per_instance=[1])
+    p = prepare(w, cat)
+    reasons = E.exclusion_reasons(p)
+    names = E.option_names(p)
+    by_name = dict(zip(names, reasons, strict=True))
+    rent_ws = [n for n in names if n.startswith("rent dgx-spark")]
+    own_ws = [n for n in names if n.startswith("own dgx-spark")]
+    assert rent_ws and own_ws
+    assert all(by_name[n] == E.NO_RENTAL_PRICE for n in rent_ws)
+    assert all(by_name[n] is None for n in own_ws)
+    d = breakeven(w, cat, with_flips=False)
+    assert not d.recommendation["option"].startswith("rent dgx-spark")

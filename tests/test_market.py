@@ -570,3 +570,108 @@ def test_cli_formats_by_the_unit_in_the_name():
     assert fmt("rnd_to_gross_profit", float("inf")) == "GP <= 0"
     assert fmt("rnd_to_gross_profit_p50", 0.18) == "0.18x"
     assert fmt("revenue_usd", None) == "-" and fmt("revenue_usd", float("nan")) == "-"
+
+
+# --- rank-correlated inputs (Gaussian copula) -----------------------------------------------------------
+def _correlated_toy(rho):
+    doc = toy()
+    t = doc["token_tiers"]["only"]
+    t["price_change_per_year"] = {"dist": "uniform", "low": -0.3, "high": -0.1, "assumption": "test"}
+    t["growth_per_year"] = {"dist": "uniform", "low": 0.2, "high": 1.0, "assumption": "test"}
+    doc["correlations"] = [{"inputs": ["token_tiers.only.price_change_per_year", "token_tiers.only.growth_per_year"],
+                            "rank_correlation": rho, "assumption": "test: deeper price cuts, more demand"}]
+    return doc
+
+
+def test_correlated_inputs_keep_marginals_and_rank_correlation():
+    from scipy.stats import spearmanr
+
+    r = simulate(load_scenario(_correlated_toy(-0.6)), paths=4000, seed=1)
+    free = simulate(load_scenario({**_correlated_toy(0.0), "correlations": []}), paths=4000, seed=1)
+    price, tokens = r.metrics["price_only_usd_per_mtok"][:, 1], r.metrics["tokens_only_mtok"][:, 1]
+    assert spearmanr(price, tokens)[0] == pytest.approx(-0.6, abs=0.05)
+    assert abs(spearmanr(free.metrics["price_only_usd_per_mtok"][:, 1], free.metrics["tokens_only_mtok"][:, 1])[0]) < 0.05
+    # each input's own distribution is unchanged (uniform -30%..-10%: year-1 price 0.56 x 0.7..0.9)
+    np.testing.assert_allclose(np.quantile(price, [0.1, 0.5, 0.9]), 0.56 * np.array([0.72, 0.8, 0.88]), rtol=0.02)
+
+
+def test_tornado_moves_correlated_inputs_to_their_conditional_medians():
+    from scipy.special import ndtr, ndtri
+
+    sc = load_scenario(_correlated_toy(-0.6))
+    df = sensitivity(sc, "revenue_usd", 2032).set_index("input")
+    rho = 2 * np.sin(np.pi * -0.6 / 6)
+    q = float(ndtr(rho * ndtri(0.9)))  # the price change's conditional quantile when growth is at its P90
+    fixed = _correlated_toy(-0.6)
+    fixed["correlations"] = []
+    t = fixed["token_tiers"]["only"]
+    t["growth_per_year"] = 0.2 + 0.8 * 0.9
+    t["price_change_per_year"] = -0.3 + 0.2 * q
+    rev = simulate(load_scenario(fixed), paths=1, seed=0).metrics["revenue_usd"][0, 2]
+    assert df.loc["token_tiers.only.growth_per_year", "output_at_input_p90"] == pytest.approx(rev, rel=1e-9)
+
+
+def test_bad_scenario_correlations_name_the_field():
+    doc = _correlated_toy(0.5)
+    doc["correlations"][0]["inputs"][1] = "serving.peak_to_average"
+    with pytest.raises(ScenarioFileError) as e:
+        load_scenario(doc)
+    assert "correlations[0].inputs" in str(e.value) and "not an uncertain input" in str(e.value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 400), years=st.integers(1, 12), transposed=st.booleans())
+def test_selection_quantiles_equal_numpy(n, years, transposed):
+    from inferonomics.market.api import _quantiles
+
+    rng = np.random.default_rng(n * 100 + years)
+    a = np.ascontiguousarray(rng.lognormal(size=(years, n))).T if transposed else rng.normal(size=(n, years))
+    np.testing.assert_allclose(_quantiles(a), np.quantile(a, [0.1, 0.5, 0.9], axis=0), rtol=1e-12, atol=1e-12)
+    a[0, 0] = np.inf  # non-finite metrics keep the nan-aware path
+    assert _quantiles(a).shape == (3, years)
+
+
+def test_labelled_results(base_run):
+    ds = base_run.to_dataset()
+    assert ds["year"].values[0] == base_run.base_year and len(ds["path"]) == base_run.paths_n
+    np.testing.assert_array_equal(ds["revenue_usd"].values, base_run.metrics["revenue_usd"][:, : base_run.years + 1])
+    kinds = dict(zip(ds["fleet"].values, ds["fleet_kind"].values, strict=True))
+    assert kinds["serving h20"] == "serving" and ds["accelerator"].sel(fleet="serving h20").item() == "h20"
+    np.testing.assert_array_equal(ds["fleet_capex_usd"].sel(fleet="serving h20").values,
+                                  base_run.metrics["fleet_serving_h20_capex_usd"][:, : base_run.years + 1])
+    tier = next(iter(base_run.scenario.spec.token_tiers))
+    np.testing.assert_array_equal(ds["tier_tokens_mtok"].sel(tier=tier).values,
+                                  base_run.metrics[f"tokens_{tier.replace('-', '_')}_mtok"][:, : base_run.years + 1])
+    assert ds["capex_usd"].attrs["units"] == "USD" and ds["gross_margin"].attrs["units"] == "1"
+
+
+# --- chunks drawn apart, and on a dask.distributed cluster ---------------------------------------------
+def test_chunks_drawn_apart_equal_one_draw(base):
+    full = sample_inputs(base, 1000, seed=11)
+    part = sample_inputs(base, 1000, seed=11, lo=370, hi=620)
+    for k, v in full.values.items():
+        w = part.values[k]
+        np.testing.assert_array_equal(w, v if v.shape[0] == 1 else v[370:620])
+
+
+def test_simulation_on_a_local_dask_cluster_gives_the_in_process_paths(base):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = simulate(base, paths=1200, seed=5, years=6, chunk_paths=300, scheduler=client,
+                          metrics=["gross_margin", "capex_usd"])
+    local = simulate(base, paths=1200, seed=5, years=6, chunk_paths=300)
+    assert set(remote.metrics) >= {"gross_margin", "capex_usd", "revenue_usd"} and len(remote.metrics) < len(local.metrics)
+    for k, v in remote.metrics.items():
+        np.testing.assert_array_equal(v, local.metrics[k])
+    pd_remote = remote.summary(["gross_margin", "capex_usd"])
+    assert pd_remote.equals(local.summary(["gross_margin", "capex_usd"]))
+    assert remote.events() == local.events()
+
+
+def test_bad_scheduler_and_metric_names(base):
+    with pytest.raises(InputError) as e:
+        simulate(base, paths=10, scheduler="nowhere")
+    assert e.value.field == "scheduler"
+    with pytest.raises(UnknownNameError):
+        simulate(base, paths=10, metrics=["revenue_usd", "no_such_metric"])

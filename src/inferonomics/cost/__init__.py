@@ -5,9 +5,9 @@ from inferonomics.cost.tco import capital_recovery_factor, owned_usd_per_gpu_hou
 
 __all__ = [
     "OwnershipAssumptions",
+    "capital_recovery_factor",
     "cost",
     "gpu_hour",
-    "capital_recovery_factor",
     "owned_usd_per_gpu_hour",
     "usd_per_mtok",
 ]

@@ -1,4 +1,6 @@
-"""Cost per GPU-hour and per million tokens for a deployment, with every line item."""
+"""Cost per GPU-hour and per million tokens for a deployment, with every line item: the ledger's
+steady-state (annuity) summary.  Defaults come from the ledger's data: the capex per GPU from a published
+system price where there is one, the facility price of the region."""
 
 from __future__ import annotations
 
@@ -72,13 +74,25 @@ def gpu_hour(
     def pick(v, default):
         return default if v is None else v
 
+    from inferonomics import ledger
+
+    terms = ledger.capex_terms(acc, cat)
+    if a.server_network_frac is not None:
+        capex_source = "given server_network_frac"
+    elif a.accelerator_usd is not None and "published" in terms["capex_source"]:
+        capex_source = "given accelerator price, server + network share from " + terms["capex_source"]
+    else:
+        capex_source = terms["capex_source"]
+    fac_default, fac_source = ledger.facility_usd_per_kw_month(region, cat)
+    if a.facility_usd_per_kw_month is not None:
+        fac_source = "given"
     server_w = pick(
         a.server_overhead_w,
         acc.server_overhead_w.value if acc.server_overhead_w else acc.tdp_w.value * cat.const("server_overhead_frac_of_tdp"),
     )
     inputs = {
         "accelerator_usd": pick(a.accelerator_usd, acc.purchase_price_usd.value),
-        "server_network_frac": pick(a.server_network_frac, cat.const("server_network_capex_frac")),
+        "server_network_frac": pick(a.server_network_frac, terms["server_network_frac"]),
         "life_years": pick(a.life_years, cat.const("life_years")),
         "cost_of_capital": pick(a.cost_of_capital, cat.const("cost_of_capital")),
         "tdp_w": acc.tdp_w.value,
@@ -88,7 +102,7 @@ def gpu_hour(
         "utilization": util,
         "pue": pick(a.pue, reg.pue.value),
         "electricity_usd_per_kwh": pick(a.electricity_usd_per_kwh, reg.electricity_usd_per_kwh.value),
-        "facility_usd_per_kw_month": pick(a.facility_usd_per_kw_month, cat.const("facility_usd_per_kw_month")),
+        "facility_usd_per_kw_month": pick(a.facility_usd_per_kw_month, fac_default),
         "operations_frac_per_year": pick(a.operations_frac_per_year, cat.const("operations_frac_per_year")),
     }
     _check_range("life_years", inputs["life_years"], 0.5, 30, "must be between 0.5 and 30 years")
@@ -96,8 +110,11 @@ def gpu_hour(
     _check_range("pue", inputs["pue"], 1.0, 3.0, "must be between 1.0 and 3.0")
     _check_range("electricity_usd_per_kwh", inputs["electricity_usd_per_kwh"], 0.0, 2.0, "must be 0-2 USD/kWh")
     _check_range("accelerator_usd", inputs["accelerator_usd"], 0.0, None, "must be 0 or more USD")
+    _check_range("server_network_frac", inputs["server_network_frac"], 0.0, 10.0, "must be a share of 0-10")
+    _check_range("facility_usd_per_kw_month", inputs["facility_usd_per_kw_month"], 0.0, None, "must be 0 or more")
     items = tco.owned_usd_per_gpu_hour(**inputs)
-    return {"mode": "own", "gpu": gpu, "region": region, **inputs, **{k: float(v) for k, v in items.items()}}
+    return {"mode": "own", "gpu": gpu, "region": region, **inputs, **{k: float(v) for k, v in items.items()},
+            "capex_source": capex_source, "facility_source": fac_source}
 
 
 def _cache_prices(cat: Catalog, perf: dict, hour: dict) -> dict[str, float]:
@@ -163,4 +180,4 @@ def cost(
     }, "breakdown_usd_per_mtok_output_all_in": breakdown}
 
 
-__all__ = ["cost", "gpu_hour", "OwnershipAssumptions"]
+__all__ = ["OwnershipAssumptions", "cost", "gpu_hour"]

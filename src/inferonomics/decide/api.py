@@ -12,8 +12,8 @@ from inferonomics.decide.workload import Workload, load_workload
 
 MONTHLY_COLUMNS = [
     "option", "kind", "month", "input_tokens", "output_tokens", "tokens", "peak_requests_per_s", "gpus",
-    "servers", "api_usd", "rental_usd", "capex_usd", "depreciation_usd", "power_usd", "facility_usd",
-    "maintenance_usd", "staff_usd", "cash_usd", "cost_usd", "cumulative_cash_usd", "cumulative_cost_usd",
+    "servers", "api_usd", "rental_usd", "capex_usd", "depreciation_usd", "financing_usd", "power_usd",
+    "facility_usd", "maintenance_usd", "staff_usd", "write_off_usd", "residual_credit_usd", "cash_usd", "cost_usd", "cumulative_cash_usd", "cumulative_cost_usd",
     "usd_per_mtok",
 ]
 
@@ -23,7 +23,8 @@ class Decision:
     """The comparison of one workload's options.
 
     ``options``: one row per option shown (every suitable API, and the best rented and owned deployment
-    per accelerator), sorted by NPV.  ``monthly``: tidy, one row per option and month.  ``capacity``:
+    per accelerator), sorted by NPV; ``usd_per_mtok`` is levelized, ``PV(cost) / PV(tokens)``.
+    ``ledger``: the same options' monthly lines as a labelled ``xarray.Dataset`` (option x period).  ``monthly``: tidy, one row per option and month.  ``capacity``:
     every self-hosted candidate that meets the SLO.  ``recommendation``, ``breakeven``, ``flips`` and
     ``excluded`` are plain dicts/lists (what ``--json`` prints)."""
 
@@ -38,6 +39,7 @@ class Decision:
     excluded: list = field(default_factory=list)
     api_skipped: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    ledger: object = None
 
     def to_dict(self, monthly: bool = True) -> dict:
         d = {
@@ -90,7 +92,12 @@ def _line(ev: dict, kind: str, j: int, p: E.Prepared, key: str) -> np.ndarray:
         return src[m[key]][i] if key in m else np.zeros(H)
     i = j - A - C
     src = ev["own"]
-    keys = ("capex_usd", "depreciation_usd", "power_usd", "facility_usd", "maintenance_usd", "staff_usd", "gpus", "servers")
+    if key == "residual_credit_usd":
+        out = np.zeros(H)
+        out[-1] = src["residual_usd"][i]
+        return out
+    keys = ("capex_usd", "depreciation_usd", "financing_usd", "power_usd", "facility_usd", "maintenance_usd",
+            "staff_usd", "write_off_usd", "gpus", "servers")
     return src[key][i] if key in keys else np.zeros(H)
 
 
@@ -108,8 +115,9 @@ def _monthly(p: E.Prepared, ev: dict, idx: list[int], names: list[str]):
             "input_tokens": ev["in_tok"], "output_tokens": ev["out_tok"], "tokens": tokens,
             "peak_requests_per_s": ev["peak_req_s"],
         }
-        for key in ("gpus", "servers", "api_usd", "rental_usd", "capex_usd", "depreciation_usd", "power_usd",
-                    "facility_usd", "maintenance_usd", "staff_usd"):
+        for key in ("gpus", "servers", "api_usd", "rental_usd", "capex_usd", "depreciation_usd", "financing_usd",
+                    "power_usd", "facility_usd", "maintenance_usd", "staff_usd", "write_off_usd",
+                    "residual_credit_usd"):
             d[key] = _line(ev, kind, j, p, key)
         d["cash_usd"], d["cost_usd"] = cash, cost
         d["cumulative_cash_usd"], d["cumulative_cost_usd"] = np.cumsum(cash), np.cumsum(cost)
@@ -158,7 +166,6 @@ def breakeven(
     A, C = len(p.apis), len(p.cap)
     H = ev["H"]
     tokens = ev["in_tok"] + ev["out_tok"]
-    total_tokens = float(tokens.sum())
 
     best = int(np.argmin(np.where(mask, ev["npv"], np.inf)))
     api_idx = int(np.argmin(ev["npv"][:A])) if A else None
@@ -167,48 +174,58 @@ def breakeven(
     }
 
     # --- break-even of each self-hosted kind against the best API -------------------------------------
+    # Each entry is about ONE option (the cheapest of its kind at this workload, the recommendation when it
+    # is of that kind): its break-even month, break-even volume and at-scale cost are all that option's.
+    lev = ev["usd_per_mtok"]
     be: dict = {"against": names[api_idx] if api_idx is not None else None}
+    at_scale = E.evaluate(p, E.Levers(), steady_tokens_per_month=1e15) if api_idx is not None else None
     if api_idx is not None:
         api_cum = np.cumsum(ev["cash"][api_idx])
-        api_blend = float(ev["cost"][api_idx].sum() / total_tokens * 1e6)
-        be["api_usd_per_mtok"] = api_blend
+        be["api_usd_per_mtok"] = float(lev[api_idx])
         for k in ("own", "rent"):
             if k not in best_of:
                 continue
             j = best_of[k]
             month = E._first_crossing(np.cumsum(ev["cash"][j]), api_cum)
-            vol = E.breakeven_volume(p, api_idx, kinds == k)
-            at_scale = E.evaluate(p, E.Levers(), steady_tokens_per_month=1e15)
-            scale_cost = float(at_scale["cost"][j].sum() / (at_scale["in_tok"] + at_scale["out_tok"]).sum() * 1e6)
+            vol = E.breakeven_volume(p, api_idx, np.arange(len(kinds)) == j)
             be[k] = {
                 "option": names[j],
                 "breakeven_month": month,
                 "breakeven_tokens_per_month": vol,
-                "usd_per_mtok": float(ev["cost"][j].sum() / total_tokens * 1e6),
-                "usd_per_mtok_at_scale": scale_cost,
+                "usd_per_mtok": float(lev[j]),
+                "usd_per_mtok_at_scale": float(at_scale["usd_per_mtok"][j]),
                 "npv_usd": float(ev["npv"][j]),
                 "api_npv_usd": float(ev["npv"][api_idx]),
             }
+            # at very large volume another option of the kind may be cheaper: named as such, never mixed in
+            js = int(np.argmin(np.where(kinds == k, at_scale["usd_per_mtok"], np.inf)))
+            if js != j:
+                be[k]["cheapest_at_scale"] = {
+                    "option": names[js], "usd_per_mtok_at_scale": float(at_scale["usd_per_mtok"][js]),
+                    "breakeven_tokens_per_month": E.breakeven_volume(p, api_idx, np.arange(len(kinds)) == js),
+                }
 
     # --- options shown -----------------------------------------------------------------------------------
     idx = _shown(p, ev)
+    reasons_excluded = E.exclusion_reasons(p)
     rows = []
     for j in idx:
         k = str(kinds[j])
         row = {
             "option": names[j], "kind": k, "eligible": bool(mask[j]),
-            "excluded_reason": None if mask[j] else "sovereign: must run on own premises",
+            "excluded_reason": reasons_excluded[j],
             "model": None, "gpu": None, "weights": None, "gpus_per_instance": None, "api_market": None,
             "month1_usd": float(ev["cost"][j][0]), "horizon_month_usd": float(ev["cost"][j][-1]),
             "total_cash_usd": float(ev["cash"][j].sum()), "npv_usd": float(ev["npv"][j]),
-            "usd_per_mtok": float(ev["cost"][j].sum() / total_tokens * 1e6),
+            "usd_per_mtok": float(lev[j]),
             "gpus_month1": None, "gpus_horizon": None, "breakeven_month": None,
             "own_breakeven_tokens_per_month": None,
         }
         if k == "api":
             a = p.apis[j]
             row.update(model=a["api_model"], api_market=a["market"],
-                       own_breakeven_tokens_per_month=E.breakeven_volume(p, j, kinds == "own"))
+                       own_breakeven_tokens_per_month=(
+                           E.breakeven_volume(p, j, np.arange(len(kinds)) == best_of["own"]) if "own" in best_of else None))
         else:
             c = p.cap.iloc[j - A - (C if k == "own" else 0)]
             g = ev[k]["gpus"][j - A - (C if k == "own" else 0)]
@@ -238,7 +255,7 @@ def breakeven(
     reasons = []
     reasons.append(
         f"{names[best]} has the lowest net present cost over {H} months: {_fmt_usd(ev['npv'][best])} "
-        f"({ev['cost'][best].sum() / total_tokens * 1e6:.3g} $/Mtok over the horizon)."
+        f"({lev[best]:.3g} $/Mtok levelized over the horizon)."
     )
     if runner is not None:
         reasons.append(
@@ -271,10 +288,17 @@ def breakeven(
     if own_be and api_idx is not None:
         if own_be["breakeven_tokens_per_month"] is None:
             reasons.append(
-                f"Owning never beats {names[api_idx]} at any volume: even at very large scale its cost "
-                f"({own_be['usd_per_mtok_at_scale']:.3g} $/Mtok) stays above the API's "
-                f"({be['api_usd_per_mtok']:.3g} $/Mtok blended)."
+                f"Owning ({own_be['option']}) never beats {names[api_idx]} at any volume: even at very large "
+                f"scale its cost ({own_be['usd_per_mtok_at_scale']:.3g} $/Mtok) stays above the API's "
+                f"({be['api_usd_per_mtok']:.3g} $/Mtok)."
             )
+            alt = own_be.get("cheapest_at_scale")
+            if alt and alt["breakeven_tokens_per_month"] is not None:
+                reasons.append(
+                    f"At much larger volume another owned deployment, {alt['option']}, would be cheaper "
+                    f"({alt['usd_per_mtok_at_scale']:.3g} $/Mtok at scale) and beat the API above about "
+                    f"{_tok(alt['breakeven_tokens_per_month'])} tokens a month."
+                )
         else:
             m = own_be["breakeven_month"]
             reasons.append(
@@ -286,7 +310,7 @@ def breakeven(
             )
     recommendation = {
         "option": names[best], "kind": str(kinds[best]), "npv_usd": float(ev["npv"][best]),
-        "usd_per_mtok": float(ev["cost"][best].sum() / total_tokens * 1e6),
+        "usd_per_mtok": float(lev[best]),
         "runner_up": names[runner] if runner is not None else None,
         "runner_up_npv_usd": float(ev["npv"][runner]) if runner is not None else None,
         "reasons": reasons,
@@ -320,7 +344,26 @@ def breakeven(
     return Decision(
         workload=wd, options=options, monthly=monthly, capacity=p.cap, recommendation=recommendation,
         breakeven=be, flips=fl, counterfactual=counterfactual, excluded=excluded, api_skipped=p.api_skipped, notes=list(p.notes),
+        ledger=_ledger_dataset(p, ev, idx, names),
     )
+
+
+def _ledger_dataset(p: E.Prepared, ev: dict, idx: list[int], names: list[str]):
+    """The shown options' monthly lines, labelled (option x period, units), with NPV and levelized cost."""
+    from inferonomics import ledger
+
+    keys = ("api_usd", "rental_usd", "capex_usd", "depreciation_usd", "financing_usd", "power_usd", "facility_usd",
+            "maintenance_usd", "staff_usd", "write_off_usd", "residual_credit_usd", "gpus")
+    lines = {k: np.stack([_line(ev, str(ev["kind"][j]), j, p, k) for j in idx]) for k in keys}
+    lines["cash_usd"] = ev["cash"][idx]
+    lines["cost_usd"] = ev["cost"][idx]
+    extra = {"npv_usd": ev["npv"][idx], "usd_per_mtok": ev["usd_per_mtok"][idx],
+             "tokens": ev["in_tok"] + ev["out_tok"]}
+    ds = ledger.to_dataset(lines, [names[j] for j in idx], "month", extra=extra)
+    ds["kind"] = ("option", [str(ev["kind"][j]) for j in idx])
+    ds["usd_per_mtok"].attrs["units"] = "USD per 1e6 tokens, levelized"
+    ds["tokens"].attrs["units"] = "tokens"
+    return ds
 
 
 __all__ = ["MONTHLY_COLUMNS", "Decision", "breakeven"]

@@ -14,12 +14,22 @@ Monthly model, month ``m = 1..H`` (a month is 730 hours):
   per GPU-hour, plus the staff who run them.
 * **Own**: whole servers (``scaleup_domain_gpus`` accelerators each, usually 8) for the peak plus spares,
   bought at the start of each resizing block for the block's peak and never sold; replaced at the end of
-  their life.  Capex = accelerators + server/network share; depreciation straight line over the life;
-  power = GPUs x (idle + (busy - idle) x utilization) x TDP + host power, x PUE x tariff; facility per kW
-  provisioned; maintenance as a share of capex a year; staff.  At the horizon the remaining book value
-  times ``residual_value_frac_of_book`` is credited.
-* **Cash and cost**: ``cash_usd`` (capex when paid) drives cumulative cost, the break-even month and the
-  NPV; ``cost_usd`` (depreciation instead of capex) gives the cost per million tokens.
+  their life.  The money runs through the ledger (:func:`inferonomics.ledger.fleet`, monthly periods):
+  capex per GPU from a published system price where there is one (else the accelerator plus the catalog's
+  server/network share), straight-line depreciation over the life, financing at the cost of capital on
+  the opening book, power = GPUs x (idle + (busy - idle) x utilization) x TDP + host power, x PUE x
+  tariff; facility per kW provisioned at the region's price; maintenance as a share of capex a year;
+  staff.  At the horizon the remaining book value times ``residual_value_frac_of_book`` is credited and
+  the rest written off.
+* **Prefix caching**: ``cache_hit_share`` of input tokens are served from a cache, on an API at its cached
+  price and, when self-hosting, without their prefill compute: an instance's request rate is divided by
+  ``1 - cache_hit_share x prefill_time_share`` (the latency filter still uses the uncached prefill).
+* **Cash and cost**: ``cash_usd`` (capex when paid) drives cumulative cost and the break-even month;
+  ``cost_usd`` (depreciation + financing + the write-off at the horizon instead of capex) has the same
+  present value as the cash, the NPV.  Every $/Mtok is levelized: ``PV(cost) / PV(tokens)``.
+* **Taxes** (``tax_rate``, default 0: compare before tax): API and rental spend, staff, power and the
+  other operating costs are deductible when paid, hardware through its depreciation (and the write-off at
+  the horizon), so owning gets its tax shield later than the API's.
 * **NPV** at the monthly rate ``(1+r)^(1/12) - 1``: capex at the start of its month, other flows at its
   end, the residual credit at the end of the horizon.
 
@@ -106,6 +116,7 @@ class Prepared:
     self_host_models: list[str] = field(default_factory=list)
     required_tier: str | None = None
     notes: list[str] = field(default_factory=list)
+    sized: object = None  # the capacity table before prefix caching (reused when only money inputs change)
 
 
 def _api_products(w: Workload, cat: Catalog, required_tier: str | None) -> tuple[list[dict], list[dict]]:
@@ -146,8 +157,11 @@ def _api_products(w: Workload, cat: Catalog, required_tier: str | None) -> tuple
     return out, skipped
 
 
-def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
-    """Check the workload against the catalog, size the self-hosted candidates, look the API prices up."""
+def prepare(w: Workload, catalog: Catalog | None = None, sized=None) -> Prepared:
+    """Check the workload against the catalog, size the self-hosted candidates, look the API prices up.
+
+    ``sized``: the capacity table of an earlier ``prepare`` of a workload with the same model, request
+    shape, SLO and candidates (``Prepared.sized``), to skip the performance sweep."""
     from inferonomics.decide.sizing import capacity_table
 
     cat = catalog or get_catalog()
@@ -162,7 +176,8 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
     for i, g in enumerate(gpus):
         if g not in cat.accelerators:
             raise UnknownNameError(f"accelerators[{i}]", g, cat.accelerators)
-        cat.accelerator(g).rental_price(f"accelerators[{i}]")  # renting is one of the options compared
+    # an accelerator without a rental price (a desktop or edge device) is compared as owned only: its rent
+    # option is not eligible (see eligible_mask)
     if not gpus:
         raise InputError("accelerators", [], "give at least one accelerator slug")
     tiers = open_model_tiers(w)
@@ -188,17 +203,27 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
             f"and the request shape (ISL {isl} / OSL {osl}) disagree by {abs(tok_ratio - 1):.0%}: hardware is sized "
             "for whichever of input and output needs more requests."
         )
-    cap = capacity_table(
-        models, gpus, precisions=list(w.precisions), gpus_per_instance=list(w.gpus_per_instance), isl=isl,
-        osl=osl, max_ttft_s=val(w.slo.max_ttft_s), max_tpot_s=val(w.slo.max_tpot_s), catalog=cat,
-    )
+    if sized is None:
+        sized = capacity_table(
+            models, gpus, precisions=list(w.precisions), gpus_per_instance=list(w.gpus_per_instance), isl=isl,
+            osl=osl, max_ttft_s=val(w.slo.max_ttft_s), max_tpot_s=val(w.slo.max_tpot_s), catalog=cat,
+        )
+    cap = sized
+    hit = val(w.cache_hit_share)
+    if hit > 0 and "prefill_time_share" in cap:
+        # cached prompt tokens skip their prefill compute on self-hosted engines too
+        cap = cap.assign(requests_per_s=cap["requests_per_s"] / (1.0 - hit * cap["prefill_time_share"]))
     apis, skipped = _api_products(w, cat, required)
     reg = cat.region(w.region)
     o = w.ownership
+    from inferonomics import ledger
+
+    fac_default, fac_source = ledger.facility_usd_per_kw_month(w.region, cat)
     consts = {
         "life_months": max(1, round(val(o.life_years, cat.const("life_years")) * 12)),
-        "server_network_frac": val(o.server_network_capex_frac, cat.const("server_network_capex_frac")),
-        "facility_usd_per_kw_month": val(o.facility_usd_per_kw_month, cat.const("facility_usd_per_kw_month")),
+        "server_network_frac": val(o.server_network_capex_frac),  # None: per accelerator, from the ledger
+        "facility_usd_per_kw_month": val(o.facility_usd_per_kw_month, fac_default),
+        "facility_source": "given" if o.facility_usd_per_kw_month is not None else fac_source,
         "maintenance_frac_per_year": val(o.maintenance_frac_per_year, cat.const("operations_frac_per_year")),
         "electricity_usd_per_kwh": val(o.electricity_usd_per_kwh, reg.electricity_usd_per_kwh.value),
         "pue": val(o.pue, reg.pue.value),
@@ -212,12 +237,19 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
         "discount_rate_per_year": rate,
         "cache_hit_share": val(w.cache_hit_share),
         "api_price_change_per_year": val(w.api_price_change_per_year),
+        "tax_rate": val(w.tax_rate),
     }
     accs = [cat.accelerator(g) for g in cap["gpu"]]
+    terms = {a.slug: ledger.capex_terms(a, cat) for a in accs}
+    frac = consts["server_network_frac"]
     own_c = {
+        "server_network_frac": np.array([terms[a.slug]["server_network_frac"] if frac is None else frac
+                                         for a in accs], float),
         "server_gpus": np.array([a.scaleup_domain_gpus.value for a in accs], float),
         "accelerator_usd": np.array([a.purchase_price_usd.value for a in accs], float),
-        "rental_usd_per_gpu_hour": np.array([a.rental_price().value for a in accs], float),
+        "rental_usd_per_gpu_hour": np.array([
+            a.rental_usd_per_gpu_hour.value if a.rental_usd_per_gpu_hour is not None else np.nan for a in accs
+        ], float),
         "tdp_w": np.array([a.tdp_w.value for a in accs], float),
         "server_overhead_w": np.array([
             a.server_overhead_w.value if a.server_overhead_w else a.tdp_w.value * cat.const("server_overhead_frac_of_tdp")
@@ -230,7 +262,7 @@ def prepare(w: Workload, catalog: Catalog | None = None) -> Prepared:
         workload=w, months=months, in_tok=in_tok, out_tok=out_tok, isl=isl, osl=osl,
         peak_to_average=val(w.peak_to_average), monthly_rate=(1.0 + rate) ** (1.0 / 12.0) - 1.0, apis=apis,
         api_skipped=skipped, cap=cap, own_c=own_c, consts=consts, self_host_models=models,
-        required_tier=required, notes=notes,
+        required_tier=required, notes=notes, sized=sized,
     )
 
 
@@ -266,6 +298,8 @@ def _rent_lines(p: Prepared, lev: Levers, peak_req) -> dict[str, np.ndarray]:
 
 
 def _own_lines(p: Prepared, lev: Levers, peak_req, avg_req) -> dict[str, np.ndarray]:
+    from inferonomics import ledger
+
     c, k = p.own_c, p.consts
     H = len(p.months)
     sg, gpi = c["server_gpus"][:, None], c["gpi"][:, None]
@@ -281,28 +315,30 @@ def _own_lines(p: Prepared, lev: Levers, peak_req, avg_req) -> dict[str, np.ndar
     bought = new.copy()
     for m in range(L, H):  # replace each server at the end of its life
         bought[:, m] += bought[:, m - L]
-    server_usd = c["server_gpus"] * c["accelerator_usd"] * (1.0 + k["server_network_frac"]) * lev.gpu_price
-    capex = bought * server_usd[:, None]
-    cum = np.cumsum(capex, axis=1)
-    lagged = np.concatenate([np.zeros((len(cum), L)), cum[:, :-L]], axis=1)[:, :H] if L < H else np.zeros_like(cum)
-    depreciation = (cum - lagged) / L
-    book_w = np.maximum(0.0, 1.0 - (H - np.arange(H)) / L)  # share of a month-(i+1) purchase left at H
-    residual = (capex @ book_w) * k["residual_value_frac_of_book"]
+    frac = c["server_network_frac"] if "server_network_frac" in c else np.full(len(sg), k["server_network_frac"])
+    per_gpu = c["accelerator_usd"] * (1.0 + frac) * lev.gpu_price
     gpus = installed * sg
     usable = np.floor(np.maximum(installed - k["spare_servers"], 0.0) * sg / gpi)
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.clip(avg_req[None, :] / (usable * c["req_s"][:, None]), 0.0, 1.0)
     util = np.nan_to_num(util, nan=1.0)
-    tdp, host = c["tdp_w"][:, None], c["server_overhead_w"][:, None]
-    gpu_w = tdp * (k["idle_power_frac"] + (k["busy_power_frac"] - k["idle_power_frac"]) * util) + host
-    power = gpus * gpu_w / 1000.0 * HOURS_PER_MONTH * k["pue"] * k["electricity_usd_per_kwh"] * lev.electricity
-    facility = gpus * (tdp + host) / 1000.0 * k["facility_usd_per_kw_month"]
-    maintenance = installed * server_usd[:, None] * k["maintenance_frac_per_year"] / 12.0
-    staff = np.full_like(power, k["own_staff_usd_per_month"] * lev.staff)
+    f = ledger.fleet(
+        bought=bought * sg, gpus=gpus, utilization=util, capex_per_gpu_usd=per_gpu, life_periods=L,
+        tdp_w=c["tdp_w"], server_overhead_w=c["server_overhead_w"], idle_power_frac=k["idle_power_frac"],
+        busy_power_frac=k["busy_power_frac"], pue=k["pue"],
+        electricity_usd_per_kwh=k["electricity_usd_per_kwh"] * lev.electricity,
+        facility_usd_per_kw_month=k["facility_usd_per_kw_month"],
+        maintenance_frac_per_year=k["maintenance_frac_per_year"], rate_per_year=k["discount_rate_per_year"],
+        period="month", other_usd=k["own_staff_usd_per_month"] * lev.staff,
+        residual_frac_of_book=k["residual_value_frac_of_book"], tax_rate=k.get("tax_rate", 0.0),
+    )
     return {
-        "servers": installed, "gpus": gpus, "servers_bought": bought, "utilization": util, "capex_usd": capex,
-        "depreciation_usd": depreciation, "power_usd": power, "facility_usd": facility,
-        "maintenance_usd": maintenance, "staff_usd": staff, "residual_usd": residual,
+        "servers": installed, "gpus": gpus, "servers_bought": bought, "utilization": util,
+        "capex_usd": f["capex_usd"], "depreciation_usd": f["depreciation_usd"], "financing_usd": f["financing_usd"],
+        "power_usd": f["power_usd"], "facility_usd": f["facility_usd"], "maintenance_usd": f["maintenance_usd"],
+        "staff_usd": f["other_usd"], "write_off_usd": f["write_off_usd"], "residual_usd": f["residual_credit_usd"][:, -1],
+        "closing_book_usd": f["closing_book_usd"], "cash_usd": f["cash_usd"], "cost_usd": f["cost_usd"],
+        "npv_usd": f["npv_usd"], "pv_gpu_hours": f["pv_gpu_hours"],
     }
 
 
@@ -325,30 +361,49 @@ def evaluate(p: Prepared, lev: Levers = Levers(), steady_tokens_per_month: float
     rent = _rent_lines(p, lev, peak)
     own = _own_lines(p, lev, peak, avg)
     H = len(p.months)
-    zeros_api = np.zeros_like(api["api_usd"])
-    rent_cash = rent["rental_usd"] + rent["staff_usd"]
-    own_opex = own["power_usd"] + own["facility_usd"] + own["maintenance_usd"] + own["staff_usd"]
-    cash = np.concatenate([api["api_usd"], rent_cash, own["capex_usd"] + own_opex])
-    cost = np.concatenate([api["api_usd"], rent_cash, own["depreciation_usd"] + own_opex])
-    capex = np.concatenate([zeros_api, np.zeros_like(rent_cash), own["capex_usd"]])
+    # after tax (``tax_rate``, default 0) API and rental spend are deductible when paid; the owned fleet's
+    # shield (depreciation, operating costs, write-off) is in the ledger's lines
+    after_tax = 1.0 - p.consts.get("tax_rate", 0.0)
+    rent_cash = (rent["rental_usd"] + rent["staff_usd"]) * after_tax
+    api_cash = api["api_usd"] * after_tax
+    cash = np.concatenate([api_cash, rent_cash, own["cash_usd"]])
+    cost = np.concatenate([api_cash, rent_cash, own["cost_usd"]])
     residual = np.concatenate([np.zeros(len(p.apis)), np.zeros(len(rent_cash)), own["residual_usd"]])
     r = p.monthly_rate
     d_end = (1.0 + r) ** -p.months.astype(float)
-    d_start = (1.0 + r) ** -(p.months.astype(float) - 1.0)
-    npv = capex @ d_start + (cash - capex) @ d_end - residual * d_end[-1]
+    npv = np.concatenate([api_cash @ d_end, rent_cash @ d_end, own["npv_usd"]])
+    pv_tokens = (in_tok + out_tok) @ d_end
     kinds = np.array(["api"] * len(p.apis) + ["rent"] * len(rent_cash) + ["own"] * len(rent_cash))
     return {
         "kind": kinds, "cash": cash, "cost": cost, "npv": npv, "residual": residual, "in_tok": in_tok,
         "out_tok": out_tok, "peak_req_s": peak, "api": api, "rent": rent, "own": own, "H": H,
+        "pv_tokens": pv_tokens, "monthly_rate": r, "usd_per_mtok": npv / pv_tokens * 1e6 if pv_tokens > 0 else np.full(len(npv), np.nan),
     }
 
 
-def eligible_mask(p: Prepared) -> np.ndarray:
+NO_RENTAL_PRICE = "no rental price in the catalog for this accelerator"
+SOVEREIGN = "sovereign: must run on own premises"
+
+
+def exclusion_reasons(p: Prepared) -> list[str | None]:
+    """Why each option is not eligible (``None`` when it is): sovereignty rules out the API and renting; an
+    accelerator with no rental price cannot be rented."""
     n = len(p.cap)
-    kinds = np.array(["api"] * len(p.apis) + ["rent"] * n + ["own"] * n)
-    if p.workload.sovereign:
-        return kinds == "own"
-    return np.ones(len(kinds), bool)
+    kinds = ["api"] * len(p.apis) + ["rent"] * n + ["own"] * n
+    no_rent = np.isnan(p.own_c["rental_usd_per_gpu_hour"])
+    out: list[str | None] = []
+    for j, k in enumerate(kinds):
+        if p.workload.sovereign and k != "own":
+            out.append(SOVEREIGN)
+        elif k == "rent" and no_rent[j - len(p.apis)]:
+            out.append(NO_RENTAL_PRICE)
+        else:
+            out.append(None)
+    return out
+
+
+def eligible_mask(p: Prepared) -> np.ndarray:
+    return np.array([r is None for r in exclusion_reasons(p)], bool)
 
 
 def option_names(p: Prepared) -> list[str]:

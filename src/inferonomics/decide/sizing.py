@@ -18,7 +18,7 @@ CONCURRENCY_LEVELS = tuple(float(c) for c in np.unique(np.round(np.geomspace(1, 
 
 CAPACITY_COLUMNS = [
     "model", "gpu", "weights", "gpus_per_instance", "tp", "ep", "concurrency", "output_tokens_per_s",
-    "input_tokens_per_s", "requests_per_s", "ttft_s", "tpot_s", "memory_per_gpu_gb",
+    "input_tokens_per_s", "requests_per_s", "ttft_s", "tpot_s", "memory_per_gpu_gb", "prefill_time_share",
 ]
 
 
@@ -76,7 +76,8 @@ def capacity_table(
             )
             df = df[np.asarray(df["fits"], bool) & (df["replicas"].to_numpy() == 1)]
             native = {(g, w): native_precision(cat.accelerator(g), w) for g in gpus for w in precisions}
-            df = df[[native[(g, w)] for g, w in zip(df["gpu"], df["weights"], strict=True)]]
+            # a boolean array, not a list: an empty list would select no columns instead of no rows
+            df = df[np.array([native[(g, w)] for g, w in zip(df["gpu"], df["weights"], strict=True)], dtype=bool)]
             df = df[df["concurrency"].to_numpy() <= df["max_concurrency"].to_numpy()]
             probes.append(df[df["concurrency"] == 1.0])
             ok = np.ones(len(df), bool)
@@ -116,6 +117,7 @@ def capacity_table(
         "input_tokens_per_s": best["input_tokens_per_s"],
         "requests_per_s": best["output_tokens_per_s"] / osl,
         "ttft_s": best["ttft_s"], "tpot_s": best["tpot_s"], "memory_per_gpu_gb": best["memory_per_gpu_gb"],
+        "prefill_time_share": best["prefill_time_share"],
     })
     return out[CAPACITY_COLUMNS]
 

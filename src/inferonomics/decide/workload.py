@@ -11,14 +11,76 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
 from inferonomics.errors import InferonomicsError, UnknownNameError
 
-Num = Sourced | float
+
+class Distribution(BaseModel):
+    """An uncertain number: ``dist`` and its parameters (:mod:`inferonomics.ledger.dists`), with ``source``
+    and ``date`` or an ``assumption``.  The deterministic comparison uses its median; ``uncertainty`` samples
+    it.  Inputs that set the hardware sizing (request lengths, SLO, horizon, spares, resizing) must be fixed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dist: Literal["normal", "lognormal", "uniform", "triangular", "pert"]
+    mean: float | None = None
+    sd: float | None = None
+    median: float | None = None
+    mu: float | None = None
+    sigma: float | None = None
+    low: float | None = None
+    mode: float | None = None
+    high: float | None = None
+    p10: float | None = None
+    p90: float | None = None
+    unit: str | None = None
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> Distribution:
+        from inferonomics.ledger.dists import ALL_PARAMS, make_dist
+
+        make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS if getattr(self, k) is not None})
+        if not self.assumption and not (self.source and self.date):
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
+
+    def to_dist(self):
+        from inferonomics.ledger.dists import ALL_PARAMS, make_dist
+
+        return make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS if getattr(self, k) is not None})
+
+    def support(self) -> tuple[float, float]:
+        return self.to_dist().support()
+
+    def ppf(self, u):
+        """Quantiles, with the tails of unbounded shapes cut at 0.1% / 99.9% (the checked support)."""
+        import numpy as np
+
+        return self.to_dist().ppf(np.clip(u, 0.001, 0.999))
+
+
+def _num_kind(v) -> str:
+    if isinstance(v, dict):
+        return "distribution" if "dist" in v else "sourced"
+    if isinstance(v, Distribution):
+        return "distribution"
+    return "sourced" if isinstance(v, Sourced) else "number"
+
+
+# a number, a sourced number {value, source, date | assumption} or a distribution {dist, ...}: the error of a
+# bad entry is the error of the form it was written in, not of all three
+Num = Annotated[
+    Annotated[Sourced, Tag("sourced")] | Annotated[Distribution, Tag("distribution")] | Annotated[float, Tag("number")],
+    Discriminator(_num_kind),
+]
 
 
 class WorkloadError(InferonomicsError):
@@ -29,12 +91,22 @@ def val(x: Num | None, default: float | None = None) -> float | None:
     """The number of a bare or sourced value."""
     if x is None:
         return default
+    if isinstance(x, Distribution):
+        return float(x.ppf(0.5))
     return float(x.value) if isinstance(x, Sourced) else float(x)
 
 
-def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False):
+def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False,
+           fixed: bool = False):
     def f(cls, v):
         if v is None:
+            return v
+        if isinstance(v, Distribution):
+            if fixed or integer:
+                raise ValueError("must be a fixed number, not a distribution: it sets the hardware sizing or "
+                                 "the time axis")
+            for x in v.support():  # the whole support must be allowed
+                f(cls, x)
             return v
         x = val(v)
         bad = (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and x > hi)
@@ -60,7 +132,7 @@ class Slo(_Strict):
     max_ttft_s: Num | None = Field(default=None, description="time to first token, seconds")
     max_tpot_s: Num | None = Field(default=None, description="time per output token, seconds")
 
-    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True))
+    _v = field_validator("max_ttft_s", "max_tpot_s")(_check(0, lo_open=True, fixed=True))
 
 
 class Staff(_Strict):
@@ -97,6 +169,23 @@ class Ownership(_Strict):
     _v_res = field_validator("residual_value_frac_of_book")(_check(0, 1))
 
 
+class Correlation(_Strict):
+    """A rank (Spearman) correlation between two uncertain inputs, by field path (``growth_per_year``,
+    ``ownership.electricity_usd_per_kwh``); sampled with a Gaussian copula."""
+
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    rank_correlation: float = Field(ge=-1.0, le=1.0)
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _why(self) -> Correlation:
+        if not self.assumption and not (self.source and self.date):
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
+
+
 class Workload(_Strict):
     name: str = "custom"
     description: str | None = None
@@ -121,9 +210,11 @@ class Workload(_Strict):
     api_price_change_per_year: Num = Field(default=0.0, description="expected yearly change of API prices")
     prices_as_of: str | None = Field(default=None, description="date of the API prices used (default: latest)")
     cache_hit_share: Num = Field(default=0.0, description="share of input tokens served from an API's cache")
+    tax_rate: Num = Field(default=0.0, description="income tax rate at which costs are deductible (0: before tax)")
     staff: Staff = Field(default_factory=Staff)
     ownership: Ownership = Field(default_factory=Ownership)
     quality_tiers: dict[str, list[str]] | None = Field(default=None, description="override of open models' tiers")
+    correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of uncertain inputs")
 
     _v_tok = field_validator("input_tokens_per_month", "output_tokens_per_month")(_check(0))
     _v_growth = field_validator("growth_per_year")(_check(-0.99, 100))
@@ -132,7 +223,7 @@ class Workload(_Strict):
     _v_h = field_validator("horizon_months")(_check(1, 240, integer=True))
     _v_rate = field_validator("discount_rate_per_year")(_check(0, 1))
     _v_chg = field_validator("api_price_change_per_year")(_check(-0.99, 10))
-    _v_cache = field_validator("cache_hit_share")(_check(0, 1))
+    _v_cache = field_validator("cache_hit_share", "tax_rate")(_check(0, 1))
 
     @field_validator("precisions")
     @classmethod
@@ -172,7 +263,39 @@ class Workload(_Strict):
             raise ValueError("give the open model to self-host ('model') or the quality needed ('quality_tier')")
         if val(self.input_tokens_per_month) + val(self.output_tokens_per_month) <= 0:
             raise ValueError("input_tokens_per_month + output_tokens_per_month must be above 0")
+        if self.correlations:
+            self.copula()  # names and consistency checked here
         return self
+
+    def uncertain_inputs(self) -> dict[str, Distribution]:
+        """Dotted field path -> distribution, for every input given as a distribution."""
+        out = {}
+        for name in type(self).model_fields:
+            v = getattr(self, name)
+            if isinstance(v, Distribution):
+                out[name] = v
+            elif isinstance(v, Staff | Ownership):
+                for sub in type(v).model_fields:
+                    x = getattr(v, sub)
+                    if isinstance(x, Distribution):
+                        out[f"{name}.{sub}"] = x
+        return out
+
+    def copula(self):
+        """The Gaussian copula of ``correlations`` (:class:`inferonomics.ledger.dists.Copula`)."""
+        from inferonomics.ledger.dists import Copula
+
+        known = self.uncertain_inputs()
+        for i, c in enumerate(self.correlations):
+            for n in c.inputs:
+                if n not in known:
+                    raise ValueError(
+                        f"correlations[{i}].inputs: {n!r} is not an uncertain input of this workload; uncertain "
+                        f"inputs: {', '.join(known) or 'none (give a distribution first)'}")
+        try:
+            return Copula([(c.inputs[0], c.inputs[1], c.rank_correlation) for c in self.correlations])
+        except ValueError as exc:
+            raise ValueError(f"correlations: {exc}") from None
 
     # convenience --------------------------------------------------------------------------------------
     def number(self, path: str) -> float | None:
@@ -245,6 +368,8 @@ def with_overrides(w: Workload | None, where: str = "command-line options", **up
 
 
 __all__ = [
+    "Correlation",
+    "Distribution",
     "Ownership",
     "Slo",
     "Staff",

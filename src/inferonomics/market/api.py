@@ -60,22 +60,45 @@ def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str,
     return out
 
 
-def sample_inputs(sc: Scenario, paths: int, seed: int) -> Inputs:
+def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | None = None) -> Inputs:
     """Draw every uncertain input: one stream per input, seeded by (seed, field path), so a variant draws the
-    same numbers as its base for the inputs they share (common random numbers)."""
+    same numbers as its base for the inputs they share (common random numbers).
+
+    ``lo``/``hi``: only paths ``lo..hi-1`` of the ``paths`` (each stream jumps ahead ``lo`` draws), exactly the
+    rows a full draw would give them: chunks drawn apart (e.g. on Dask workers) equal one draw sliced."""
+    hi = paths if hi is None else hi
+
+    def indep(path: str) -> np.ndarray:
+        bits = np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(path.encode())]))  # = default_rng([...])
+        if lo:
+            bits.advance(lo)  # one 64-bit output per float64 draw
+        return np.clip(np.random.Generator(bits).random(hi - lo), _U_EPS, 1 - _U_EPS)
+
+    cop = sc.copula()  # rank-correlated inputs: the same streams, joined by a Gaussian copula
+    joined = cop.correlate({p: indep(p) for p in cop.names}) if cop.names else {}
 
     def u_of(path: str) -> np.ndarray:
-        rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
-        return np.clip(rng.random(paths), _U_EPS, 1 - _U_EPS)
+        return joined[path] if path in joined else indep(path)
 
-    return Inputs(_values(sc, u_of), paths)
+    return Inputs(_values(sc, u_of), hi - lo)
 
 
 def _quantiles(a: np.ndarray, qs=PERCENTILES) -> np.ndarray:
-    """Percentiles over paths (axis 0); non-finite values (e.g. an infinite R&D/gross-profit ratio) allowed."""
+    """Percentiles over paths (axis 0), linear interpolation as ``np.quantile``; non-finite values (e.g. an
+    infinite R&D/gross-profit ratio) allowed.
+
+    Finite metrics take a selection (``np.partition`` at the few ranks needed) along the contiguous path
+    axis of the kernel's year-major arrays instead of ``np.quantile``'s copy and wider partition."""
     q = np.asarray(qs, dtype=float) / 100.0
     if np.isfinite(a).all():
-        return np.quantile(a, q, axis=0)
+        b = a.T if a.T.flags.c_contiguous else np.ascontiguousarray(a.T)  # (years, paths)
+        n = b.shape[1]
+        h = (n - 1) * q
+        lo = np.floor(h).astype(np.int64)
+        hi = np.minimum(lo + 1, n - 1)
+        part = np.partition(b, np.unique(np.concatenate([lo, hi])), axis=1)
+        x0, x1 = part[:, lo], part[:, hi]
+        return (x0 + (x1 - x0) * (h - lo)).T
     import warnings
 
     with warnings.catch_warnings():  # a metric undefined on every path (e.g. no token revenue) stays NaN
@@ -152,6 +175,51 @@ class Result:
         """One percentile as a year × metric table."""
         df = self.summary(metrics, (percentile,))
         return df.pivot(index="year", columns="metric", values=f"p{percentile}")[metrics or self.metric_names()]
+
+    def to_dataset(self, include_base_year: bool = True):
+        """Every metric as a labelled ``xarray.Dataset``: dims ``path x year`` (fiscal years), per-tier metrics
+        gathered along ``tier`` and per-fleet ones along ``fleet`` (coordinates ``fleet_kind``,
+        ``accelerator``), ``units`` from the name's unit suffix.  Tier and fleet metrics are stacked (copied),
+        the others are views of the paths."""
+        import xarray as xr
+
+        spec = self.scenario.spec
+        first = 0 if include_base_year else 1
+        years = [self.base_year + k for k in range(first, self.years + 1)]
+        cols = slice(first, self.years + 1)
+        fleets = [("serving", t.deployment.gpu) for t in spec.token_tiers.values()]
+        if spec.gpu_rental is not None:
+            fleets.append(("rental", spec.gpu_rental.accelerator))
+        if spec.rnd.training is not None:
+            fleets.append(("training", spec.rnd.training.accelerator))
+        fleets = list(dict.fromkeys(fleets))
+        tags = {f"fleet_{k}_{a.replace('-', '_').replace('.', '_')}_": (k, a) for k, a in fleets}
+        tiers = {name: name.replace("-", "_") for name in spec.token_tiers}
+        tier_keys = {"tokens_{}_mtok": "tokens_mtok", "price_{}_usd_per_mtok": "price_usd_per_mtok",
+                     "revenue_tokens_{}_usd": "revenue_usd"}
+        used, data = set(), {}
+        for pattern, short in tier_keys.items():
+            names = [pattern.format(key) for key in tiers.values()]
+            if names and all(n in self.metrics for n in names):
+                data[f"tier_{short}"] = (("tier", "path", "year"), np.stack([self.metrics[n][:, cols] for n in names]))
+                used.update(names)
+        suffixes = sorted({k[len(t):] for k in self.metrics for t in tags if k.startswith(t)})
+        for suf in suffixes:
+            names = [t + suf for t in tags]
+            if all(n in self.metrics for n in names):
+                data[f"fleet_{suf}"] = (("fleet", "path", "year"), np.stack([self.metrics[n][:, cols] for n in names]))
+                used.update(names)
+        for k, v in self.metrics.items():
+            if k not in used:
+                data[k] = (("path", "year"), v[:, cols])
+        ds = xr.Dataset(data, coords={
+            "path": np.arange(self.paths_n), "year": years, "tier": list(tiers),
+            "fleet": [f"{k} {a}" for k, a in fleets], "fleet_kind": ("fleet", [k for k, _ in fleets]),
+            "accelerator": ("fleet", [a for _, a in fleets]),
+        }, attrs={"scenario": self.scenario.name, "seed": self.seed, "base_year": self.base_year})
+        for k in ds.data_vars:
+            ds[k].attrs["units"] = _unit_of(k)
+        return ds
 
     def paths(self, metric: str, include_base_year: bool = False):
         """Every path of one metric: rows = paths, columns = fiscal years."""
@@ -237,6 +305,15 @@ class Result:
                 "price_usd_per_mtok_p10": q[0], "price_usd_per_mtok_p50": q[1], "price_usd_per_mtok_p90": q[2]}
 
 
+def _unit_of(name: str) -> str:
+    for suffix, unit in (("_usd_per_gpu_hour", "USD/GPU-hour"), ("_usd_per_mtok", "USD per 1e6 tokens"),
+                         ("_usd", "USD"), ("_mtok", "1e6 tokens"), ("_gpu_eq", "GPU-equivalents"),
+                         ("_gpus", "GPUs"), ("_hours", "GPU-hours")):
+        if name.endswith(suffix):
+            return unit
+    return "1" if any(w in name for w in ("margin", "share", "utilization", "ratio", "_to_")) else ""
+
+
 def _horizon(sc: Scenario, years: int | None) -> tuple[int, int]:
     """(years shown, years simulated): simulation reaches the target year even if fewer are shown."""
     shown = sc.spec.horizon_years if years is None else _check_int("years", years, 1, 50)
@@ -245,42 +322,110 @@ def _horizon(sc: Scenario, years: int | None) -> tuple[int, int]:
     return shown, max(shown, need)
 
 
+def _project_chunk(sc: Scenario, paths: int, seed: int, lo: int, hi: int, sim: int, keep) -> dict[str, np.ndarray]:
+    """Paths ``lo..hi-1``: sample, project, keep the metrics asked for (all when ``keep`` is None)."""
+    part = project(sc, sample_inputs(sc, paths, seed, lo, hi), sim + 1)
+    return part if keep is None else {k: part[k] for k in keep}
+
+
+def _client(scheduler):
+    """A dask.distributed client: an existing Client, ``"local"`` (a LocalCluster on this machine) or an
+    address (``tcp://HOST:PORT``).  Returns (client, close) where close() ends what this call started."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("scheduler", scheduler, "needs dask.distributed: pip install 'inferonomics[dask]'") from None
+    if isinstance(scheduler, Client):
+        return scheduler, lambda: None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+        return client, lambda: (client.close(), cluster.close())
+    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        client = Client(scheduler)
+        return client, client.close
+    raise InputError("scheduler", scheduler, "give 'local', a scheduler address such as tcp://HOST:PORT, or a "
+                     "dask.distributed Client")
+
+
 def simulate(
     scenario,
     paths: int = DEFAULT_PATHS,
     seed: int = DEFAULT_SEED,
     years: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    scheduler=None,
+    metrics: list[str] | None = None,
+    chunk_paths: int = CHUNK_PATHS,
 ) -> Result:
     """Monte Carlo over ``paths`` draws of the uncertain inputs (seeded), vectorized over paths × years.
 
     ``scenario``: a built-in name, a YAML path or a loaded :class:`Scenario`.  ``progress(done, total)`` is
-    called after each chunk of paths."""
+    called after each chunk of paths.  ``scheduler``: run the chunks on a dask.distributed cluster
+    (``"local"``, ``tcp://HOST:PORT`` or a Client); each worker draws its own paths (the streams jump ahead),
+    so the same seed gives the same paths, hence the same percentiles, as the in-process run.  ``metrics``:
+    keep only these (memory: paths x years x 8 bytes each)."""
     sc = _as_scenario(scenario)
-    paths = _check_int("paths", paths, 1, 5_000_000)
+    paths = _check_int("paths", paths, 1, 100_000_000 if scheduler is not None else 5_000_000)
     seed = _check_int("seed", seed, 0, 2**63 - 1)
+    chunk_paths = _check_int("chunk_paths", chunk_paths, 1, 10_000_000)
     shown, sim = _horizon(sc, years)
-    x = sample_inputs(sc, paths, seed)
-    metrics: dict[str, np.ndarray] = {}
-    for lo in range(0, paths, CHUNK_PATHS):
-        hi = min(lo + CHUNK_PATHS, paths)
-        part = project(sc, x.take(lo, hi), sim + 1)
+    keep = None
+    if metrics is not None:
+        known = _metric_names(sc)
+        for name in metrics:
+            if name not in known:
+                raise UnknownNameError("metrics", name, known)
+        # and what every Result reads (its year axis, events)
+        keep = list(dict.fromkeys([*metrics, "revenue_usd", "gross_profit_usd", "operating_profit_usd",
+                                   "cumulative_free_cash_flow_usd"]))
+    bounds = [(lo, min(lo + chunk_paths, paths)) for lo in range(0, paths, chunk_paths)]
+    out: dict[str, np.ndarray] = {}
+
+    def store(lo: int, hi: int, part: dict) -> None:
         if hi - lo == paths:
-            metrics = part
-        else:
-            for k, v in part.items():
-                if k not in metrics:  # (paths, years) stored year-major, as the kernel makes them
-                    metrics[k] = np.empty((sim + 1, paths)).T
-                metrics[k][lo:hi] = v
-        del part
-        if progress:
-            progress(hi, paths)
-    return Result(sc, paths, seed, shown, metrics)
+            out.update(part)
+            return
+        for k, v in part.items():
+            if k not in out:  # (paths, years) stored year-major, as the kernel makes them
+                out[k] = np.empty((sim + 1, paths)).T
+            out[k][lo:hi] = v
+
+    if scheduler is None:
+        for lo, hi in bounds:
+            store(lo, hi, _project_chunk(sc, paths, seed, lo, hi, sim, keep))
+            if progress:
+                progress(hi, paths)
+    else:
+        from dask.distributed import as_completed
+
+        client, close = _client(scheduler)
+        try:
+            sc_remote = client.scatter(sc, broadcast=True)
+            futures = {client.submit(_project_chunk, sc_remote, paths, seed, lo, hi, sim, keep, pure=False): (lo, hi)
+                       for lo, hi in bounds}
+            done = 0
+            for fut in as_completed(futures):
+                lo, hi = futures[fut]
+                store(lo, hi, fut.result())
+                fut.release()
+                done += hi - lo
+                if progress:
+                    progress(done, paths)
+        finally:
+            close()
+    return Result(sc, paths, seed, shown, out)
+
+
+def _metric_names(sc: Scenario) -> list[str]:
+    return list(_project_chunk(sc, 1, 0, 0, 1, 1, None))
 
 
 def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, *, years: int | None = None):
     """Tornado: the output in ``year`` (default: the target year) as each uncertain input moves from its P10 to
-    its P90 with every other input at its P50.  One vectorized run of 2K+1 rows.  Sorted by swing."""
+    its P90 with every other input at its P50 (inputs correlated with it at their conditional medians).  One
+    vectorized run of 2K+1 rows.  Sorted by swing."""
     import pandas as pd
 
     sc = _as_scenario(scenario)
@@ -289,11 +434,18 @@ def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, 
     rows = 2 * len(leaves) + 1
     pos = {leaf.path: i for i, leaf in enumerate(leaves)}
 
+    cop = sc.copula()
+    cond = {p: (cop.conditional(p, 0.1), cop.conditional(p, 0.9)) for p in pos}
+
     def u_of(path: str) -> np.ndarray:
         u = np.full(rows, 0.5)
         i = pos.get(path)
         if i is not None:
             u[2 * i + 1], u[2 * i + 2] = 0.1, 0.9
+        for other, k in pos.items():  # correlated inputs follow to their conditional medians
+            lo, hi = cond[other]
+            if path in lo:
+                u[2 * k + 1], u[2 * k + 2] = lo[path], hi[path]
         return u
 
     m = project(sc, Inputs(_values(sc, u_of), rows), sim + 1)

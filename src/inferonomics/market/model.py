@@ -12,9 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inferonomics.cost import tco
+from inferonomics.ledger import lines as ledger_lines
+from inferonomics.ledger.conventions import (
+    HOURS_PER_YEAR,
+    MONTHS_PER_YEAR,
+    capital_recovery_factor,
+    period_rate,
+)
 
-HOURS_PER_YEAR = tco.HOURS_PER_YEAR
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600.0
 
 
@@ -317,10 +322,12 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
     pue = x.s("costs.pue")
     fac = x.s("costs.facility_usd_per_kw_month")
     ops_share = x.s("costs.operations_share_of_capex_per_year")
+    coc = x.s("costs.cost_of_capital")
     idle, busy_frac = cat.const("idle_power_frac"), cat.const("busy_power_frac")
     totals = {k: np.zeros(shape) for k in ("tokens", "rental", "training")}
     agg = {k: np.zeros(shape) for k in ("capex", "depreciation", "power", "facility", "operations", "fleet_gpus",
-                                        "purchased", "retired", "replaced", "net_book")}
+                                        "purchased", "retired", "replaced", "net_book", "capital_charge")}
+    econ_tokens = np.zeros(shape)
     fleet_out = {}
     for fl in fleets:
         acc = cat.accelerator(fl.accelerator)
@@ -328,18 +335,24 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         r = run_fleet(fl, x, pool, f"pools.{fl.accelerator}", y0, years)
         server_w = acc.server_overhead_w.value if acc.server_overhead_w else acc.tdp_w.value * cat.const(
             "server_overhead_frac_of_tdp")
-        hourly = tco.owned_usd_per_gpu_hour(
-            accelerator_usd=0.0, server_network_frac=0.0, life_years=1.0, cost_of_capital=0.0,
-            tdp_w=acc.tdp_w.value * r["tdp_factor"], server_overhead_w=server_w * r["tdp_factor"],
-            idle_power_frac=idle, busy_power_frac=busy_frac, utilization=r["utilization"], pue=pue,
-            electricity_usd_per_kwh=elec, facility_usd_per_kw_month=fac, operations_frac_per_year=0.0,
-        )
-        power = hourly["power_usd_per_gpu_hour"] * HOURS_PER_YEAR * r["gpus"]
-        facility = hourly["facility_usd_per_gpu_hour"] * HOURS_PER_YEAR * r["gpus"]
+        # the ledger's per-GPU lines (the same functions as ``cost``), per GPU in service for a year
+        tdp, host = acc.tdp_w.value * r["tdp_factor"], server_w * r["tdp_factor"]
+        power = ledger_lines.power_usd_per_gpu_hour(
+            tdp_w=tdp, server_overhead_w=host, idle_power_frac=idle, busy_power_frac=busy_frac,
+            utilization=r["utilization"], pue=pue, electricity_usd_per_kwh=elec,
+        ) * HOURS_PER_YEAR * r["gpus"]
+        facility = ledger_lines.facility_usd_per_gpu_hour(
+            tdp_w=tdp, server_overhead_w=host, facility_usd_per_kw_month=fac) * HOURS_PER_YEAR * r["gpus"]
         ops = ops_share * r["gross_book"]
+        # economic capital charge: every vintage in service pays the ledger's monthly annuity on its capex
+        # (12 a year), which covers its depreciation and the cost of capital; the P&L keeps book depreciation
+        capital = r["gross_book"] * MONTHS_PER_YEAR * capital_recovery_factor(
+            period_rate(coc, "month"), r["life"] * MONTHS_PER_YEAR)
         seg = {"serving": "tokens", "rental": "rental", "training": "training"}[fl.kind]
         totals[seg] += r["depreciation"] + power + facility + ops
-        for k, v in (("capex", r["capex"]), ("depreciation", r["depreciation"]), ("power", power),
+        if seg == "tokens":
+            econ_tokens += capital + power + facility + ops
+        for k, v in (("capital_charge", capital), ("capex", r["capex"]), ("depreciation", r["depreciation"]), ("power", power),
                      ("facility", facility), ("operations", ops), ("fleet_gpus", r["gpus"]),
                      ("purchased", r["purchased"]), ("retired", r["retired"]),
                      ("replaced", np.minimum(r["purchased"], r["retired"])), ("net_book", r["net_book"])):
@@ -351,6 +364,8 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         m[f"{tag}_purchased_gpus"] = r["purchased"]
         m[f"{tag}_utilization"] = r["utilization"]
         m[f"{tag}_capex_usd"] = r["capex"]
+        m[f"{tag}_economic_cost_usd_per_gpu_hour"] = _safe_div(capital + power + facility + ops,
+                                                               r["gpus"] * HOURS_PER_YEAR)
         fleet_out[tag] = r
 
     # --- P&L and cash --------------------------------------------------------------------------------
@@ -375,6 +390,9 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         "tokens_mtok": tokens,
         "token_price_usd_per_mtok": _safe_div(rev_tokens, tokens),
         "token_cost_usd_per_mtok": _safe_div(totals["tokens"], tokens),
+        # the ledger's economic view: capital annuity instead of book depreciation (cost of capital included)
+        "token_economic_cost_usd_per_mtok": _safe_div(econ_tokens, tokens),
+        "capital_charge_usd": agg["capital_charge"],
         "cost_of_revenue_usd": cor,
         "cost_of_revenue_tokens_usd": totals["tokens"],
         "cost_of_revenue_gpu_rental_usd": totals["rental"],

@@ -381,6 +381,7 @@ class Costs(_Strict):
     pue: Num(1.0, 3.0) | None = None
     facility_usd_per_kw_month: Money | None = None
     operations_share_of_capex_per_year: Num(0.0, 1.0) | None = None
+    cost_of_capital: Num(0.0, 1.0) | None = None
     sga_share_of_revenue: Share = Field(default_factory=lambda: Spec(value=0.0))
 
 
@@ -405,6 +406,25 @@ class Target(_Strict):
 
 
 METRIC_CHECKS = ("revenue_usd", "capex_usd", "operating_profit_usd", "gross_profit_usd", "rnd_usd")
+
+
+class Correlation(_Strict):
+    """A rank (Spearman) correlation between two uncertain inputs, by field path; drawn with a Gaussian
+    copula (:class:`inferonomics.ledger.dists.Copula`).  A per-year list is one input."""
+
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    rank_correlation: float = Field(ge=-1.0, le=1.0)
+    source: str | None = None
+    date: str | None = None
+    assumption: str | None = None
+
+    _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
+
+    @model_validator(mode="after")
+    def _why(self) -> Correlation:
+        if not self.assumption and not (self.source and self.date):
+            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
+        return self
 
 
 class Check(_Strict):
@@ -432,6 +452,7 @@ class ScenarioSpec(_Strict):
     rnd: Rnd = Field(default_factory=Rnd)
     costs: Costs
     checks: list[Check] = Field(default_factory=list)
+    correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of inputs")
     sources: list[str] = Field(default_factory=list, description="documents the file draws on")
     notes: str | None = None
 
@@ -653,6 +674,12 @@ class Scenario:
         _walk(self.spec, "", out)
         return out
 
+    def copula(self):
+        """The Gaussian copula of ``correlations`` (no inputs when there are none)."""
+        from inferonomics.ledger.dists import Copula
+
+        return Copula([(c.inputs[0], c.inputs[1], c.rank_correlation) for c in self.spec.correlations])
+
     def uncertain_inputs(self) -> list[Leaf]:
         skip = ("target.", "checks")
         return [x for x in self.leaves() if x.uncertain and not x.path.startswith(skip)]
@@ -736,15 +763,17 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
         except UnknownNameError as exc:
             raise _fail(label, where, exc) from None
     # catalog defaults for every pool in use, so the model and the inputs table see them
+    from inferonomics import ledger
+
     for slug in used:
         pool = spec.pools.get(slug) or Pool()
         acc = cat.accelerator(slug)
+        terms = ledger.capex_terms(acc, cat)
         if pool.accelerator_usd is None:
             pool.accelerator_usd = Spec(value=acc.purchase_price_usd.value,
                                         note=f"catalog {slug}: {acc.purchase_price_usd.provenance}")
         if pool.server_network_frac is None:
-            pool.server_network_frac = Spec(value=cat.const("server_network_capex_frac"),
-                                            note="catalog constant server_network_capex_frac")
+            pool.server_network_frac = Spec(value=terms["server_network_frac"], note=terms["capex_source"])
         if pool.life_years is None:
             pool.life_years = Spec(value=cat.const("life_years"), note="catalog constant life_years")
         lf = pool.life_years
@@ -762,8 +791,10 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
     if c.pue is None:
         c.pue = Spec(value=reg.pue.value, note=f"catalog region {reg.slug}: {reg.pue.provenance}")
     if c.facility_usd_per_kw_month is None:
-        c.facility_usd_per_kw_month = Spec(value=cat.const("facility_usd_per_kw_month"),
-                                           note="catalog constant facility_usd_per_kw_month")
+        fac, fac_note = ledger.facility_usd_per_kw_month(reg.slug, cat)
+        c.facility_usd_per_kw_month = Spec(value=fac, note=fac_note)
+    if c.cost_of_capital is None:
+        c.cost_of_capital = Spec(value=cat.const("cost_of_capital"), note="catalog constant cost_of_capital")
     if c.operations_share_of_capex_per_year is None:
         c.operations_share_of_capex_per_year = Spec(value=cat.const("operations_frac_per_year"),
                                                     note="catalog constant operations_frac_per_year")
@@ -784,7 +815,19 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
             raise _fail(label, where, exc) from None
         tps[name] = r["tokens_per_s_per_gpu"]
         perf[name] = r
-    return Scenario(spec, label, tuple(chain), tps, perf, cat)
+    sc = Scenario(spec, label, tuple(chain), tps, perf, cat)
+    if spec.correlations:
+        known = [lf.path for lf in sc.uncertain_inputs()]
+        for i, c in enumerate(spec.correlations):
+            for n in c.inputs:
+                if n not in known:
+                    raise _fail(label, f"correlations[{i}].inputs", f"{n!r} is not an uncertain input of the scenario; "
+                                f"uncertain inputs: {', '.join(known) or 'none'}")
+        try:
+            sc.copula()
+        except ValueError as exc:
+            raise _fail(label, "correlations", exc) from None
+    return sc
 
 
 _PERF_CACHE: dict[tuple, tuple] = {}  # key -> (catalog, result); the catalog is kept to check identity

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import DoesNotFitError, InputError, UnknownNameError
 from inferonomics.perf import arch as _arch
 from inferonomics.perf import hardware as _hw
-from inferonomics.perf.kernel import GIB, OUTPUTS, evaluate
+from inferonomics.perf.kernel import GIB, OUTPUTS, evaluate, evaluate_scalar
 
 # continuous: in-flight batching with chunked prefill (vLLM, SGLang, TensorRT-LLM serving);
 # static: a fixed batch that starts and ends together (offline latency benchmarks).
@@ -64,41 +64,112 @@ class Deployment:
         return self.prefill_gpus is not None or self.decode_gpus is not None
 
     def resolved(self) -> Deployment:
-        tp = self.tp
-        upd: dict = {}
-        if self.disaggregated:
-            if tp is None:
-                tp = 1 if self.ep > 1 else max((self.decode_gpus or 1) // max(self.pp, 1), 1)
-            ptp = self.prefill_tp
-            if ptp is None:
-                ptp = 1 if self.prefill_ep > 1 else max(self.prefill_gpus or 1, 1)
-            upd["prefill_tp"] = ptp
-            if self.gpus == 1 and self.prefill_gpus and self.decode_gpus:
-                upd["gpus"] = self.prefill_gpus + self.decode_gpus
-        elif tp is None:
-            tp = 1 if self.ep > 1 else max(self.gpus // max(self.pp, 1), 1)
-        kv = self.kv or _hw.default_kv(self.weights)
-        tbo = self.tbo
-        if tbo is None:
-            tbo = bool(self.disaggregated and (self.ep > 1 or self.prefill_ep > 1))
-        return replace(self, tp=tp, kv=kv, tbo=tbo, **upd)
+        return replace(self, **_resolve(self.__dict__))
+
+
+# Fields whose resolved value depends on other fields (see _resolve) and the fields they depend on.
+_RESOLVED = ("gpus", "tp", "kv", "tbo", "prefill_tp")
+_RESOLVE_FROM = ("gpus", "tp", "pp", "ep", "weights", "kv", "tbo", "prefill_gpus", "decode_gpus", "prefill_tp",
+                 "prefill_ep")
+
+
+def _resolve(f: dict) -> dict:
+    """The defaults a deployment's other fields imply: ``tp`` (the GPUs of one instance, 1 under EP), the
+    prefill pool's ``prefill_tp``, ``gpus`` (one P+D unit), ``kv`` (from the weights) and ``tbo`` (on for
+    expert-parallel disaggregated pools).  Returns the resolved values of :data:`_RESOLVED`."""
+    tp, gpus, ptp, ep, pep, pp = f["tp"], f["gpus"], f["prefill_tp"], f["ep"], f["prefill_ep"], f["pp"]
+    pg, dg = f["prefill_gpus"], f["decode_gpus"]
+    dis = pg is not None or dg is not None
+    if dis:
+        if tp is None:
+            tp = 1 if ep > 1 else max((dg or 1) // max(pp, 1), 1)
+        if ptp is None:
+            ptp = 1 if pep > 1 else max(pg or 1, 1)
+        if gpus == 1 and pg and dg:
+            gpus = pg + dg
+    elif tp is None:
+        tp = 1 if ep > 1 else max(gpus // max(pp, 1), 1)
+    tbo = f["tbo"]
+    if tbo is None:
+        tbo = bool(dis and (ep > 1 or pep > 1))
+    return {"gpus": gpus, "tp": tp, "kv": f["kv"] or _hw.default_kv(f["weights"]), "tbo": tbo, "prefill_tp": ptp}
+
+
+# Serving inputs of the kernel that are catalog constants: kernel name -> constant name.
+_SERVING_CONSTS = {
+    "vocab_bytes": "vocab_bytes_per_weight",
+    "act_bytes": "activation_bytes",
+    "gpu_memory_utilization": "gpu_memory_utilization",
+    "reserve_gb": "memory_reserve_gb",
+    "max_batch_per_rank": "max_batch_per_rank",
+    "max_batched_tokens": "max_batched_tokens",
+    "prefill_tokens_per_rank": "prefill_tokens_per_rank",
+    "cache_load_bw_gb_s": "prefix_cache_load_bw_gb_s",
+    "mtp_layers": "mtp_draft_layers",
+}
+
+
+class _Columns:
+    """The kernel's input columns that only depend on the catalog, computed once per catalog object:
+    architecture columns per model, hardware columns per (accelerator, weights, engine), bytes per weight,
+    serving constants.  Catalogs are immutable once loaded; a new catalog object gets its own table."""
+
+    def __init__(self, cat: Catalog):
+        self.cat = cat
+        self.arch: dict[str, dict] = {}
+        self.hw: dict[tuple, tuple[dict, float]] = {}
+        self.wbytes: dict[str, float] = {}
+        self._consts: dict | None = None
+        self._accept: float | None = None
+
+    def arch_cols(self, model: str) -> dict:
+        c = self.arch.get(model)
+        if c is None:
+            c = self.arch[model] = _arch.arch_columns(self.cat.model(model))
+        return c
+
+    def hw_cols(self, gpu: str, weights: str, engine: str) -> tuple[dict, float]:
+        """Hardware columns (``HW_COLUMNS``) and the MoE dispatch bytes."""
+        key = (gpu, weights, engine)
+        c = self.hw.get(key)
+        if c is None:
+            cols = _hw.hw_columns(self.cat, self.cat.accelerator(gpu), weights, engine)
+            c = self.hw[key] = ({k: cols[k] for k in _hw.HW_COLUMNS}, cols["dispatch_bytes"])
+        return c
+
+    def weight_bytes(self, weights: str) -> float:
+        b = self.wbytes.get(weights)
+        if b is None:
+            b = self.wbytes[weights] = _hw.weight_bytes(self.cat, weights)
+        return b
+
+    def consts(self) -> dict:
+        if self._consts is None:
+            self._consts = {k: self.cat.const(c) for k, c in _SERVING_CONSTS.items()}
+        return self._consts
+
+    def accept_default(self) -> float:
+        if self._accept is None:
+            self._accept = self.cat.const("mtp_accept_rate")
+        return self._accept
+
+
+_COLUMNS: dict[int, _Columns] = {}
+
+
+def _columns(cat: Catalog) -> _Columns:
+    """The column table of ``cat`` (keyed on the catalog object's identity; the table holds the catalog, so
+    the identity cannot be reused while the entry lives)."""
+    c = _COLUMNS.get(id(cat))
+    if c is None or c.cat is not cat:
+        if len(_COLUMNS) >= 8:
+            _COLUMNS.clear()
+        c = _COLUMNS[id(cat)] = _Columns(cat)
+    return c
 
 
 def _serving_arrays(cat: Catalog, weights, kv, **arrays) -> dict:
-    return {
-        **arrays,
-        "weight_bytes": weights,
-        "kv_bytes": kv,
-        "vocab_bytes": cat.const("vocab_bytes_per_weight"),
-        "act_bytes": cat.const("activation_bytes"),
-        "gpu_memory_utilization": cat.const("gpu_memory_utilization"),
-        "reserve_gb": cat.const("memory_reserve_gb"),
-        "max_batch_per_rank": cat.const("max_batch_per_rank"),
-        "max_batched_tokens": cat.const("max_batched_tokens"),
-        "prefill_tokens_per_rank": cat.const("prefill_tokens_per_rank"),
-        "cache_load_bw_gb_s": cat.const("prefix_cache_load_bw_gb_s"),
-        "mtp_layers": cat.const("mtp_draft_layers"),
-    }
+    return {**arrays, "weight_bytes": weights, "kv_bytes": kv, **_columns(cat).consts()}
 
 
 def _whole(name: str, v, minimum: int = 1) -> None:
@@ -205,21 +276,22 @@ def _check(cat: Catalog, d: Deployment) -> None:
         _check_parallel(m, d, d.tp, d.ep, d.pp, d.gpus, "")
 
 
-def _hw_table(cat: Catalog, keys) -> dict:
-    return {k: _hw.hw_columns(cat, cat.accelerator(k[0]), k[1], k[2]) for k in keys}
-
-
 def kernel_inputs(cat: Catalog, deps: Sequence[Deployment]) -> tuple[dict, dict, dict]:
     """The kernel's architecture, hardware and serving columns for resolved deployments (one row each)."""
+    col = _columns(cat)
     models = sorted({x.model for x in deps})
     accs = sorted({(x.gpu, x.weights, x.engine) for x in deps})
-    arch_tab = {m: _arch.arch_columns(cat.model(m)) for m in models}
-    hw_tab = _hw_table(cat, accs)
-    a = {c: np.array([arch_tab[x.model][c] for x in deps]) for c in _arch.ARCH_COLUMNS}
-    hw = {c: np.array([hw_tab[(x.gpu, x.weights, x.engine)][c] for x in deps]) for c in _hw.HW_COLUMNS}
-    wb = np.array([_hw.weight_bytes(cat, x.weights) for x in deps])
+    m_pos = {m: i for i, m in enumerate(models)}
+    m_idx = np.array([m_pos[x.model] for x in deps], int)
+    acc_pos = {k: i for i, k in enumerate(accs)}
+    h_idx = np.array([acc_pos[(x.gpu, x.weights, x.engine)] for x in deps], int)
+    arch_tab = [col.arch_cols(m) for m in models]
+    hw_tab = [col.hw_cols(*k) for k in accs]
+    a = {c: np.array([t[c] for t in arch_tab])[m_idx] for c in _arch.ARCH_COLUMNS}
+    hw = {c: np.array([t[0][c] for t in hw_tab])[h_idx] for c in _hw.HW_COLUMNS}
+    wb = np.array([col.weight_bytes(k[1]) for k in accs])[h_idx]
     kvb = np.array([_hw.kv_bytes(x.kv) for x in deps])
-    accept_default = cat.const("mtp_accept_rate")
+    accept_default = col.accept_default()
     dis = [x.disaggregated for x in deps]
     s = _serving_arrays(
         cat,
@@ -245,9 +317,42 @@ def kernel_inputs(cat: Catalog, deps: Sequence[Deployment]) -> tuple[dict, dict,
         decode_gpus=np.array([x.decode_gpus or 0 for x in deps], float),
         prefill_tp=np.array([x.prefill_tp or 1 for x in deps], float),
         prefill_ep=np.array([x.prefill_ep for x in deps], float),
-        dispatch_bytes=np.array([hw_tab[(x.gpu, x.weights, x.engine)]["dispatch_bytes"] for x in deps]),
+        dispatch_bytes=np.array([t[1] for t in hw_tab])[h_idx],
     )
     return a, hw, s
+
+
+def _scalar_inputs(cat: Catalog, d: Deployment) -> tuple[dict, dict, dict]:
+    """The kernel's inputs for one resolved deployment as plain floats (the scalar backend's input)."""
+    col = _columns(cat)
+    hw, dispatch = col.hw_cols(d.gpu, d.weights, d.engine)
+    accept = d.mtp_accept_rate
+    pg, dg = d.prefill_gpus, d.decode_gpus
+    s = {
+        **col.consts(),
+        "weight_bytes": col.weight_bytes(d.weights),
+        "kv_bytes": _hw.kv_bytes(d.kv),
+        "gpus": float(d.gpus),
+        "tp": float(d.tp),
+        "pp": float(d.pp),
+        "ep": float(d.ep),
+        "isl": float(d.isl),
+        "osl": float(d.osl),
+        "concurrency": math.nan if d.concurrency is None else float(d.concurrency),
+        "static": float(d.scheduler == "static"),
+        "prefix_hit": float(d.prefix_hit_rate),
+        "mtp_k": float(d.mtp_tokens),
+        "mtp_accept": float(col.accept_default() if accept is None else accept),
+        "redundant_experts": float(d.redundant_experts),
+        "tbo": float(bool(d.tbo)),
+        "disagg": float(pg is not None or dg is not None),
+        "prefill_gpus": float(pg or 0),
+        "decode_gpus": float(dg or 0),
+        "prefill_tp": float(d.prefill_tp or 1),
+        "prefill_ep": float(d.prefill_ep),
+        "dispatch_bytes": dispatch,
+    }
+    return col.arch_cols(d.model), hw, s
 
 
 def _rows(cat: Catalog, deps: Sequence[Deployment]) -> dict[str, np.ndarray]:
@@ -256,13 +361,20 @@ def _rows(cat: Catalog, deps: Sequence[Deployment]) -> dict[str, np.ndarray]:
 
 
 _DEP_FIELDS = tuple(Deployment.__dataclass_fields__)
+_DEP_FIELD_SET = frozenset(_DEP_FIELDS)
+_DEP_DEFAULTS = {k: f.default for k, f in Deployment.__dataclass_fields__.items() if k not in ("model", "gpu")}
 
 
 def _deployment(model: str, gpu: str, kw: dict) -> Deployment:
-    unknown = sorted(set(kw) - set(_DEP_FIELDS))
-    if unknown:
+    """``Deployment(model=model, gpu=gpu, **kw).resolved()``, built once."""
+    if not _DEP_FIELD_SET.issuperset(kw):
+        unknown = sorted(set(kw) - _DEP_FIELD_SET)
         raise UnknownNameError("option", unknown[0], _DEP_FIELDS)
-    return Deployment(model=model, gpu=gpu, **kw).resolved()
+    if "model" in kw or "gpu" in kw:  # the same TypeError as the dataclass
+        return Deployment(model=model, gpu=gpu, **kw).resolved()
+    f = {**_DEP_DEFAULTS, **kw}
+    f.update(_resolve(f))
+    return Deployment(model=model, gpu=gpu, **f)
 
 
 def _does_not_fit(cat: Catalog, d: Deployment, row: dict) -> DoesNotFitError:
@@ -319,11 +431,11 @@ def predict(
             model, gpu, max_tpot_s=max_tpot_s, max_ttft_s=max_ttft_s, catalog=cat, **kw)}
     d = _deployment(model, gpu, kw)
     _check(cat, d)
-    r = _rows(cat, [d])
-    row = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in r.items()}
+    row = evaluate_scalar(*_scalar_inputs(cat, d))
     if not row["fits"]:
         raise _does_not_fit(cat, d, row)
-    out = {**asdict(d), **row}
+    out = dict(d.__dict__)  # the fields, in order (all immutable: no deep copy needed)
+    out.update(row)
     if d.mtp_accept_rate is None:
         out["mtp_accept_rate"] = cat.const("mtp_accept_rate") if d.mtp_tokens else 0.0
     out["max_tpot_s"] = max_tpot_s
@@ -336,10 +448,55 @@ def predict(
     return out
 
 
-def _grid(**axes: Iterable) -> list[dict]:
-    keys = list(axes)
-    vals = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in axes.values()]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*vals)]
+def _axis_values(v) -> list:
+    return list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v]
+
+
+def _column(values: list) -> np.ndarray:
+    """A DataFrame column's values as pandas infers them from records (ints, floats with NaN for None,
+    bools, objects)."""
+    import pandas as pd
+
+    return pd.Series(values).to_numpy()
+
+
+class _Grid:
+    """The Cartesian product of axes as a sparse N-d grid: axis ``i`` varies along dimension ``i`` only;
+    row ``r`` of the flattened grid is combination ``r`` of ``itertools.product`` over the axes."""
+
+    def __init__(self, axes: dict[str, list]):
+        self.names = list(axes)
+        self.values = axes
+        self.dim = {k: i for i, k in enumerate(self.names)}
+        self.shape = tuple(len(v) for v in axes.values())
+        self.size = math.prod(self.shape)
+
+    def sparse_shape(self, names) -> tuple:
+        keep = {self.dim[k] for k in names}
+        return tuple(n if i in keep else 1 for i, n in enumerate(self.shape))
+
+    def axis(self, name: str, conv=float, dtype=float) -> np.ndarray:
+        """An axis's values, converted, shaped to broadcast over the grid."""
+        return np.array([conv(v) for v in self.values[name]], dtype).reshape(self.sparse_shape([name]))
+
+    def table(self, names, fn) -> tuple[list, tuple]:
+        """``fn(*values)`` over the sub-grid of the named axes (one call per combination of their values,
+        not per configuration) and the shape that broadcasts it over the grid."""
+        shape = self.sparse_shape(names)
+        vals = [self.values[k] for k in names]
+        idx = [self.dim[k] for k in names]
+        out = [fn(*(v[pos[i]] for v, i in zip(vals, idx, strict=True))) for pos in np.ndindex(shape)]
+        return out, shape
+
+    @staticmethod
+    def pick(table: tuple[list, tuple], get) -> np.ndarray:
+        """A float column ``get(entry)`` of a :meth:`table`, shaped to broadcast over the grid."""
+        out, shape = table
+        return np.array([get(t) for t in out], float).reshape(shape)
+
+    def flat(self, x) -> np.ndarray:
+        """A sparse-shaped array (or scalar) as a full column, one value per configuration."""
+        return np.broadcast_to(x, self.shape).reshape(-1)
 
 
 def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
@@ -350,23 +507,85 @@ def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
     import pandas as pd
 
     cat = catalog or get_catalog()
-    unknown = sorted(set(axes) - set(_DEP_FIELDS))
-    if unknown:
+    if not _DEP_FIELD_SET.issuperset(axes):
+        unknown = sorted(set(axes) - _DEP_FIELD_SET)
         raise UnknownNameError("option", unknown[0], _DEP_FIELDS)
-    combos = _grid(model=model, gpu=gpu, **axes)
-    deps = [Deployment(**c).resolved() for c in combos]
-    for x in {(x.model, x.gpu, x.weights, x.kv, x.engine) for x in deps}:
-        cat.model(x[0])
-        cat.accelerator(x[1])
-        _hw.weight_bytes(cat, x[2])
-        _hw.kv_bytes(x[3])
-        if x[4] not in ENGINES:
-            raise UnknownNameError("engine", x[4], ENGINES)
-    r = _rows(cat, deps)
-    df = pd.DataFrame([asdict(x) for x in deps])
+    given = {"model": _axis_values(model), "gpu": _axis_values(gpu), **{k: _axis_values(v) for k, v in axes.items()}}
+    # every field is an axis: the given ones in the order given (that is the row order), then the defaults
+    g = _Grid({**given, **{k: [v] for k, v in _DEP_DEFAULTS.items() if k not in given}})
+    if g.size == 0:  # an empty axis: no configurations
+        return pd.DataFrame({k: [] for k in dict.fromkeys([*_DEP_FIELDS, *OUTPUTS])})
+    col = _columns(cat)
+
+    # --- fields that other fields imply (tp, kv, tbo, ...): resolved once per combination of the fields
+    # they depend on, then broadcast -------------------------------------------------------------------
+    dep_axes = [k for k in _RESOLVE_FROM if g.shape[g.dim[k]] > 1] or [_RESOLVE_FROM[0]]
+    fixed = {k: g.values[k][0] for k in _RESOLVE_FROM}
+
+    def resolve(*vals):
+        f = {**fixed, **dict(zip(dep_axes, vals, strict=True))}
+        r = _resolve(f)
+        r["disagg"] = f["prefill_gpus"] is not None or f["decode_gpus"] is not None
+        return r
+
+    res = g.table(dep_axes, resolve)
+    resolved = {k: _column([r[k] for r in res[0]]).reshape(res[1]) for k in _RESOLVED}
+
+    # --- unknown slugs and precisions raise, as for one prediction --------------------------------------
+    for m in g.values["model"]:
+        cat.model(m)
+    for acc in g.values["gpu"]:
+        cat.accelerator(acc)
+    for w in g.values["weights"]:
+        col.weight_bytes(w)
+    kv_bytes = {kv: _hw.kv_bytes(kv) for kv in dict.fromkeys(r["kv"] for r in res[0])}
+    for e in g.values["engine"]:
+        if e not in ENGINES:
+            raise UnknownNameError("engine", e, ENGINES)
+
+    # --- kernel inputs, each shaped over the axes it depends on -------------------------------------------
+    arch = g.table(["model"], col.arch_cols)
+    a = {c: g.pick(arch, lambda t, c=c: t[c]) for c in _arch.ARCH_COLUMNS}
+    hwt = g.table(["gpu", "weights", "engine"], col.hw_cols)
+    hw = {c: g.pick(hwt, lambda t, c=c: t[0][c]) for c in _hw.HW_COLUMNS}
+    accept = col.accept_default()
+    s = _serving_arrays(
+        cat,
+        g.axis("weights", col.weight_bytes),
+        g.pick(res, lambda r: kv_bytes[r["kv"]]),
+        gpus=g.pick(res, lambda r: r["gpus"]),
+        tp=g.pick(res, lambda r: r["tp"]),
+        pp=g.axis("pp"),
+        ep=g.axis("ep"),
+        isl=g.axis("isl"),
+        osl=g.axis("osl"),
+        concurrency=g.axis("concurrency", lambda c: np.nan if c is None else c),
+        static=g.axis("scheduler", lambda x: x == "static"),
+        prefix_hit=g.axis("prefix_hit_rate"),
+        mtp_k=g.axis("mtp_tokens"),
+        mtp_accept=g.axis("mtp_accept_rate", lambda x: accept if x is None else x),
+        redundant_experts=g.axis("redundant_experts"),
+        tbo=g.pick(res, lambda r: bool(r["tbo"])),
+        disagg=g.pick(res, lambda r: r["disagg"]),
+        prefill_gpus=g.axis("prefill_gpus", lambda x: x or 0),
+        decode_gpus=g.axis("decode_gpus", lambda x: x or 0),
+        prefill_tp=g.pick(res, lambda r: r["prefill_tp"] or 1),
+        prefill_ep=g.axis("prefill_ep"),
+        dispatch_bytes=g.pick(hwt, lambda t: t[1]),
+    )
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = evaluate(a, hw, s)
+
+    # --- the DataFrame: the deployment's fields (resolved), then the figures --------------------------
+    cols = {}
+    for k in _DEP_FIELDS:
+        if k in resolved:
+            cols[k] = g.flat(resolved[k])
+        else:
+            cols[k] = g.flat(_column(g.values[k]).reshape(g.sparse_shape([k])))
     for k in OUTPUTS:
-        df[k] = r[k]
-    return df
+        cols[k] = g.flat(r[k])
+    return pd.DataFrame(cols)
 
 
 def frontier(
