@@ -303,3 +303,42 @@ def test_ghost_cloud_share_follows_edge_hardware_cost(china_raw):
         return float(last["share"].mean())
 
     assert edge_share(-0.6) > 2 * edge_share(0.0)
+
+
+def test_variants_inherit_their_base_and_change_what_they_say():
+    base = load_market("china-2026")
+    war = load_market("china-2026-token-war")
+    assert war.providers.keys() == base.providers.keys()
+    assert war.demand.substitution.mode > base.demand.substitution.mode
+    assert war.demand.volume_mtok == base.demand.volume_mtok
+    own = load_market("china-2026-own-silicon")
+    assert own.regimes["china"].accelerators["h20"].units_per_year[2026].value == 0
+    assert own.regimes["china"].accelerators["ascend-910c"] == base.regimes["china"].accelerators["ascend-910c"]
+
+
+def test_own_silicon_changes_supply_not_only_cost():
+    """Under an H20 embargo Alibaba, with its own accelerator, grows its fleet faster than ByteDance, which has
+    none and must share Ascend supply."""
+    from inferonomics.market.competition import load_market as lm
+
+    d = lm("china-2026-own-silicon").model_dump(exclude_none=True)
+    d["years"] = 3
+    res = run_market(d, paths=3, seed=0).providers
+    g = res.groupby(["provider", "year"])["gpus"].median()
+    growth = {p: g[p].iloc[-1] / g[p].iloc[0] for p in ("alibaba", "bytedance")}
+    assert growth["alibaba"] > growth["bytedance"]
+
+
+def test_token_war_consolidates_and_target_is_answerable():
+    """The price war is an outcome: someone exits, the rules hold, and the alibaba-100b question (revenue and
+    gross margin in FY2031) has an answer with competitors responding."""
+    from inferonomics.market.competition import target_probability
+
+    res = run_market("china-2026-token-war", paths=4, seed=0)
+    assert check_rules(res) == []
+    exited = res.providers.groupby("provider")["exited"].any()
+    assert exited.any()
+    t = target_probability(res, "alibaba", 2031, 100e9)
+    assert 0.0 <= t["p_target_and_gross_margin_positive"] <= t["p_revenue_at_least_target"] <= 1.0
+    with pytest.raises(Exception, match="target year"):
+        target_probability(res, "alibaba", 2040, 100e9)

@@ -19,6 +19,9 @@ MarketArg = Annotated[str, typer.Argument(help="A built-in market (see: inferono
 Paths = Annotated[int, typer.Option("--paths", help="Monte Carlo paths.", min=1, max=100_000)]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).", min=0)]
 Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object.")]
+Target = Annotated[str | None, typer.Option(
+    "--target", help="PROVIDER:YEAR:REVENUE_USD, e.g. alibaba:2031:100e9: P(revenue >= target) and P(that and gross "
+    "margin > 0) with competitors responding.")]
 
 # (column of the summary, header, format)
 COLUMNS = [
@@ -67,15 +70,25 @@ def list_cmd(json_out: Json = False) -> None:
 
 
 @market_app.command("run")
-def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, json_out: Json = False) -> None:
+def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target = None,
+            json_out: Json = False) -> None:
     """Per provider and year: price, share, volume, capacity, gross margin (P50 [P10-P90]) and exits;
     the self-hosting and edge options' shares; the equilibrium's convergence per year."""
     import json
     import math
 
-    from inferonomics.market.competition import check_rules, run_market
+    from inferonomics.errors import InputError
+    from inferonomics.market.competition import check_rules, run_market, target_probability
 
+    goal = None
+    if target is not None:
+        parts = target.split(":")
+        try:
+            goal = (parts[0], int(parts[1]), float(parts[2]))
+        except (IndexError, ValueError):
+            raise InputError("target", target, "write PROVIDER:YEAR:REVENUE_USD, e.g. alibaba:2031:100e9") from None
     res = run_market(market, paths=paths, seed=seed)
+    tgt = target_probability(res, *goal) if goal else None
     summ = res.summary()
     conv = res.convergence
     rules = check_rules(res)
@@ -87,7 +100,7 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, json_out: Json
             "market": res.spec.name, "title": res.spec.title, "paths": paths, "seed": seed,
             "providers": clean(summ.to_dict(orient="records")),
             "convergence": clean(conv.to_dict(orient="records")),
-            "rule_violations": rules,
+            "rule_violations": rules, "target": tgt,
         }))
         return
     from rich.console import Console
@@ -122,6 +135,12 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, json_out: Json
     con.print(f"[dim]exact: prices stopped moving (relative tolerance {conv['tol'].iloc[0]:g}); gain: the most a "
               f"provider could add to its profit by changing its own prices alone (within gain tol: at most "
               f"{conv['gain_tol'].iloc[0]:.0%}).[/dim]")
+    if tgt:
+        con.print(f"[bold]{tgt['provider']} {tgt['year']}[/bold]: P(revenue >= ${tgt['revenue_target_usd'] / 1e9:,.0f}bn) = "
+                  f"{tgt['p_revenue_at_least_target']:.0%}; P(that and gross margin > 0) = "
+                  f"{tgt['p_target_and_gross_margin_positive']:.0%}; revenue P10/P50/P90 $"
+                  f"{tgt['revenue_usd_p10'] / 1e9:,.1f}bn / ${tgt['revenue_usd_p50'] / 1e9:,.1f}bn / "
+                  f"${tgt['revenue_usd_p90'] / 1e9:,.1f}bn")
     if rules:
         con.print("[red]rule violations:[/red] " + "; ".join(rules))
 

@@ -314,24 +314,49 @@ def _loc(loc: tuple) -> str:
     return ".".join(str(x) for x in loc) or "(top level)"
 
 
-def load_market(name_or_path: str | Path | dict) -> MarketSpec:
-    """A built-in market by name, a YAML file, or a dict; errors name the field and what is allowed."""
+def _merge(base: Any, over: Any) -> Any:
+    """A variant over its base: mappings merge key by key; anything else (numbers, lists) replaces."""
+    if isinstance(base, dict) and isinstance(over, dict) and not ({"value", "dist"} & set(over)):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base[k], v) if k in base else v
+        return out
+    return over
+
+
+def _read_market(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
     import yaml
 
+    s = str(name_or_path)
+    path = MARKETS_DIR / f"{s}.yaml" if s in builtin_markets() else Path(s)
+    if not path.is_file():
+        raise InputError("market", s, f"give a built-in market ({', '.join(builtin_markets())}) or a YAML file")
+    label = path.name
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise MarketFileError(f"{label}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise MarketFileError(f"{label}: expected a mapping at the top level")
+    if "base" in data:
+        base = str(data.pop("base"))
+        if base in seen:
+            raise MarketFileError(f"{label}: base: {base!r} makes a cycle ({' -> '.join((*seen, base))})")
+        parent, _ = _read_market(base if base in builtin_markets() else path.parent / base, (*seen, s))
+        data = _merge(parent, data)
+    return data, label
+
+
+def load_market(name_or_path: str | Path | dict) -> MarketSpec:
+    """A built-in market by name, a YAML file, or a dict; a file may name a ``base`` market and change only
+    what differs.  Errors name the field and what is allowed."""
     if isinstance(name_or_path, dict):
-        data, label = name_or_path, "market"
+        data, label = dict(name_or_path), "market"
+        if "base" in data:
+            parent, _ = _read_market(str(data.pop("base")))
+            data = _merge(parent, data)
     else:
-        s = str(name_or_path)
-        path = MARKETS_DIR / f"{s}.yaml" if s in builtin_markets() else Path(s)
-        if not path.is_file():
-            raise InputError("market", s, f"give a built-in market ({', '.join(builtin_markets())}) or a YAML file")
-        label = path.name
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise MarketFileError(f"{label}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise MarketFileError(f"{label}: expected a mapping at the top level")
+        data, label = _read_market(name_or_path)
     try:
         return MarketSpec.model_validate(data)
     except ValidationError as err:
@@ -644,15 +669,22 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             price, sales = eq.price, np.where(live, eq.sales, 0.0)
             revenue = price * sales
             new_exit = np.zeros((P, J), bool)
-            for pn in prov_names:
+            # the provider furthest below the exit margin leaves first; the market clears again without it
+            worst_gm = np.full(P, np.inf)
+            worst = np.full(P, -1)
+            for k, pn in enumerate(prov_names):
                 js = prov_products[pn] + prov_private[pn]
                 rev = revenue[:, js].sum(axis=1)
                 cost_ = fleet_cost[:, js].sum(axis=1) + sum(cash_per_mtok[:, j] * sales[:, j] for j in prov_private[pn])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     gm = np.where(rev > 0, (rev - cost_) / rev, -np.inf)
-                out = live[:, js].any(axis=1) & (gm < exit_gm) & (subsidy[pn] <= 0)
+                out = live[:, js].any(axis=1) & (gm < exit_gm) & (subsidy[pn] <= 0) & (gm < worst_gm)
+                worst = np.where(out, k, worst)
+                worst_gm = np.where(out, gm, worst_gm)
+            for k, pn in enumerate(prov_names):
+                out = worst == k
                 if out.any():
-                    new_exit[:, js] |= out[:, None]
+                    new_exit[:, prov_products[pn] + prov_private[pn]] |= out[:, None]
                     exited_year[pn] = np.where(out & (exited_year[pn] < 0), year, exited_year[pn])
             if not new_exit.any() or rounds > len(prov_names):
                 break
@@ -755,6 +787,28 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
     options = pd.concat(opt_rows, ignore_index=True)
     providers = pd.concat(prov_rows, ignore_index=True)
     return MarketResult(spec, options, providers, pd.DataFrame(conv_rows), P, seed)
+
+
+def target_probability(result: MarketResult, provider: str, year: int, revenue_usd: float) -> dict:
+    """P(the provider's revenue in ``year`` >= ``revenue_usd``) and P(that and a positive gross margin), over
+    the paths, with the revenue percentiles: the alibaba-100b question asked of the market, where
+    competitors respond."""
+    df = result.providers
+    if provider not in set(df["provider"]):
+        raise InputError("target provider", provider, f"providers of this market: {', '.join(result.spec.providers)}")
+    if year not in set(df["year"]):
+        raise InputError("target year", year, f"years of this market: {int(df['year'].min())}-{int(df['year'].max())}")
+    g = df[(df["provider"] == provider) & (df["year"] == year)]
+    rev = g["revenue_usd"].fillna(0.0).to_numpy()
+    gm = g["gross_margin"].to_numpy()
+    hit = rev >= revenue_usd
+    return {
+        "provider": provider, "year": int(year), "revenue_target_usd": float(revenue_usd),
+        "p_revenue_at_least_target": float(hit.mean()),
+        "p_target_and_gross_margin_positive": float((hit & (np.nan_to_num(gm, nan=-1.0) > 0)).mean()),
+        "revenue_usd_p10": float(np.quantile(rev, 0.1)), "revenue_usd_p50": float(np.quantile(rev, 0.5)),
+        "revenue_usd_p90": float(np.quantile(rev, 0.9)),
+    }
 
 
 def check_rules(result: MarketResult) -> list[str]:
