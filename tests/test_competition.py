@@ -187,15 +187,14 @@ def test_check_rules_flags_margins_below_minus_100_percent(china_raw):
 
 def test_serving_cost_comes_from_the_perf_and_cost_engines(china_raw):
     """A provider's cost per Mtok is its fleet's GPU-hour cost over the tokens the perf engine says the fleet
-    serves: doubling the throughput gain halves it (same path draws)."""
-    base = run_market(_short(china_raw, 2), paths=2, seed=3)
+    serves: in the first year (before any software gain applies) it does not depend on the gain, and the
+    deployment it uses prices to a positive cost in the cost engine."""
     fast = _short(china_raw, 2)
     fast["throughput_gain_per_year"] = {"value": 1.0, "assumption": "test"}
     slow = _short(china_raw, 2)
     slow["throughput_gain_per_year"] = {"value": 0.0, "assumption": "test"}
     r_fast = run_market(fast, paths=2, seed=3).providers
     r_slow = run_market(slow, paths=2, seed=3).providers
-    del base
     # year 1 (the second year): tokens per GPU doubled, fleet identical only if nothing was bought; compare the
     # first year instead, where the gain has not applied yet: identical cost
     y0 = china_raw["first_year"]
@@ -260,7 +259,7 @@ def test_cli_market_run_json_and_errors(tmp_path, china_raw, capsys):
     assert main(["market", "run", str(f), "--paths", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     rows = out["providers"]
-    assert {r["provider"] for r in rows} >= {"alibaba", "self-host", "edge"}
+    assert {r["provider"] for r in rows} >= {"alibaba", "self-host/sovereign", "edge"}
     for key in ("price_usd_per_mtok_p50", "share_p10", "volume_mtok_p90", "capacity_mtok_p50", "gross_margin_p50",
                 "p_exited"):
         assert key in rows[0]
@@ -342,3 +341,24 @@ def test_token_war_consolidates_and_target_is_answerable():
     assert 0.0 <= t["p_target_and_gross_margin_positive"] <= t["p_revenue_at_least_target"] <= 1.0
     with pytest.raises(Exception, match="target year"):
         target_probability(res, "alibaba", 2040, 100e9)
+
+
+def test_sovereign_buyers_leave_the_public_cloud_but_may_pay_for_private_cloud(china_raw):
+    """With only sovereign buyers (the bank-sovereign workload of the buyer engine), no public API sells a
+    token; the volume goes on premise or to the edge, and Alibaba, which installs private clouds, still earns
+    revenue from it.  The self-hosting price is the buyer engine's levelized cost of the best owned option."""
+    from inferonomics.decide import breakeven
+
+    d = _short(china_raw, 1)
+    d["demand"]["segments"] = {"sovereign": d["demand"]["segments"]["sovereign"]}
+    d["exit_gross_margin"] = {"value": -1e9, "assumption": "test: the idle public fleets do not make Alibaba leave"}
+    res = run_market(d, paths=2, seed=0)
+    opts = res.options
+    assert opts[opts.kind == "provider"]["volume_mtok"].sum() == 0
+    ali = res.providers[res.providers.provider == "alibaba"]
+    assert (ali["private_cloud_revenue_usd"] > 0).all()
+    assert (ali["revenue_usd"] == ali["private_cloud_revenue_usd"]).all()
+    own = breakeven("bank-sovereign").options
+    best_own = own[(own.kind == "own") & own.eligible.astype(bool)]["usd_per_mtok"].min()
+    sh = opts[opts.option == "self-host/sovereign"]["price_usd_per_mtok"]
+    np.testing.assert_allclose(sh, best_own)

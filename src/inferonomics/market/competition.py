@@ -226,6 +226,18 @@ class Alternative(_Strict):
     cost_change_per_year: Q
 
 
+class BuyerSegment(_Strict):
+    """A class of buyers, described by a buyer-engine workload (``inferonomics.decide``): its self-hosting
+    cost per Mtok is the buyer engine's levelized cost of the best owned deployment for that workload
+    (sized for its peak within its latency targets, staff and facility included); a sovereign segment may
+    only choose on-premise and edge options."""
+
+    workload: str
+    volume_share: Q
+    sovereign: bool | None = None
+    self_host_quality: Q
+
+
 class DemandSpec(_Strict):
     volume_mtok: Q
     growth_per_year: Q
@@ -234,6 +246,10 @@ class DemandSpec(_Strict):
     substitution: Q
     quality_value: Q
     nests: dict[str, Q]
+    segments: dict[str, BuyerSegment] = Field(default_factory=dict)
+    self_host_nest: str = "on-premise"
+    sovereign_nests: list[str] = Field(default_factory=lambda: ["on-premise", "edge"])
+    self_host_cost_change_per_year: Q | None = None
 
 
 class MarketSpec(_Strict):
@@ -296,6 +312,12 @@ class MarketSpec(_Strict):
                     if d not in self.deployments:
                         raise ValueError(f"providers.{pn}.products.{k}: deployment {d!r} is not in deployments "
                                          f"({', '.join(self.deployments)})")
+        if self.demand.segments:
+            for n in [self.demand.self_host_nest, *self.demand.sovereign_nests]:
+                if n not in nests:
+                    raise ValueError(f"demand: nest {n!r} (self_host_nest / sovereign_nests) is not in demand.nests")
+            if self.demand.self_host_cost_change_per_year is None:
+                raise ValueError("demand.self_host_cost_change_per_year: required with demand.segments")
         for an, a in self.alternatives.items():
             if a.nest not in nests:
                 raise ValueError(f"alternatives.{an}.nest: {a.nest!r} is not a nest of demand.nests")
@@ -411,6 +433,18 @@ def usd_per_mtok_at(dep: Deployment, gpu: str, region: str, utilization: np.ndar
     return hourly * HOURS_PER_YEAR / mtok_year, mtok_year
 
 
+@lru_cache(maxsize=32)
+def _segment_self_host(workload: str) -> tuple[bool, float]:
+    """(sovereign, levelized USD per Mtok of the best owned deployment) of a buyer-engine workload."""
+    from inferonomics.decide import breakeven
+
+    d = breakeven(workload)
+    own = d.options[(d.options["kind"] == "own") & d.options["eligible"].astype(bool)]
+    if own.empty:
+        raise InputError("demand.segments workload", workload, "has no eligible self-hosted option in the buyer engine")
+    return bool(d.workload.get("sovereign", False)), float(own["usd_per_mtok"].min())
+
+
 # ------------------------------------------------------------------------------------------ simulation
 @dataclass(frozen=True)
 class MarketResult:
@@ -454,7 +488,7 @@ def _by_year(d: dict[int, Q], year: int, rng, n) -> np.ndarray:
 
 
 def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: float = 1e-4,
-               gain_tol: float = 0.01, max_iter: int = 80, pure_iter: int = 30) -> MarketResult:
+               gain_tol: float = 0.01, max_iter: int = 60, pure_iter: int = 20) -> MarketResult:
     """Simulate the market year by year on ``paths`` Monte Carlo paths; see the module text."""
     import pandas as pd
 
@@ -535,8 +569,29 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
         opt_nest.append(nest_names.index(a.nest))
         opt_quality.append(a.quality.sample(rng, P))
         opt_kind.append("alternative")
+    seg_names = list(dm.segments)
+    seg_opt: dict[str, int] = {}
+    seg_price = np.zeros((P, len(seg_names), spec.years))
+    seg_share = np.zeros((P, len(seg_names)))
+    seg_sovereign = []
+    for k, sn in enumerate(seg_names):
+        sg = dm.segments[sn]
+        wl_sov, own_cost = _segment_self_host(sg.workload)
+        seg_sovereign.append(wl_sov if sg.sovereign is None else sg.sovereign)
+        seg_opt[sn] = len(opt_owner)
+        opt_owner.append(f"self-host/{sn}")
+        opt_label.append(f"self-host/{sn}")
+        opt_nest.append(nest_names.index(dm.self_host_nest))
+        opt_quality.append(sg.self_host_quality.sample(rng, P))
+        opt_kind.append("alternative")
+        ch = dm.self_host_cost_change_per_year.sample(rng, P, -0.99)
+        seg_price[:, k, :] = own_cost * (1 + ch[:, None]) ** np.arange(spec.years)[None, :]
+        seg_share[:, k] = sg.volume_share.sample(rng, P, 0.0)
+    if seg_names:
+        tot_share = seg_share.sum(axis=1, keepdims=True)
+        seg_share = seg_share / np.where(tot_share > 0, tot_share, 1.0)
     J = len(opt_owner)
-    n_prod = J - len(alt_names)
+    n_prod = J - len(alt_names) - len(seg_names)
     quality_util = beta[:, None] * np.stack(opt_quality, axis=1)
     nest = np.array(opt_nest)
 
@@ -601,7 +656,8 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
     def units_at(pn, g, t):
         return arrivals[(pn, g)][:, t + off - life + 1: t + off + 1].sum(axis=1)
 
-    alt_price = np.zeros((P, len(alt_names), T))
+    alt_price = np.zeros((P, len(alt_names) + len(seg_names), T))
+    alt_price[:, len(alt_names):, :] = seg_price
     for k, an in enumerate(alt_names):
         a = spec.alternatives[an]
         u_alt = a.utilization.sample(rng, P, 1e-3, 1.0)
@@ -661,7 +717,22 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
         rounds = 0
         while True:
             rounds += 1
-            demand = NestedLogitDemand(alpha, eps, quality_util, nest, lam, v0 * (1 + growth) ** t, p_ref, live)
+            q_t = v0 * (1 + growth) ** t
+            if seg_names:
+                demand = []
+                public = np.array([opt_kind[j] == "provider" for j in range(J)])
+                sov_ok = np.isin(nest, [nest_names.index(n) for n in dm.sovereign_nests])
+                for k, sn in enumerate(seg_names):
+                    mask = live.copy()
+                    for other, j in seg_opt.items():
+                        if other != sn:
+                            mask[:, j] = False
+                    if seg_sovereign[k]:
+                        mask &= sov_ok[None, :]
+                    demand.append(NestedLogitDemand(alpha, eps, quality_util, nest, lam, q_t * seg_share[:, k],
+                                                    p_ref, mask))
+            else:
+                demand = NestedLogitDemand(alpha, eps, quality_util, nest, lam, q_t, p_ref, live)
             sales_fn = logit_sales(demand, np.where(live, cap, 0.0))
             eq = solve(sales_fn, cash_per_mtok, floor, ceiling, strategic[None, :] & live, start, tol=tol,
                        gain_tol=gain_tol, max_iter=max_iter, pure_iter=pure_iter, grid=24, refine=4,
@@ -736,7 +807,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
                     "gpus": gpus_opt[:, js].sum(axis=1), "exited": exited_year[pn] >= 0,
                     "subsidy_usd_per_mtok": subsidy[pn],
                 }))
-        for k, an in enumerate(alt_names):
+        for k, an in enumerate([*alt_names, *[f"self-host/{sn}" for sn in seg_names]]):
             j = n_prod + k
             prov_rows.append(pd.DataFrame({
                 "path": np.arange(P), "year": year, "provider": an, "kind": "alternative",

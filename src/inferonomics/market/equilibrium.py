@@ -139,16 +139,27 @@ def ration(demand: np.ndarray, capacity: np.ndarray, weights: np.ndarray, price:
     return np.minimum(d, cap)
 
 
-def logit_sales(demand: NestedLogitDemand, capacity_mtok: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """The sales function of the market: prices (P, ..., J) -> tokens sold (P, ..., J)."""
+def logit_sales(demand: NestedLogitDemand | list[NestedLogitDemand], capacity_mtok: np.ndarray
+                ) -> Callable[[np.ndarray], np.ndarray]:
+    """The sales function of the market: prices (P, ..., J) -> tokens sold (P, ..., J).
+
+    ``demand`` may be a list of buyer segments (each with its own volume, options on offer and price
+    sensitivity); their primary demands add up before the capacity limits apply."""
+    segments = demand if isinstance(demand, list) else [demand]
 
     def sales(price: np.ndarray) -> np.ndarray:
-        s = demand.shares(price)
-        q = demand.volume_mtok(price, s)
         extra = price.ndim - 2
+        total = np.zeros(price.shape)
+        eps_w = np.zeros(price.shape[:-1] + (1,))
+        for seg in segments:
+            s = seg.shares(price)
+            q = seg.volume_mtok(price, s)
+            total = total + s * q[..., None]
+            eps_w = eps_w + seg.eps[(slice(None),) + (None,) * (extra + 1)] * q[..., None]
+        q_all = total.sum(axis=-1, keepdims=True)
+        e = np.where(q_all > 0, eps_w / np.maximum(q_all, 1e-300), segments[0].eps[(slice(None),) + (None,) * (extra + 1)])
         cap = capacity_mtok[(slice(None),) + (None,) * extra + (slice(None),)]
-        e = demand.eps[(slice(None),) + (None,) * (extra + 1)]
-        return ration(s * q[..., None], cap, s, price, e)
+        return ration(total, cap, total, price, e)
 
     return sales
 
