@@ -720,7 +720,6 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             q_t = v0 * (1 + growth) ** t
             if seg_names:
                 demand = []
-                public = np.array([opt_kind[j] == "provider" for j in range(J)])
                 sov_ok = np.isin(nest, [nest_names.index(n) for n in dm.sovereign_nests])
                 for k, sn in enumerate(seg_names):
                     mask = live.copy()
