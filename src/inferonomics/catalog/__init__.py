@@ -188,8 +188,10 @@ def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dic
 
     from inferonomics.io import InputFileError, parse_yaml
 
-    try:
-        doc = parse_yaml(text, path)
+    from inferonomics import _cache
+
+    try:  # the same text parsed (and checked) before is read back from the cache
+        doc = _cache.parsed("catalog-yaml", text, lambda t: parse_yaml(t, path))
     except InputFileError as exc:
         raise CatalogFileError(str(exc)) from None
     if doc is None:
