@@ -148,6 +148,11 @@ def format_errors(errors: list[dict]) -> str:
     by_path: dict[str, list[dict]] = {}
     for e in errors:
         by_path.setdefault(loc_path(e["loc"]), []).append(e)
+    # a mapping written where a bare-or-sourced number goes: its own errors (``x.value``) say what is wrong;
+    # the bare-number branch's "should be a valid number" about the whole mapping adds nothing
+    for path in list(by_path):
+        if isinstance(by_path[path][0].get("input"), dict) and any(p.startswith(path + ".") for p in by_path):
+            del by_path[path]
     parts = []
     for path, errs in by_path.items():
         if len(errs) > 1:
