@@ -133,7 +133,9 @@ def test_cost_and_calibration_from_measured_runs(server, env, capsys):
 def test_timeouts_are_errors_and_the_run_goes_on(server, env):
     async def go():
         with Store() as st:
-            cfg = BenchConfig(url=server.url, concurrency=1, num_requests=3, isl=16, osl=900, timeout_s=0.02)
+            # --timeout covers setup requests too (probe, tokenizer): 0.25 s leaves them room on a loaded
+            # machine, while 900 output tokens take about 0.6 s even on a quiet one, so every request times out
+            cfg = BenchConfig(url=server.url, concurrency=1, num_requests=3, isl=16, osl=900, timeout_s=0.25)
             return await run_async(cfg, st)
 
     r = asyncio.run(go())
