@@ -34,22 +34,10 @@ def print_json(obj) -> None:
 
 
 def _fmt(v) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "-"
-        a = abs(v)
-        if a == 0:
-            return "0"
-        if a >= 1000:
-            return f"{v:,.0f}"
-        if a >= 10:
-            return f"{v:,.1f}"
-        if a >= 0.01:
-            return f"{v:.3f}"
-        return f"{v:.2e}"
-    return str(v)
+    """A table cell: the one presentation layer's plain number (no scientific notation, ``-`` if missing)."""
+    from inferonomics.present import number
+
+    return number(v)
 
 
 PERF_ROWS = [
@@ -290,60 +278,18 @@ def catalog_show(slug: str, as_json: bool) -> None:
     console.print(t)
 
 
-DEMO_DEPLOYMENTS = [
-    # model, gpu, gpus, weights, ep: flagship pairs across the markets the project studies
-    ("llama-3.1-8b", "h100-sxm", 1, "fp8", 1),
-    ("llama-3.1-70b", "h100-sxm", 4, "fp8", 1),
-    ("llama-3.1-70b", "mi300x", 1, "fp8", 1),
-    ("qwen2.5-72b", "h20", 4, "fp8", 1),
-    ("qwen2.5-72b", "ascend-910b", 4, "int8", 1),
-    ("qwen3-235b-a22b", "h200", 8, "fp8", 8),
-    ("deepseek-v3", "h200", 8, "fp8", 8),
-    ("deepseek-v3", "b200", 8, "fp4", 8),
-]
-DEMO_ISL, DEMO_OSL, DEMO_MAX_TPOT_S = 2048, 512, 0.05
-
-
 def demo_table(region: str):
-    """Cost per million tokens of the flagship deployments at an interactive operating point."""
-    import pandas as pd
+    """Cost per million tokens of the flagship deployments (:func:`inferonomics.cost.answers.flagship_costs`)."""
+    from inferonomics.cost.answers import flagship_costs
 
-    from inferonomics.catalog import get_catalog
-    from inferonomics.cost import cost as _cost
-    from inferonomics.errors import InputError
-    from inferonomics.perf.api import operating_point
-
-    cat = get_catalog()
-    cat.region(region, "--region")
-    rows = []
-    for model, gpu, gpus, weights, ep in DEMO_DEPLOYMENTS:
-        if model not in cat.models or gpu not in cat.accelerators:
-            continue
-        kw = {"gpus": gpus, "weights": weights, "ep": ep, "isl": DEMO_ISL, "osl": DEMO_OSL}
-        try:
-            conc = operating_point(model, gpu, max_tpot_s=DEMO_MAX_TPOT_S, catalog=cat, **kw)
-            rent = _cost(model, gpu, region=region, concurrency=conc, catalog=cat, **kw)
-            own = _cost(model, gpu, region=region, concurrency=conc, own=True, catalog=cat, **kw)
-        except InputError as exc:  # a deployment the catalog cannot serve is reported, not fatal
-            rows.append({"model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "ep": ep, "note": str(exc)})
-            continue
-        rows.append({
-            "model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "ep": ep,
-            "concurrency": rent["concurrency"],
-            "output_tokens_per_s_per_gpu": rent["output_tokens_per_s_per_gpu"],
-            "output_tokens_per_s_per_user": rent["output_tokens_per_s_per_user"],
-            "ttft_s": rent["ttft_s"],
-            "rent_usd_per_gpu_hour": rent["usd_per_gpu_hour"],
-            "rent_usd_per_mtok_output": rent["usd_per_mtok_output"],
-            "own_usd_per_gpu_hour": own["usd_per_gpu_hour"],
-            "own_usd_per_mtok_output": own["usd_per_mtok_output"],
-            "own_usd_per_mtok_input": own["usd_per_mtok_input"],
-            "note": "",
-        })
-    return pd.DataFrame(rows)
+    return flagship_costs(region)
 
 
 def demo(region: str, as_json: bool) -> None:
+    from inferonomics.cost.answers import FLAGSHIP_ISL as DEMO_ISL
+    from inferonomics.cost.answers import FLAGSHIP_OSL as DEMO_OSL
+    from inferonomics.cost.answers import INTERACTIVE_MAX_TPOT_S as DEMO_MAX_TPOT_S
+
     df = demo_table(region)
     if as_json:
         print_json({"region": region, "isl": DEMO_ISL, "osl": DEMO_OSL, "max_tpot_s": DEMO_MAX_TPOT_S,
@@ -375,3 +321,21 @@ def demo(region: str, as_json: bool) -> None:
         "Rent: the accelerator's catalog rental price. Own: capex annuity + power x PUE + facility + "
         "operations (inferonomics cost --own shows each line). Utilization: catalog default."
     )
+
+
+def frame_table(df, title: str, columns: list[str] | None = None, labels: dict[str, str] | None = None) -> None:
+    """A DataFrame as a Rich table for people: cells and headings from the presentation layer, text columns
+    left-aligned and never cut (they wrap), numbers right-aligned."""
+    from inferonomics.present import frame
+
+    from rich import box
+
+    shown = frame(df, columns, labels)
+    t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for c in shown.columns:
+        numeric = shown[c].astype(str).str.match(r"^-?[$\d]").sum() >= len(shown) / 2
+        t.add_column(c, justify="right" if numeric else "left", overflow="fold",
+                     no_wrap=numeric or c == shown.columns[0])
+    for row in shown.itertuples(index=False):
+        t.add_row(*(str(v) for v in row))
+    console.print(t)

@@ -62,7 +62,7 @@ def _console(stderr: bool = False):
 
 
 def _fmt(v) -> str:
-    from inferonomics.cli._render import _fmt as f
+    from inferonomics.present import number as f
 
     if v is None:
         return "-"

@@ -72,27 +72,21 @@ _FLAG_OF_FIELD = {
 
 
 def _usd(x) -> str:
-    if x is None:
-        return "-"
-    a = abs(x)
-    if a >= 1e9:
-        return f"{x / 1e9:,.2f}bn"
-    if a >= 1e6:
-        return f"{x / 1e6:,.2f}m"
-    if a >= 1e4:
-        return f"{x / 1e3:,.0f}k"
-    if a >= 1e3:
-        return f"{x / 1e3:,.1f}k"
-    return f"{x:,.0f}"
+    from inferonomics.present import money
+
+    return money(x)
+
+
+def _num(x) -> str:
+    from inferonomics.present import number
+
+    return number(x, 3)
 
 
 def _tok(x) -> str:
-    if x is None:
-        return "-"
-    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
+    from inferonomics.present import tokens
+
+    return tokens(x)
 
 
 def _render(d, show_all: bool, top: int) -> None:
@@ -113,7 +107,7 @@ def _render(d, show_all: bool, top: int) -> None:
     con.print(f"[bold]{w.get('name', 'custom')}[/]: {w.get('description') or ''}")
     con.print(
         f"  {_tok(res['tokens_month1'])} tokens in month 1 -> {_tok(res['tokens_horizon_month'])} in month {H}; "
-        f"ISL {int(num(w['isl_tokens']))} / OSL {int(num(w['osl_tokens']))}; peak {res['peak_requests_per_s_month1']:.3g} req/s; "
+        f"ISL {int(num(w['isl_tokens']))} / OSL {int(num(w['osl_tokens']))}; peak {_num(res['peak_requests_per_s_month1'])} requests/s; "
         f"SLO TTFT<={num(slo['max_ttft_s']) if 'max_ttft_s' in slo else '-'} s, TPOT<={num(slo['max_tpot_s']) if 'max_tpot_s' in slo else '-'} s; "
         f"self-host {', '.join(res['self_host_models'])} (quality {res['required_quality_tier'] or '-'}); "
         f"region {res['region']}; {'[red]sovereign[/]; ' if w.get('sovereign') else ''}"
@@ -150,7 +144,7 @@ def _render(d, show_all: bool, top: int) -> None:
         g = "" if r["gpus_month1"] is None or (isinstance(r["gpus_month1"], float) and math.isnan(r["gpus_month1"])) else \
             f" [dim]{r['gpus_month1']:.0f}->{r['gpus_horizon']:.0f} GPUs[/]"
         t.add_row(r["option"] + g + (" [excluded]" if not r["eligible"] else ""), _usd(r["month1_usd"]),
-                  _usd(r["horizon_month_usd"]), f"{r['usd_per_mtok']:.3g}", _usd(r["npv_usd"]), be_text(r),
+                  _usd(r["horizon_month_usd"]), _usd(r["usd_per_mtok"]), _usd(r["npv_usd"]), be_text(r),
                   style=style)
 
     for r in elig:
@@ -164,13 +158,13 @@ def _render(d, show_all: bool, top: int) -> None:
         con.print(f"[dim]({len(rows) - len(elig) - len(excl)} more options: --all shows them)[/]")
 
     rec = d.recommendation
-    con.print(f"\n[bold]Recommendation: {rec['option']}[/] ({rec['kind']}), NPV {_usd(rec['npv_usd'])} USD, "
-              f"{rec['usd_per_mtok']:.3g} $/Mtok")
+    con.print(f"\n[bold]Recommendation: {rec['option']}[/] ({rec['kind']}), NPV {_usd(rec['npv_usd'])}, "
+              f"{_usd(rec['usd_per_mtok'])} per M tokens")
     for reason in rec["reasons"]:
         con.print(f"  - {reason}")
     be = d.breakeven
     if be.get("against"):
-        con.print(f"\n[bold]Break-even against {be['against']}[/] ({be['api_usd_per_mtok']:.3g} $/Mtok blended)")
+        con.print(f"\n[bold]Break-even against {be['against']}[/] ({_usd(be['api_usd_per_mtok'])} per M tokens, blended)")
         for k in ("own", "rent"):
             if k in be:
                 b = be[k]
@@ -178,7 +172,7 @@ def _render(d, show_all: bool, top: int) -> None:
                 vol_s = "never (cost at scale above the API)" if vol is None else f"{_tok(vol)} tokens/month"
                 m = b["breakeven_month"]
                 con.print(f"  {k}: {b['option']}: break-even month {m if m else f'none within {H}'}; break-even volume "
-                          f"{vol_s}; {b['usd_per_mtok']:.3g} $/Mtok here, {b['usd_per_mtok_at_scale']:.3g} $/Mtok at scale")
+                          f"{vol_s}; {_usd(b['usd_per_mtok'])} per M tokens here, {_usd(b['usd_per_mtok_at_scale'])} at scale")
 
     def flip_table(fl, title):
         from rich import box
@@ -211,7 +205,7 @@ def _render(d, show_all: bool, top: int) -> None:
     cf = d.counterfactual
     if cf:
         con.print(f"\nWithout the sovereignty constraint: {cf['option']} (NPV {_usd(cf['npv_usd'])}); price of "
-                  f"sovereignty {_usd(cf['price_of_sovereignty_usd'])} USD over {H} months.")
+                  f"sovereignty {_usd(cf['price_of_sovereignty_usd'])} over {H} months.")
         if cf["flips"]:
             flip_table(cf["flips"], "Without sovereignty: what would flip that choice")
     for s in d.api_skipped:

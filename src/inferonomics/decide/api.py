@@ -128,21 +128,15 @@ def _monthly(p: E.Prepared, ev: dict, idx: list[int], names: list[str]):
 
 
 def _fmt_usd(x: float) -> str:
-    a = abs(x)
-    if a >= 1e9:
-        return f"${x / 1e9:.2f}bn"
-    if a >= 1e6:
-        return f"${x / 1e6:.2f}m"
-    if a >= 1e3:
-        return f"${x / 1e3:.1f}k"
-    return f"${x:.2f}"
+    from inferonomics.present import money
+
+    return money(x)
 
 
 def _tok(x: float) -> str:
-    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
+    from inferonomics.present import tokens
+
+    return tokens(x)
 
 
 def breakeven(

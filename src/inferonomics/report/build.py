@@ -53,73 +53,67 @@ class Context:
     used: dict[str, set] = field(default_factory=lambda: {"accelerators": set(), "models": set(), "regions": set()})
 
 
-def _table(df, float_fmt="{:,.3g}") -> str:
-    return df.to_html(index=False, border=0, classes="t", float_format=lambda x: float_fmt.format(x), na_rep="-")
+def _table(df, labels: dict[str, str] | None = None) -> str:
+    """A table for people, formatted by the presentation layer (units in headings, no scientific notation)."""
+    from inferonomics.present import html_table
+
+    return html_table(df, labels=labels)
 
 
 def section_cost(ctx: Context) -> Section:
     """Cost per million tokens: a model x accelerator matrix and the TCO line items of flagship deployments."""
     import numpy as np
-    import pandas as pd
 
-    from inferonomics.cli._render import demo_table
-    from inferonomics.cost import cost, gpu_hour
-    from inferonomics.perf import sweep
+    from inferonomics.cost.answers import cost_matrix, flagship_costs
+    from inferonomics.present import money
+    from inferonomics.report import charts
 
     cat = ctx.catalog
     models = [m for m in MATRIX_MODELS if m in cat.models]
     gpus = [g for g in MATRIX_GPUS if g in cat.accelerators]
-    levels = [float(c) for c in np.unique(np.round(np.geomspace(1, 1024, 28)))]
-    frames = []
-    for weights in ("fp8", "int8"):
-        frames.append(sweep(models, gpus, gpus=[1, 2, 4, 8], tp=None, weights=weights, isl=REPORT_ISL,
-                            osl=REPORT_OSL, concurrency=levels, catalog=cat))
-    df = pd.concat(frames, ignore_index=True)
-    ok = df["fits"] & (df["tpot_s"] <= REPORT_MAX_TPOT_S)
-    df = df[ok].copy()
-    hour = {g: gpu_hour(g, own=True, region=ctx.region, catalog=cat)["usd_per_gpu_hour"] for g in gpus}
-    util = cat.const("utilization")
-    df["usd_per_mtok_output_all_in"] = df["gpu"].map(hour) / (df["output_tokens_per_s_per_gpu"] * 3600 * util) * 1e6
-    best = df.loc[df.groupby(["model", "gpu"])["usd_per_mtok_output_all_in"].idxmin()]
+    best = cost_matrix(models, gpus, region=ctx.region, isl=REPORT_ISL, osl=REPORT_OSL,
+                       max_tpot_s=REPORT_MAX_TPOT_S, catalog=cat)
     mat = np.full((len(models), len(gpus)), np.nan)
     for _, r in best.iterrows():
         mat[models.index(r["model"]), gpus.index(r["gpu"])] = r["usd_per_mtok_output_all_in"]
-    from inferonomics.report import charts
-
-    demo = demo_table(ctx.region)
+    demo = flagship_costs(ctx.region, cat, max_tpot_s=REPORT_MAX_TPOT_S, isl=REPORT_ISL, osl=REPORT_OSL)
     demo = demo[demo["note"] == ""]
-    rows = []
-    for _, r in demo.iterrows():
-        c = cost(r["model"], r["gpu"], gpus=int(r["gpus"]), ep=int(r["ep"]), weights=r["weights"], isl=REPORT_ISL,
-                 osl=REPORT_OSL, concurrency=float(r["concurrency"]), own=True, region=ctx.region, catalog=cat)
-        b = c["breakdown_usd_per_mtok_output_all_in"]
-        rows.append({
-            "label": f"{r['model']} / {int(r['gpus'])}x {r['gpu']} {r['weights']}",
-            "breakdown": {k.replace("_usd_per_mtok_output_all_in", ""): v for k, v in b.items()},
-        })
-        ctx.used["models"].add(r["model"])
-        ctx.used["accelerators"].add(r["gpu"])
+    lines = [c for c in demo.columns if c.startswith("own_") and c.endswith("_usd_per_mtok")]
+    rows = [{
+        "label": f"{r['model']} / {int(r['gpus'])}x {r['gpu']} {r['weights']}",
+        "breakdown": {c.removeprefix("own_").removesuffix("_usd_per_mtok"): r[c] for c in lines},
+    } for _, r in demo.iterrows()]
+    ctx.used["models"].update(demo["model"])
+    ctx.used["accelerators"].update(demo["gpu"])
     ctx.used["models"].update(models)
     ctx.used["accelerators"].update(gpus)
     ctx.used["regions"].add(ctx.region)
-    cheapest = best.sort_values("usd_per_mtok_output_all_in").iloc[0]
+    util = cat.const("utilization")
+    cheapest = best.iloc[0]
     table = demo[["model", "gpu", "gpus", "weights", "output_tokens_per_s_per_gpu", "rent_usd_per_mtok_output",
-                  "own_usd_per_gpu_hour", "own_usd_per_mtok_output", "own_usd_per_mtok_input"]]
+                  "own_usd_per_gpu_hour", "own_usd_per_mtok_input", "own_usd_per_mtok_output",
+                  "own_usd_per_mtok_output_all_in"]]
     return Section(
         "cost",
         "What a million tokens costs to make",
         f"Owned hardware in region <b>{html.escape(ctx.region)}</b> at the catalog utilization ({util:.0%}), "
         f"prompts of {REPORT_ISL} and answers of {REPORT_OSL} tokens, at the highest load that keeps time per "
         f"output token within {REPORT_MAX_TPOT_S * 1000:.0f} ms (20 tokens/s per user). Each cell takes the "
-        "cheapest precision (fp8 or int8) and parallelism on up to 8 GPUs.",
+        "cheapest precision (fp8 or int8) and parallelism on up to 8 GPUs. <b>Two definitions</b>, each named on "
+        "its figure: <i>all cost on output</i> loads every GPU-hour onto output tokens (input free), the figure "
+        "to compare with an API's output price; <i>input / output</i> splits GPU time between prefill (input "
+        "tokens) and decode (output tokens).",
         charts=[
-            ("cost_matrix", charts.cost_matrix(models, gpus, mat), "USD per million output tokens, model x accelerator"),
-            ("cost_breakdown", charts.cost_waterfall(rows), "TCO line items per million output tokens"),
+            ("cost_matrix", charts.cost_matrix(models, gpus, mat),
+             "$ per million output tokens, all cost on output, model x accelerator (blank: does not fit or misses "
+             "the latency target)"),
+            ("cost_breakdown", charts.cost_waterfall(rows), "TCO line items, $ per million output tokens, all cost "
+             "on output"),
         ],
         tables_html=[_table(table)],
         headline={
             "cheapest pair": f"{cheapest['model']} on {cheapest['gpu']}: "
-            f"${cheapest['usd_per_mtok_output_all_in']:.3f} per M output tokens",
+            f"{money(cheapest['usd_per_mtok_output_all_in'])} per M output tokens (all cost on output)",
         },
     )
 
@@ -188,7 +182,7 @@ def section_assumptions(ctx: Context) -> Section:
         "assumptions", "Assumptions and sources",
         f"{len(df)} inputs used by this report. Values marked 'assumption' were not published anywhere we "
         "could find; the reason is given. Change any of them with your own catalog file (--catalog-dir).",
-        tables_html=[_table(df, "{:,.6g}"), _table(models)],
+        tables_html=[_table(df), _table(models)],
     )
 
 
@@ -294,8 +288,12 @@ def section_provider(ctx: Context) -> Section | None:
     # the four strategy variants are built on alibaba-100b: shown beside it when it is in the report
     strategies = ["token-war", "vertical-clouds", "own-silicon", "ghost-cloud"] if "alibaba-100b" in ctx.scenarios else []
     cmp = compare([*ctx.scenarios, *[x for x in strategies if x not in ctx.scenarios]], paths=2000, seed=0)
-    sec.tables_html.append("<h3>Strategies side by side (target year)</h3>" + _table(
-        pd.DataFrame(cmp).reset_index().rename(columns={"index": "figure"})))
+    from inferonomics.present import label, value
+
+    table = pd.DataFrame(cmp)
+    shown = pd.DataFrame({"Figure": [label(m) for m in table.index],
+                          **{c: [value(m, v) for m, v in table[c].items()] for c in table.columns}})
+    sec.tables_html.append("<h3>Strategies side by side (target year)</h3>" + _table(shown))
     return sec
 
 
