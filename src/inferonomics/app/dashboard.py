@@ -42,6 +42,8 @@ from inferonomics.app import (
     sig,
 )
 from inferonomics.catalog import get_catalog
+from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
+from inferonomics.present import probability
 from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import InferonomicsError
 from inferonomics.report.charts import PALETTE
@@ -334,9 +336,9 @@ def provider_inputs() -> tuple[str, tuple, int, int] | None:
         st.info("No built-in provider scenarios are installed in this version: give a scenario file in the "
                 "sidebar.", icon=":material/info:")
         return None
-    paths = sb.select_slider("Monte Carlo paths", (1_000, 2_000, 5_000, 10_000, 20_000), value=2_000,
+    paths = sb.select_slider("Monte Carlo paths", (1_000, 2_000, 5_000, 10_000, 20_000), value=DEFAULT_PATHS,
                              key="prov_paths", help="More paths: smoother percentiles, slower.")
-    seed = sb.number_input("Seed", min_value=0, value=0, step=1, key="prov_seed")
+    seed = sb.number_input("Seed", min_value=0, value=DEFAULT_SEED, step=1, key="prov_seed")
     sb.subheader("Key assumptions")
     sb.caption("The inputs that move revenue the most (P10 to P90 of each). Moving a slider fixes that input at "
                "the value (it is then no longer uncertain); the others keep the file's distributions.")
@@ -410,7 +412,8 @@ def page_provider() -> None:
                 + (f", target revenue {fmt_usd(ev['target_revenue_usd'])}" if ev.get("target_revenue_usd") else ""))
     cols = st.columns(len(EVENTS))
     for col, (key, label) in zip(cols, EVENTS, strict=True):
-        col.metric(label, "-" if ev.get(key) is None else fmt_fraction(ev[key]))
+        col.metric(label, "-" if ev.get(key) is None else probability(ev[key], res.paths_n),
+                   help="± one Monte Carlo standard error, in percentage points")
     names = [m for m in FAN_METRICS if m in res.metric_names()]
     tab_fan, tab_tornado, tab_pl, tab_in, tab_cal = st.tabs(
         ["Fan chart", "Sensitivity", "P&L by year (P50)", "Inputs", "Calibration"])

@@ -164,6 +164,7 @@ def run(
     from rich.table import Table
 
     from inferonomics.cli._render import print_json
+    from inferonomics.present import probability
 
     res = _simulate(scenario, paths, seed, years, json_out)
     sc = res.scenario
@@ -206,9 +207,8 @@ def run(
     con.print(head + ":")
     for key, label in EVENT_LABELS:
         if ev[key] is not None:
-            con.print(f"  P({label}) = [bold]{ev[key] * 100:.1f}%[/]")
-    con.print(f"  [dim]Monte Carlo standard error of each probability <= {ev['mc_standard_error_at_most'] * 100:.1f} "
-              "percentage points[/]")
+            con.print(f"  P({label}) = [bold]{probability(ev[key], res.paths_n)}[/]")
+    con.print("  [dim]± one Monte Carlo standard error, sqrt(p(1-p)/paths), in percentage points[/]")
     if len(cal):
         ct = Table(title=f"Base-year check: modelled {sc.year_label(res.base_year)} against reported figures",
                    header_style="bold")

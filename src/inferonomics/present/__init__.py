@@ -109,6 +109,15 @@ def rate(v) -> str:
     return sig(v)
 
 
+def probability(p, paths: int) -> str:
+    """A Monte Carlo probability over ``paths`` paths with its standard error sqrt(p(1-p)/n):
+    ``14.7% ± 0.4 pp``."""
+    if _bad(p):
+        return MISSING
+    p = float(p)
+    return mean_pm(p, math.sqrt(max(p * (1 - p), 0.0) / max(int(paths), 1)))
+
+
 def mean_pm(p: float, se: float) -> str:
     """A Monte Carlo probability with its standard error: ``14.7% ± 0.4 pp``."""
     if _bad(p):
@@ -206,7 +215,7 @@ _UNIT_SUFFIXES = [
     ("_usd_per_mtok_output", "$ per M output tokens"), ("_usd_per_mtok_input", "$ per M input tokens"),
     ("_usd_per_mtok", "$ per M tokens"), ("_usd_per_gpu_hour", "$ per GPU-hour"),
     ("_usd_per_year", "$ a year"), ("_usd", "$"), ("_per_s_per_gpu", "per s per GPU"), ("_per_s", "per s"),
-    ("_gb", "GiB"), ("_w", "W"), ("_s", "s"), ("_tokens_per_month", "tokens a month"),
+    ("_gb_s", "GB/s"), ("_gb", "GiB"), ("_w", "W"), ("_s", "s"), ("_tokens_per_month", "tokens a month"),
 ]
 
 
@@ -260,5 +269,5 @@ def html_table(df, columns: list[str] | None = None, labels: dict[str, str] | No
 
 __all__ = [
     "LABELS", "MISSING", "count", "frame", "html_table", "kind", "label", "mean_pm", "money", "number", "percent",
-    "rate", "ratio", "seconds", "sig", "tokens", "value",
+    "probability", "rate", "ratio", "seconds", "sig", "tokens", "value",
 ]

@@ -105,10 +105,10 @@ def section_cost(ctx: Context) -> Section:
         "tokens) and decode (output tokens).",
         charts=[
             ("cost_matrix", charts.cost_matrix(models, gpus, mat),
-             "$ per million output tokens, all cost on output, model x accelerator (blank: does not fit or misses "
-             "the latency target)"),
-            ("cost_breakdown", charts.cost_waterfall(rows), "TCO line items, $ per million output tokens, all cost "
-             "on output"),
+             ("$ per million output tokens, all cost on output, model x accelerator (blank: does not fit or "
+              "misses the latency target)")),
+            ("cost_breakdown", charts.cost_waterfall(rows),
+             "TCO line items, $ per million output tokens, all cost on output"),
         ],
         tables_html=[_table(table)],
         headline={
@@ -224,8 +224,8 @@ def section_buyer(ctx: Context) -> Section | None:
         month = be.get("breakeven_month")
         sec.charts.append((
             f"buyer_{slug}",
-            charts.lines(series, title=f"{slug}: cumulative cash cost by option", xlabel="month",
-                         ylabel="cumulative cost, million USD", marker_x=month,
+            charts.lines(series, title=f"{slug}: which option costs least over time? (cumulative $m)", xlabel="month",
+                         ylabel="cumulative cost, $m", marker_x=month,
                          marker_label="owning breaks even" if month else None),
             f"{slug}: cumulative cost of the cheapest options (recommended: {rec})",
         ))
@@ -247,14 +247,17 @@ def section_provider(ctx: Context) -> Section | None:
     from inferonomics.market import compare, sensitivity, simulate
     from inferonomics.report import charts
 
-    paths = 5000
+    from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
+    from inferonomics.present import probability
+
+    paths = DEFAULT_PATHS
     sec = Section(
         "provider", "The token factory's P&L",
         f"Monte Carlo over {paths:,} paths of the uncertain inputs (seeded; every input's source or assumption is "
         "in the scenario file, see inferonomics provider inputs). Bands are P10-P90, the line the median.",
     )
     for name in ctx.scenarios:
-        res = simulate(name, paths=paths, seed=0)
+        res = simulate(name, paths=paths, seed=DEFAULT_SEED)
         summ = res.summary(["revenue_usd", "gross_margin", "free_cash_flow_usd"])
         years = res.fiscal_years
         t = res.scenario.spec.target
@@ -265,29 +268,32 @@ def section_provider(ctx: Context) -> Section | None:
 
         sec.charts.append((f"provider_{name}_revenue", charts.fan(
             years, col("revenue_usd", "p10"), col("revenue_usd", "p50"), col("revenue_usd", "p90"),
-            title=f"{name}: revenue by fiscal year", ylabel="USD bn", target=target, scale=1e9),
+            title=f"{name}: can revenue reach the target? ($bn a year)", ylabel="revenue, $bn a year", target=target,
+            scale=1e9, target_label="revenue target"),
             f"{name}: revenue, P10-P90 and median, with the target"))
         sec.charts.append((f"provider_{name}_gross_margin", charts.fan(
             years, col("gross_margin", "p10"), col("gross_margin", "p50"), col("gross_margin", "p90"),
-            title=f"{name}: gross margin", ylabel="share of revenue", target=0.0),
+            title=f"{name}: can the token business earn a gross margin? (share of revenue)",
+            ylabel="gross margin, share of revenue", target=0.0, target_label="break-even (0%)"),
             f"{name}: gross margin (dashed: break-even)"))
         tor = sensitivity(name, "revenue_usd").head(10)
         rows = [{"input": r["input"], "low": r["output_at_input_p10"], "high": r["output_at_input_p90"]}
                 for _, r in tor.iterrows()]
         sec.charts.append((f"provider_{name}_tornado", charts.tornado(
-            rows, title=f"{name}: what moves target-year revenue", xlabel="revenue, USD bn", scale=1e9),
+            rows, title=f"{name}: which inputs move target-year revenue most? ($bn)", xlabel="revenue, $bn",
+            scale=1e9, base=tor.attrs.get("baseline")),
             f"{name}: tornado of target-year revenue"))
         ev = res.events()
         if ev.get("p_target_and_gross_margin_positive") is not None:
             sec.headline[f"{name}: P(revenue >= target and GM > 0) in {ev['year_label']}"] = (
-                f"{ev['p_target_and_gross_margin_positive']:.1%} (revenue >= target: "
-                f"{ev['p_revenue_at_least_target']:.1%})")
+                f"{probability(ev['p_target_and_gross_margin_positive'], res.paths_n)} (revenue >= target: "
+                f"{probability(ev['p_revenue_at_least_target'], res.paths_n)})")
         wide = res.wide(50, ["revenue_usd", "gross_margin", "capex_usd", "free_cash_flow_usd", "fleet_gpus",
                              "rnd_to_gross_profit"]).reset_index()
         sec.tables_html.append(f"<h3>{html.escape(name)}: median path</h3>" + _table(wide))
     # the four strategy variants are built on alibaba-100b: shown beside it when it is in the report
     strategies = ["token-war", "vertical-clouds", "own-silicon", "ghost-cloud"] if "alibaba-100b" in ctx.scenarios else []
-    cmp = compare([*ctx.scenarios, *[x for x in strategies if x not in ctx.scenarios]], paths=2000, seed=0)
+    cmp = compare([*ctx.scenarios, *[x for x in strategies if x not in ctx.scenarios]], paths=DEFAULT_PATHS, seed=DEFAULT_SEED)
     from inferonomics.present import label, value
 
     table = pd.DataFrame(cmp)
@@ -339,8 +345,8 @@ def section_prices(ctx: Context) -> Section | None:
         "prices", "The price war on a timeline",
         "List prices per million input tokens, converted to USD at the catalog's dated exchange rate "
         "(China list prices are in RMB). Each step is a dated price record with its source in the catalog.",
-        charts=[("price_history", charts.lines(series, title="API input price per million tokens",
-                                               xlabel="effective date", ylabel="USD per M input tokens (log)",
+        charts=[("price_history", charts.lines(series, title="What did the price war do? API input price, $ per M tokens",
+                                               xlabel="effective date", ylabel="$ per M input tokens (log scale)",
                                                logy=True, step=True), "API list prices over time")],
         tables_html=[_table(table)],
     )
