@@ -67,7 +67,7 @@ def test_margin_cli_picks_the_fewest_gpus_that_fit(capsys):
     assert rc == 0
     d = json.loads(capsys.readouterr().out)
     assert d["gpus"] == 16 and d["prefix_hit_rate"] == 0.5 and d["max_tpot_s"] == INTERACTIVE_MAX_TPOT_S
-    assert [x["line"] for x in d["lines"]][0] == "revenue" and d["lines"][-1]["line"] == "gross margin"
+    assert d["lines"][0]["line"] == "revenue" and d["lines"][-1]["line"] == "gross margin"
 
 
 def test_compare_cli_json_and_table(capsys):

@@ -42,10 +42,10 @@ from inferonomics.app import (
     sig,
 )
 from inferonomics.catalog import get_catalog
-from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
-from inferonomics.present import probability
 from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import InferonomicsError
+from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
+from inferonomics.present import probability
 from inferonomics.report.charts import PALETTE
 
 LOAD_MODES = ("Concurrency", "Max throughput", "Latency target (TPOT)")

@@ -326,9 +326,9 @@ def demo(region: str, as_json: bool) -> None:
 def frame_table(df, title: str, columns: list[str] | None = None, labels: dict[str, str] | None = None) -> None:
     """A DataFrame as a Rich table for people: cells and headings from the presentation layer, text columns
     left-aligned and never cut (they wrap), numbers right-aligned."""
-    from inferonomics.present import frame
-
     from rich import box
+
+    from inferonomics.present import frame
 
     shown = frame(df, columns, labels)
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))

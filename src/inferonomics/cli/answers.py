@@ -64,9 +64,11 @@ def register(app: typer.Typer) -> None:
                         "winner": win["gpu"].iloc[0] if len(win) else None, "rows": rows})
             return
         tgt = df["max_tpot_s"].iloc[0]
-        target = f"time per output token <= {seconds(tgt)}" if tgt == tgt and tgt is not None else \
+        import math
+
+        target = f"time per output token <= {seconds(tgt)}" if tgt is not None and not math.isnan(tgt) else \
             f"time to first token <= {seconds(df['max_ttft_s'].iloc[0])}"
-        cfg = [f"{w} EP{int(e)}" if e == e and e and e > 1 else (w if isinstance(w, str) else "")
+        cfg = [f"{w} EP{int(e)}" if not math.isnan(e) and e > 1 else (w if isinstance(w, str) else "")
                for w, e in zip(df["weights"], df["ep"], strict=True)]
         frame_table(
             df.assign(winner=df["winner"].map({True: "cheapest", False: ""}), weights=cfg),

@@ -245,10 +245,9 @@ def section_provider(ctx: Context) -> Section | None:
     import pandas as pd
 
     from inferonomics.market import compare, sensitivity, simulate
-    from inferonomics.report import charts
-
     from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
     from inferonomics.present import probability
+    from inferonomics.report import charts
 
     paths = DEFAULT_PATHS
     sec = Section(
