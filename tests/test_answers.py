@@ -91,3 +91,18 @@ def test_bad_input_is_exit_code_2_with_the_field(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "error" in err.lower() and "Traceback" not in err
+
+
+def test_breakeven_without_a_latency_target_uses_the_stated_interactive_default():
+    from inferonomics.decide.api import with_default_slo
+    from inferonomics.decide.workload import load_workload, split_volume, val, with_overrides
+
+    i, o, isl = split_volume(1e11, None, None, None, None)
+    assert (i, o, isl) == (8e10, 2e10, 2048)  # 0.8 input share, 512-token answers: 4 x 512 prompt tokens
+    w = with_overrides(None, input_tokens_per_month=i, output_tokens_per_month=o, isl_tokens=isl,
+                       model="llama-3.1-70b", name="custom")
+    w2, note = with_default_slo(w)
+    assert val(w2.slo.max_tpot_s) == INTERACTIVE_MAX_TPOT_S and "50 ms" in note
+    # a workload that states a target keeps it, with no note
+    bank = load_workload("bank-sovereign")
+    assert with_default_slo(bank) == (bank, None)

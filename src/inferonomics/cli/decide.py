@@ -13,7 +13,14 @@ def _workload(
     discount_rate, region, gpu, precision, api_market, api_price_change_per_year, prices_as_of,
 ):
     """The workload: a built-in name or YAML file, with the command-line options replacing its fields."""
-    from inferonomics.decide.workload import WorkloadError, builtin_names, load_workload, val, with_overrides
+    from inferonomics.decide.workload import (
+        WorkloadError,
+        builtin_names,
+        load_workload,
+        split_volume,
+        val,
+        with_overrides,
+    )
     from inferonomics.errors import InputError
 
     base = load_workload(workload) if workload else None
@@ -33,14 +40,7 @@ def _workload(
             raise InputError("input-share", input_share, "needs --tokens-per-month")
         tokens_per_month = val(base.input_tokens_per_month) + val(base.output_tokens_per_month)
     if tokens_per_month is not None:
-        if input_share is None:
-            input_share = (val(base.input_tokens_per_month) / (val(base.input_tokens_per_month) + val(base.output_tokens_per_month))
-                           if base is not None else 0.8)
-        input_tokens_per_month = tokens_per_month * input_share
-        output_tokens_per_month = tokens_per_month * (1.0 - input_share)
-        if base is None and isl is None and input_share > 0:
-            o = osl or 512
-            isl = max(1, round(o * input_share / (1.0 - input_share)))
+        input_tokens_per_month, output_tokens_per_month, isl = split_volume(tokens_per_month, input_share, base, isl, osl)
     try:
         return with_overrides(
             base,
@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
     def breakeven(
         workload: Annotated[str | None, typer.Argument(help="Built-in workload (bank-sovereign, startup-api, enterprise-copilot) or a YAML file; optional when the flags state one.")] = None,
         tokens_per_month: Annotated[float | None, typer.Option("--tokens-per-month", help="Input + output tokens in month 1.")] = None,
-        input_share: Annotated[float | None, typer.Option("--input-share", help="Share of --tokens-per-month that is input (default: the workload's, else 0.8).")] = None,
+        input_share: Annotated[float | None, typer.Option("--input-share", help="Share of --tokens-per-month that is input (default: the workload's, else 0.8, an assumption).")] = None,
         input_tokens_per_month: Annotated[float | None, typer.Option("--input-tokens-per-month")] = None,
         output_tokens_per_month: Annotated[float | None, typer.Option("--output-tokens-per-month")] = None,
         growth_per_year: Annotated[float | None, typer.Option("--growth-per-year", help="Yearly volume growth (0.5 = +50%).")] = None,
