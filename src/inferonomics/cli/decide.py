@@ -265,7 +265,12 @@ def register(app: typer.Typer) -> None:
             growth_per_year, peak_to_average, isl, osl, max_ttft_s, max_tpot_s, model, quality_tier, sovereign,
             horizon_months, discount_rate, region, gpu, precision, api_market, api_price_change_per_year, prices_as_of,
         )
-        d = _breakeven(w, with_flips=not no_flips)
+        from rich.console import Console
+
+        # progress on stderr (the flip analysis takes several seconds); stdout stays the answer
+        with Console(stderr=True).status("Sizing and pricing every option" + ("" if no_flips else
+                                          ", then what would flip the choice") + "..."):
+            d = _breakeven(w, with_flips=not no_flips)
         if csv:
             from inferonomics.io import write_text_atomic
 
