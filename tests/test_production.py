@@ -339,3 +339,20 @@ def test_cache_hit_and_miss_input_prices(cat):
     assert r["usd_per_mtok_input_cache_hit"] < r["usd_per_mtok_input_cache_miss"]
     # caching lowers the cost of the whole request mix
     assert r["usd_per_mtok_blended"] < r0["usd_per_mtok_blended"]
+
+
+def test_readme_deepseek_day6_decode_command_is_within_15_percent(capsys):
+    """The README's single perf command for DeepSeek's published day-6 decode figure (about 1,850 output
+    tokens/s per H800 at about 20 tokens/s per user) reproduces it within 15%, meeting the latency target."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"inferonomics perf --model deepseek-v3 --gpu h800 (.*?)\n(?!\s)", readme, re.S)
+    assert block, "the README shows the DeepSeek day-6 command"
+    argv = ["perf", "--model", "deepseek-v3", "--gpu", "h800", *block.group(1).replace("\\\n", " ").split(), "--json"]
+    rc, out, _ = _run(capsys, *argv)
+    assert rc == 0
+    d = json.loads(out)
+    assert d["decode_output_tokens_per_s_per_gpu"] == pytest.approx(1850, rel=0.15)
+    assert d["tpot_s"] <= 0.05 and d["output_tokens_per_s_per_user"] >= 20

@@ -124,6 +124,8 @@ FLAGS: dict[str, Limit] = {
     "--mtp-tokens": Limit(0, 16, "draft tokens per decode step", integer=True),
     "--mtp-accept-rate": Limit(0, 1, "accepted / drafted tokens"),
     "--redundant-experts": Limit(0, 4_096, "expert copies", integer=True),
+    # market competition (each path solves a price equilibrium per year: far fewer paths than provider run)
+    "market run --paths": Limit(1, 100_000, "Monte Carlo paths", integer=True),
     # fleet simulation
     "--daily-tokens": Limit(1, 1e16, "tokens a day"),
     "--duration-s": Limit(1, 31 * 86_400, "seconds of simulated time"),

@@ -113,7 +113,8 @@ def _get(table: dict[str, Any], slug: str, field_name: str) -> Any:
         raise UnknownNameError(field_name, slug, table) from None
 
 
-_SKIP_LOC = ("function-", "union[", "list[", "literal[", "tagged-union[", "nullable[", "constrained-", "dict[")
+_SKIP_LOC = ("function-", "union[", "list[", "literal[", "tagged-union[", "nullable[", "constrained-", "dict[",
+             "(")  # "(number)", "(sourced)", "(distribution)": tags of discriminated unions
 _TYPE_LOC = ("float", "int", "str", "bool", "Sourced", "json-or-python[")
 
 
@@ -159,6 +160,10 @@ def format_errors(errors: list[dict]) -> str:
             ):
                 errs = [{**errs[0], "msg": "must be a number or a mapping {value: NUMBER, source: ..., date: ...}"}]
         e = errs[0]
+        if "(number)" in e["loc"] and not isinstance(e.get("input"), (int, float)):
+            # a discriminated number field given neither a number nor a mapping: say what forms it takes
+            e = {**e, "msg": "must be a number, a mapping {value: NUMBER, source: ..., date: ...} or a "
+                             "distribution {dist: ..., ...}"}
         msg = str(e["msg"]).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             msg = "unknown field"

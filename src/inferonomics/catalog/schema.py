@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
-WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
+WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4", "q4_0", "q4_k_m", "q8_0")
 KV_DTYPES = ("bf16", "fp16", "fp8")
 ACCELERATOR_KINDS = ("datacenter", "rack-scale", "workstation", "edge")
 
@@ -314,6 +314,7 @@ class EngineProfile(_Strict):
     prefill_layer_overhead_s: Sourced | None = None
     moe_expert_eff: Sourced | None = None
     expert_load_cv: Sourced | None = None
+    memory_bw_eff: Sourced | None = None
     note: str | None = None
 
     _v_scale = field_validator("compute_eff_scale")(_range(0, 4, "multiplier of the family compute efficiencies",

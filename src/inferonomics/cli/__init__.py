@@ -287,7 +287,7 @@ def demo(
 
 # Command groups of later capabilities live in their own modules, each with ``register(app)``; a module
 # that is not there (yet) is skipped.  They import only Typer at module level, to keep start-up instant.
-for _name in ("provider", "decide", "prices", "bench", "report", "fleet", "answers"):
+for _name in ("provider", "decide", "prices", "bench", "report", "fleet", "market", "answers"):
     if importlib.util.find_spec(f"inferonomics.cli.{_name}") is not None:
         importlib.import_module(f"inferonomics.cli.{_name}").register(app)
 

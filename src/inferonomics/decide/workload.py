@@ -68,11 +68,12 @@ class Distribution(BaseModel):
 
 
 def _num_kind(v) -> str:
+    """The union branch a value was written in (the tags are left out of error paths: they start with '(')."""
     if isinstance(v, dict):
-        return "distribution" if "dist" in v else "sourced"
+        return "(distribution)" if "dist" in v else "(sourced)"
     if isinstance(v, Distribution):
-        return "distribution"
-    return "sourced" if isinstance(v, Sourced) else "number"
+        return "(distribution)"
+    return "(sourced)" if isinstance(v, Sourced) else "(number)"
 
 
 # a number, a sourced number {value, source, date | assumption} or a distribution {dist, ...}: the error of a
@@ -84,7 +85,8 @@ def _no_bool(v):
 
 
 Num = Annotated[
-    Annotated[Sourced, Tag("sourced")] | Annotated[Distribution, Tag("distribution")] | Annotated[float, Tag("number")],
+    Annotated[Sourced, Tag("(sourced)")] | Annotated[Distribution, Tag("(distribution)")]
+    | Annotated[float, Tag("(number)")],
     Discriminator(_num_kind),
     BeforeValidator(_no_bool),
 ]

@@ -20,7 +20,7 @@ from inferonomics.perf.kernel import GIB, OUTPUTS, evaluate, evaluate_scalar
 SCHEDULERS = ("continuous", "static")
 
 
-ENGINES = ("generic", "trtllm", "vllm", "sglang")
+ENGINES = ("generic", "trtllm", "vllm", "sglang", "llama.cpp")
 
 
 @dataclass(frozen=True)

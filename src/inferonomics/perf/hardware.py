@@ -29,7 +29,8 @@ HW_COLUMNS = (
 )
 
 # Engine-level factors an engine profile may set (the rest stay per accelerator family).
-ENGINE_FACTORS = ("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "moe_expert_eff", "expert_load_cv")
+ENGINE_FACTORS = ("step_overhead_s", "layer_overhead_s", "prefill_layer_overhead_s", "moe_expert_eff", "expert_load_cv",
+                  "memory_bw_eff")
 
 # Which tensor-core dtype runs the GEMMs for each weight format, in order of preference.  fp8 and int8
 # are W8A8 where the hardware has the units (else weight-only, dequantized to bf16); int4 is weight-only
@@ -41,7 +42,24 @@ GEMM_DTYPE_PREFERENCE = {
     "int8": ("int8", "bf16", "fp16"),
     "int4": ("bf16", "fp16"),
     "fp4": ("fp4", "fp8", "bf16", "fp16"),
+    # llama.cpp GGUF block formats: weight-only, dequantized (or dotted in int8 against quantized
+    # activations) with fp16 accumulation; the tensor-core rate is the fp16 one
+    "q4_0": ("fp16", "bf16"),
+    "q4_k_m": ("fp16", "bf16"),
+    "q8_0": ("fp16", "bf16"),
 }
+
+# Bytes per weight of llama.cpp's GGUF formats, from the block layouts in ggml/src/ggml-common.h
+# (https://github.com/ggml-org/llama.cpp, read 2026-12-06):
+#   block_q4_0 = fp16 scale + 32 x 4 bits = 18 bytes per 32 weights  -> 0.5625
+#   block_q8_0 = fp16 scale + 32 x int8   = 34 bytes per 32 weights  -> 1.0625
+#   block_q4_K = 2 fp16 + 12 scale bytes + 128 = 144 bytes per 256   -> 0.5625
+#   block_q6_K = 128 + 64 + 16 + fp16     = 210 bytes per 256        -> 0.8203
+# Q4_K_M is a mix: llama.cpp's quantizer (src/llama-quant.cpp) stores attn_v and ffn_down as Q6_K in about
+# half of the layers and output.weight as Q6_K, the rest Q4_K.  For a Llama-style layer attn_v + ffn_down are
+# ~30% of the weights, so ~15% go to Q6_K: 0.5625 + 0.15 x (0.8203 - 0.5625) = 0.601, plus the output
+# matrix (~2% of a 7B model) -> 0.606 (an assumption: the mix depends on the architecture).
+GGUF_BYTES_PER_WEIGHT = {"q4_0": 18 / 32, "q8_0": 34 / 32, "q4_k_m": 0.606}
 
 
 def weight_bytes(cat: Catalog, dtype: str) -> float:
@@ -53,6 +71,8 @@ def weight_bytes(cat: Catalog, dtype: str) -> float:
         return cat.const("int4_bytes_per_weight")
     if dtype == "fp4":
         return cat.const("fp4_bytes_per_weight")
+    if dtype in GGUF_BYTES_PER_WEIGHT:
+        return GGUF_BYTES_PER_WEIGHT[dtype]
     from inferonomics.errors import InputError
 
     raise InputError("weights", dtype, f"allowed precisions are {', '.join(WEIGHT_DTYPES)}")
@@ -73,6 +93,8 @@ def default_kv(weights: str) -> str:
         return "fp8"
     if weights in ("bf16", "fp16"):
         return weights
+    if weights in GGUF_BYTES_PER_WEIGHT:
+        return "fp16"  # llama.cpp's default KV cache type (f16)
     return "bf16"
 
 

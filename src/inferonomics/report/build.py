@@ -355,8 +355,45 @@ def section_prices(ctx: Context) -> Section | None:
     return sec
 
 
+MARKET_REPORT = ("china-2026", 12)  # market file and Monte Carlo paths shown in the report
+
+
+def section_market(ctx: Context) -> Section | None:
+    """The token market: equilibrium price and share per provider by year (P50), with exits and convergence."""
+    if not _have("inferonomics.market.competition"):
+        return None
+    from inferonomics.market.competition import run_market
+    from inferonomics.report import charts
+
+    name, paths = MARKET_REPORT
+    res = run_market(name, paths=paths, seed=0)
+    summ = res.summary()
+    sec = Section(
+        "market", "The token market: prices from competition",
+        f"{html.escape(res.spec.title)}. Capacity-constrained Bertrand-Nash prices each year on {paths} Monte Carlo "
+        "paths (inferonomics market run); costs and capacities from the perf and cost engines; lines are medians.",
+    )
+    years = sorted(summ["year"].unique())
+    series_p, series_s = [], []
+    for prov, g in summ.groupby("provider", sort=False):
+        g = g.set_index("year").reindex(years)
+        series_p.append({"x": years, "y": g["price_usd_per_mtok_p50"].tolist(), "label": prov})
+        series_s.append({"x": years, "y": (g["share_p50"] * 100).tolist(), "label": prov})
+    sec.charts.append((f"market_{name}_price", charts.lines(
+        series_p, title=f"{name}: equilibrium price per provider (P50)", xlabel="year",
+        ylabel="USD per Mtok (blended)", logy=True), f"{name}: price per Mtok by provider and year (median)"))
+    sec.charts.append((f"market_{name}_share", charts.lines(
+        series_s, title=f"{name}: share of tokens (P50)", xlabel="year", ylabel="% of tokens"),
+        f"{name}: share of tokens by provider, self-hosting and edge (median)"))
+    last = summ[summ["year"] == years[-1]][["provider", "price_usd_per_mtok_p50", "share_p50", "gross_margin_p50",
+                                            "p_exited"]]
+    sec.tables_html.append(f"<h3>{years[-1]}</h3>" + _table(last))
+    sec.tables_html.append("<h3>Equilibrium convergence</h3>" + _table(res.convergence))
+    return sec
+
+
 SECTIONS: list[Callable[[Context], Section | None]] = [
-    section_cost, section_frontier, section_provider, section_buyer, section_prices,
+    section_cost, section_frontier, section_provider, section_market, section_buyer, section_prices,
 ]
 CLOSING: list[Callable[[Context], Section | None]] = [section_assumptions]
 

@@ -1,0 +1,149 @@
+"""``inferonomics market ...``: the commodity market (providers compete on price under chip constraints).
+
+Only Typer is imported at module level; NumPy, pandas and Rich load inside the commands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+market_app = typer.Typer(
+    help="The token market: providers with fleets and cost curves compete on price each year (capacity-"
+    "constrained Bertrand-Nash), chips limited by export regime, buyers free to self-host or go to the edge.",
+    no_args_is_help=True,
+)
+
+MarketArg = Annotated[str, typer.Argument(help="A built-in market (see: inferonomics market list) or a YAML file.")]
+Paths = Annotated[int, typer.Option("--paths", help="Monte Carlo paths.", min=1, max=100_000)]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).", min=0)]
+Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object.")]
+Target = Annotated[str | None, typer.Option(
+    "--target", help="PROVIDER:YEAR:REVENUE_USD, e.g. alibaba:2031:100e9: P(revenue >= target) and P(that and gross "
+    "margin > 0) with competitors responding.")]
+
+# (column of the summary, header, format)
+COLUMNS = [
+    ("price_usd_per_mtok", "price\n$/Mtok", "money"),
+    ("share", "share", "pct"),
+    ("volume_mtok", "volume\nMtok", "count"),
+    ("capacity_mtok", "capacity\nMtok", "count"),
+    ("gross_margin", "gross\nmargin", "pct"),
+]
+
+
+def _fmt(kind: str, v: float) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if kind == "money":
+        return f"{v:.3g}"
+    if kind == "pct":
+        return f"{v * 100:.1f}%"
+    a = abs(v)
+    for div, suf in ((1e12, "T"), (1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{v / div:.2f}{suf}"
+    return f"{v:.0f}"
+
+
+@market_app.command("list")
+def list_cmd(json_out: Json = False) -> None:
+    """The built-in market files."""
+    import json
+
+    from inferonomics.market.competition import builtin_markets, load_market
+
+    rows = [{"name": n, "title": load_market(n).title} for n in builtin_markets()]
+    if json_out:
+        print(json.dumps({"markets": rows}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("name", "title")
+    for r in rows:
+        t.add_row(r["name"], r["title"])
+    Console().print(t)
+
+
+@market_app.command("run")
+def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target = None,
+            json_out: Json = False) -> None:
+    """Per provider and year: price, share, volume, capacity, gross margin (P50 [P10-P90]) and exits;
+    the self-hosting and edge options' shares; the equilibrium's convergence per year."""
+    import json
+    import math
+
+    from inferonomics.errors import InputError
+    from inferonomics.market.competition import check_rules, run_market, target_probability
+
+    goal = None
+    if target is not None:
+        parts = target.split(":")
+        try:
+            goal = (parts[0], int(parts[1]), float(parts[2]))
+        except (IndexError, ValueError):
+            raise InputError("target", target, "write PROVIDER:YEAR:REVENUE_USD, e.g. alibaba:2031:100e9") from None
+    res = run_market(market, paths=paths, seed=seed)
+    tgt = target_probability(res, *goal) if goal else None
+    summ = res.summary()
+    conv = res.convergence
+    rules = check_rules(res)
+    if json_out:
+        def clean(rows):
+            return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+
+        print(json.dumps({
+            "market": res.spec.name, "title": res.spec.title, "paths": paths, "seed": seed,
+            "providers": clean(summ.to_dict(orient="records")),
+            "convergence": clean(conv.to_dict(orient="records")),
+            "rule_violations": rules, "target": tgt,
+        }))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]{res.spec.title}[/bold]  ({paths} paths, seed {seed}; P50 with P10-P90 below)")
+    for year, g in summ.groupby("year", sort=True):
+        t = Table(title=f"{year}", title_justify="left")
+        t.add_column("provider")
+        for _, head, _ in COLUMNS:
+            t.add_column(head, justify="right")
+        t.add_column("P(exited)", justify="right")
+        for _, r in g.iterrows():
+            cells = []
+            for col, _, kind in COLUMNS:
+                mid = _fmt(kind, r[f"{col}_p50"])
+                lo, hi = _fmt(kind, r[f"{col}_p10"]), _fmt(kind, r[f"{col}_p90"])
+                cells.append(mid if mid == "-" else f"{mid}\n[dim]{lo}-{hi}[/dim]")
+            name = r["provider"] + (" (alt.)" if r["kind"] == "alternative" else "")
+            ex = "-" if r["kind"] == "alternative" else f"{r['p_exited'] * 100:.0f}%"
+            t.add_row(name, *cells, ex)
+        con.print(t)
+    ct = Table(title="equilibrium convergence", title_justify="left")
+    for h in ("year", "rounds", "exact", "within gain tol", "median gain", "max gain", "exit rounds"):
+        ct.add_column(h, justify="right")
+    for _, r in conv.iterrows():
+        ct.add_row(str(int(r["year"])), str(int(r["iterations"])), f"{r['share_exact'] * 100:.0f}%",
+                   f"{r['share_converged'] * 100:.0f}%", f"{r['median_profit_gain'] * 100:.2f}%",
+                   f"{r['max_profit_gain'] * 100:.1f}%", str(int(r["exit_rounds"])))
+    con.print(ct)
+    con.print(f"[dim]exact: prices stopped moving (relative tolerance {conv['tol'].iloc[0]:g}); gain: the most a "
+              f"provider could add to its profit by changing its own prices alone (within gain tol: at most "
+              f"{conv['gain_tol'].iloc[0]:.0%}).[/dim]")
+    if tgt:
+        con.print(f"[bold]{tgt['provider']} {tgt['year']}[/bold]: P(revenue >= ${tgt['revenue_target_usd'] / 1e9:,.0f}bn) = "
+                  f"{tgt['p_revenue_at_least_target']:.0%}; P(that and gross margin > 0) = "
+                  f"{tgt['p_target_and_gross_margin_positive']:.0%}; revenue P10/P50/P90 $"
+                  f"{tgt['revenue_usd_p10'] / 1e9:,.1f}bn / ${tgt['revenue_usd_p50'] / 1e9:,.1f}bn / "
+                  f"${tgt['revenue_usd_p90'] / 1e9:,.1f}bn")
+    if rules:
+        con.print("[red]rule violations:[/red] " + "; ".join(rules))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(market_app, name="market")
