@@ -57,7 +57,7 @@ def _table(df, labels: dict[str, str] | None = None) -> str:
     """A table for people, formatted by the presentation layer (units in headings, no scientific notation)."""
     from inferonomics.present import html_table
 
-    return html_table(df, labels=labels)
+    return f'<div class="scroll">{html_table(df, labels=labels)}</div>'
 
 
 def section_cost(ctx: Context) -> Section:
@@ -408,6 +408,14 @@ table.t{border-collapse:collapse;font-size:12px;margin:10px 0;width:100%}table.t
 text-align:left}table.t td,table.t th{padding:4px 6px;border-bottom:1px solid #e5e5e5;vertical-align:top}
 .headline{display:flex;flex-wrap:wrap;gap:12px}.card{background:#eef3f8;border-radius:6px;padding:10px 14px;
 min-width:220px}.card b{display:block;font-size:12px;color:#555;font-weight:normal}nav a{color:#fff;margin-right:14px}
+.scroll{overflow-x:auto;max-width:100%}table.t td{text-align:right;white-space:nowrap}
+table.t td:first-child,table.t th:first-child{text-align:left;white-space:normal}
+table.t th{white-space:normal;min-width:60px}p,li,figcaption{overflow-wrap:anywhere}
+@media (max-width:700px){header{padding:16px}main{padding:4px 8px 30px}section{padding:12px;margin:12px 0}
+header h1{font-size:20px}.card{min-width:0;flex:1 1 100%}nav a{display:inline-block;margin:4px 10px 0 0}}
+@media print{body{background:#fff}header{background:#fff;color:#000;padding:0}nav{display:none}
+section{box-shadow:none;break-inside:avoid-page;page-break-inside:avoid;padding:0}figure{break-inside:avoid}
+.scroll{overflow:visible}table.t{font-size:9px}main{max-width:none;padding:0}}
 """
 
 
@@ -470,7 +478,7 @@ def build_report(
         f"<title>inferonomics report</title><style>{CSS}</style></head><body>"
         "<header><h1>inferonomics: the unit economics of AI inference</h1>"
         f"<div>Generated {stamp}. Every input has a source or a stated assumption (see the last section).</div>"
-        f"<nav>{nav}</nav></header><main><section id=\"headline\"><h2>Headline figures</h2>"
+        f"<nav>{nav}</nav></header><main><section id=\"headline\"><h2>The answers first</h2>"
         f"<div class=\"headline\">{cards}</div></section>{''.join(body)}</main></body></html>"
     )
     html_path = write_text_atomic(out / "index.html", doc)
