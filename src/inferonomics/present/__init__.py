@@ -135,6 +135,8 @@ def kind(name: str) -> str:
     """The kind of figure a name holds: money, money_rate (USD per unit), share, seconds, ratio, tokens,
     count, rate or number."""
     n = re.sub(r"_p\d+$", "", name)
+    if n in ("year", "fiscal_year", "month", "base_year") or n.endswith("_year_label"):
+        return "year"
     if n.startswith("p_") or any(w in n for w in _SHARE_WORDS):
         return "share"
     if "_usd_per_" in n or n.startswith("usd_per_") or n.endswith("_usd_per_mtok"):
@@ -167,6 +169,8 @@ def value(name: str, v) -> str:
             inf = False
         return "GP <= 0" if inf and "to_gross_profit" in name else MISSING
     v = float(v)
+    if k == "year":
+        return str(int(v)) if v.is_integer() else number(v)
     if k == "share":
         return percent(v)
     if k in ("money", "money_rate"):
