@@ -253,7 +253,8 @@ def test_report_fits_the_page_and_every_section_is_screenshotted(browser, tmp_pa
     from inferonomics.report import build_report
 
     res = build_report(tmp_path / "report")
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
     page.goto(res.html_path.resolve().as_uri())
     page.wait_for_load_state("load")
     assert page.evaluate(_OVERFLOW_JS) <= 0, f"the page is wider than {width} px"
@@ -279,7 +280,8 @@ def test_dashboard_pages_fit_the_page(browser, dashboard, tmp_path, width):
 
     from inferonomics.app import PAGES
 
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
     page.goto(dashboard)
     expect(page.locator("h1").first).to_be_visible()
     for name in PAGES:
