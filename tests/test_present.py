@@ -46,7 +46,7 @@ def test_probability_carries_its_standard_error():
     ("revenue_usd_p50", 6.29e10, "$62.9bn"), ("gross_margin", 0.341, "34.1%"), ("tpot_s", 0.05, "50.00 ms"),
     ("fleet_gpus_p50", 2.58e6, "2.58M"), ("rnd_to_gross_profit", math.inf, "GP <= 0"),
     ("usd_per_mtok_output", 0.0982, "$0.09820"), ("output_tokens_per_s_per_gpu", 29_500.0, "29,500"),
-    ("tokens_per_month", 1e11, "100bn"), ("year", 2031.0, "2031"), ("month", 36, "36"), ("p_revenue_at_least_target", 0.147, "14.7%"),
+    ("tokens_per_month", 1e11, "100bn"), ("year", 2031.0, "2031"), ("memory_bw_gb_s", 2039.0, "2,039"), ("month", 36, "36"), ("p_revenue_at_least_target", 0.147, "14.7%"),
 ])
 def test_value_by_the_unit_in_the_name(name, v, want):
     assert P.value(name, v) == want

@@ -139,16 +139,8 @@ def result(r: dict, as_json: bool, kind: str) -> None:
     console.print(t)
 
 
-def frontier(df, as_json: bool, csv: str | None) -> None:
-    cols = [
-        "concurrency",
-        "output_tokens_per_s_per_user",
-        "output_tokens_per_s_per_gpu",
-        "output_tokens_per_s",
-        "ttft_s",
-        "tpot_s",
-        "memory_per_gpu_gb",
-    ]
+def _points(df, cols: list[str], labels: dict[str, str], title: str, as_json: bool, csv: str | None) -> None:
+    """Operating points: all columns to ``csv``, the shown ones as JSON or as a table for people."""
     if csv:
         from inferonomics.io import write_text_atomic
 
@@ -156,42 +148,39 @@ def frontier(df, as_json: bool, csv: str | None) -> None:
     if as_json:
         print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
         return
-    r = df.iloc[0].to_dict()
-    t = Table(title="Frontier: " + _title(r))
-    for c in cols:
-        t.add_column(c, justify="right")
-    for _, row in df[cols].iterrows():
-        t.add_row(*(_fmt(float(row[c])) for c in cols))
-    console.print(t)
+    frame_table(df, title, cols, labels)
     if csv:
         console.print(f"wrote {csv}")
+
+
+def frontier(df, as_json: bool, csv: str | None) -> None:
+    cols = ["concurrency", "output_tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "output_tokens_per_s",
+            "ttft_s", "tpot_s", "memory_per_gpu_gb"]
+    labels = {"concurrency": "requests\nin flight", "output_tokens_per_s_per_user": "output tok/s\nper user",
+              "output_tokens_per_s_per_gpu": "output tok/s\nper GPU", "output_tokens_per_s": "output tok/s\nall GPUs",
+              "ttft_s": "time to\nfirst token", "tpot_s": "time per\ntoken", "memory_per_gpu_gb": "memory per\nGPU (GiB)"}
+    _points(df, cols, labels, "Frontier: " + _title(df.iloc[0].to_dict()), as_json, csv)
 
 
 def pd_table(df, as_json: bool, csv: str | None) -> None:
     """The best operating point of every prefill:decode mix, best first."""
-    cols = [
-        "prefill_gpus", "decode_gpus", "concurrency", "output_tokens_per_s_per_gpu",
-        "decode_output_tokens_per_s_per_gpu", "prefill_utilization", "ttft_s", "tpot_s",
-    ]
-    labels = [
-        "prefill GPUs", "decode GPUs", "requests in flight", "output tok/s per GPU",
-        "output tok/s per decode GPU", "prefill pool use", "TTFT (s)", "TPOT (s)",
-    ]
-    if csv:
-        from inferonomics.io import write_text_atomic
+    cols = ["prefill_gpus", "decode_gpus", "concurrency", "output_tokens_per_s_per_gpu",
+            "decode_output_tokens_per_s_per_gpu", "prefill_utilization", "ttft_s", "tpot_s"]
+    labels = {"prefill_gpus": "prefill\nGPUs", "decode_gpus": "decode\nGPUs", "concurrency": "requests\nin flight",
+              "output_tokens_per_s_per_gpu": "output tok/s\nper GPU",
+              "decode_output_tokens_per_s_per_gpu": "output tok/s\nper decode GPU",
+              "prefill_utilization": "prefill\npool use", "ttft_s": "time to\nfirst token", "tpot_s": "time per\ntoken"}
+    _points(df, cols, labels, "Prefill:decode mixes, best output tokens/s per GPU first", as_json, csv)
 
-        write_text_atomic(csv, df.to_csv(index=False))
-    if as_json:
-        print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
-        return
-    t = Table(title="Prefill:decode mixes, best output tokens/s per GPU first")
-    for lab in labels:
-        t.add_column(lab, justify="right")
-    for _, row in df[cols].iterrows():
-        t.add_row(*(_fmt(float(row[c])) for c in cols))
-    console.print(t)
-    if csv:
-        console.print(f"wrote {csv}")
+
+CATALOG_LABELS = {
+    "slug": "slug", "kind": "kind", "family": "family", "bf16_tflops": "BF16 TFLOPS", "fp8_tflops": "FP8 TFLOPS",
+    "memory_gb": "memory GB", "memory_bw_gb_s": "memory GB/s", "tdp_w": "TDP W", "purchase_price_usd": "price $",
+    "rental_usd_per_gpu_hour": "rent $/GPU-h", "layers": "layers", "hidden": "hidden", "heads": "heads",
+    "kv_heads": "KV heads", "attention": "attention", "experts": "experts", "total_params_b": "params bn",
+    "active_params_b": "active bn", "max_context": "max context", "currency": "currency",
+    "electricity_usd_per_kwh": "electricity $/kWh", "pue": "PUE",
+}
 
 
 def catalog_list(kind: str, as_json: bool) -> None:
@@ -231,13 +220,11 @@ def catalog_list(kind: str, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    t = Table(title=f"{kind} ({len(rows)})")
-    if rows:
-        for c in rows[0]:
-            t.add_column(c, justify="left" if c in ("slug", "name", "kind", "family") else "right")
-        for row in rows:
-            t.add_row(*(_fmt(v) if v is not None else "-" for v in row.values()))
-    console.print(t)
+    import pandas as pd
+
+    # the full name is in --json and `catalog show`; the table keeps the slug whole
+    frame_table(pd.DataFrame(rows).drop(columns=["name"], errors="ignore"), f"{kind} ({len(rows)})",
+                labels=CATALOG_LABELS)
 
 
 def catalog_show(slug: str, as_json: bool) -> None:
@@ -334,8 +321,10 @@ def frame_table(df, title: str, columns: list[str] | None = None, labels: dict[s
     t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
     for c in shown.columns:
         numeric = shown[c].astype(str).str.match(r"^-?[$\d]").sum() >= len(shown) / 2
+        widest = int(shown[c].astype(str).str.len().max()) if len(shown) else 1
+        # numbers are never cut (a width of their widest cell); headings and text wrap instead
         t.add_column(c, justify="right" if numeric else "left", overflow="fold",
-                     no_wrap=numeric or c == shown.columns[0])
+                     min_width=widest if numeric or c == shown.columns[0] else min(widest, 12))
     for row in shown.itertuples(index=False):
         t.add_row(*(str(v) for v in row))
     console.print(t)

@@ -145,6 +145,8 @@ def kind(name: str) -> str:
         return "money"
     if n.endswith("to_gross_profit") or n == "times":
         return "ratio"
+    if n.endswith(("_gb_s", "_gbps", "_tflops")):
+        return "number"
     if n.endswith("_s") and "per_s" not in n:
         return "seconds"
     if "per_s" in n:
