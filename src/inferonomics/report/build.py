@@ -215,8 +215,10 @@ def section_buyer(ctx: Context) -> Section | None:
         if rec not in top:
             top = [rec, *top[:5]]
         m = d.monthly
+        elig = dict(zip(d.options["option"], d.options["eligible"], strict=True)) if "eligible" in d.options else {}
         series = [
-            {"label": o, "x": m.loc[m.option == o, "month"].tolist(),
+            {"label": o + ("" if elig.get(o, True) else " (excluded)"), "excluded": not elig.get(o, True),
+             "x": m.loc[m.option == o, "month"].tolist(),
              "y": (m.loc[m.option == o, "cumulative_cash_usd"] / 1e6).tolist()}
             for o in top
         ]
@@ -227,7 +229,8 @@ def section_buyer(ctx: Context) -> Section | None:
             charts.lines(series, title=f"{slug}: which option costs least over time? (cumulative $m)", xlabel="month",
                          ylabel="cumulative cost, $m", marker_x=month,
                          marker_label="owning breaks even" if month else None),
-            f"{slug}: cumulative cost of the cheapest options (recommended: {rec})",
+            f"{slug}: cumulative cost of the cheapest options, $m (recommended: {rec}; dashed: excluded by the "
+            "workload's constraints, such as sovereignty)",
         ))
         reasons = "".join(f"<li>{_html.escape(r)}</li>" for r in d.recommendation.get("reasons", []))
         sec.tables_html.append(f"<h3>{_html.escape(slug)}: {_html.escape(rec)}</h3><ul>{reasons}</ul>")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-PALETTE = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c", "#375623"]
+# eight hues a reader tells apart (no two blues), colour-blind safe (Okabe-Ito)
+PALETTE = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#000000", "#f0e442"]
 LINE_ITEMS = [
     ("capital_accelerator", "accelerator capital"),
     ("capital_server_network", "server + network capital"),
@@ -149,7 +150,7 @@ def lines(series: list[dict], *, title: str, xlabel: str, ylabel: str, marker_x=
         if step:
             ax.step(sr["x"], sr["y"], where="post", color=color, label=sr["label"], marker="o", ms=3)
         else:
-            ax.plot(sr["x"], sr["y"], color=color, label=sr["label"])
+            ax.plot(sr["x"], sr["y"], color=color, label=sr["label"], ls="--" if sr.get("excluded") else "-")
     if marker_x is not None:
         ax.axvline(marker_x, color="black", ls=":", lw=1)
         if marker_label:
