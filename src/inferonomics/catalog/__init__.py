@@ -148,6 +148,11 @@ def format_errors(errors: list[dict]) -> str:
     by_path: dict[str, list[dict]] = {}
     for e in errors:
         by_path.setdefault(loc_path(e["loc"]), []).append(e)
+    # a mapping written where a bare-or-sourced number goes: its own errors (``x.value``) say what is wrong;
+    # the bare-number branch's "should be a valid number" about the whole mapping adds nothing
+    for path in list(by_path):
+        if isinstance(by_path[path][0].get("input"), dict) and any(p.startswith(path + ".") for p in by_path):
+            del by_path[path]
     parts = []
     for path, errs in by_path.items():
         if len(errs) > 1:
@@ -188,8 +193,10 @@ def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dic
 
     from inferonomics.io import InputFileError, parse_yaml
 
-    try:
-        doc = parse_yaml(text, path)
+    from inferonomics import _cache
+
+    try:  # the same text parsed (and checked) before is read back from the cache
+        doc = _cache.parsed("catalog-yaml", text, lambda t: parse_yaml(t, path))
     except InputFileError as exc:
         raise CatalogFileError(str(exc)) from None
     if doc is None:

@@ -6,20 +6,35 @@ import json
 import math
 import sys
 
-from rich.console import Console
-from rich.table import Table
 
-console = Console()
+class _LazyConsole:
+    """Rich's console, created on first use: a command that prints JSON never imports Rich."""
+
+    _console = None
+
+    def __getattr__(self, name: str):
+        if _LazyConsole._console is None:
+            from rich.console import Console
+
+            _LazyConsole._console = Console()
+        return getattr(_LazyConsole._console, name)
+
+
+console = _LazyConsole()
+
+
+def Table(*args, **kwargs):  # noqa: N802 (stands for rich.table.Table, imported on first use)
+    from rich.table import Table as _Table
+
+    return _Table(*args, **kwargs)
 
 
 def _jsonable(v):
-    try:
-        import numpy as np
+    from inferonomics._lazy import loaded
 
-        if isinstance(v, np.generic):
-            v = v.item()
-    except ImportError:  # pragma: no cover
-        pass
+    npm = loaded("numpy")  # a NumPy scalar can only exist if NumPy is imported: never import it here
+    if npm is not None and isinstance(v, npm.generic):
+        v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):

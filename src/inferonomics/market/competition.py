@@ -400,8 +400,18 @@ def _unit(dep_json: str, gpu: str, region: str, utilization: float) -> dict:
 
     from inferonomics.cost import cost
 
+    from inferonomics.catalog import get_catalog
+    from inferonomics.decide.sizing import native_precision
+
     d = Deployment.model_validate(json.loads(dep_json))
-    r = cost(d.model, gpu, own=True, region=region, utilization=utilization, **d.perf_kwargs())
+    kw = d.perf_kwargs()
+    acc = get_catalog().accelerator(gpu)
+    if not native_precision(acc, kw.get("weights", "fp8")):
+        # a card without units for the deployment's 8-bit (or 4-bit) format serves the model in the 8-bit
+        # format it has (Ascend: int8), else in 16 bits; never a format its catalog record lacks
+        kw["weights"] = next((w for w in ("int8", "fp8", "bf16", "fp16") if native_precision(acc, w)), "bf16")
+        kw.pop("kv", None)
+    r = cost(d.model, gpu, own=True, region=region, utilization=utilization, **kw)
     tokens_per_s_per_gpu = r["output_tokens_per_s_per_gpu"] * (d.isl + d.osl) / d.osl
     items = r["breakdown_usd_per_gpu_hour"]
     capital = items["capital_accelerator_usd_per_gpu_hour"] + items["capital_server_network_usd_per_gpu_hour"]

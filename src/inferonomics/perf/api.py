@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
+from inferonomics._lazy import loaded, np
 
 from inferonomics.catalog import Catalog, get_catalog
 from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
@@ -172,13 +172,31 @@ def _serving_arrays(cat: Catalog, weights, kv, **arrays) -> dict:
     return {**arrays, "weight_bytes": weights, "kv_bytes": kv, **_columns(cat).consts()}
 
 
+def _is_int(v) -> bool:
+    """A whole-number type (Python int or a NumPy integer; NumPy is looked at only if already imported)."""
+    if isinstance(v, int):
+        return True
+    npm = loaded("numpy")
+    return npm is not None and isinstance(v, npm.integer)
+
+
+def _is_real(v) -> bool:
+    """A real number, not a bool (Python int/float or a NumPy number)."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return True
+    npm = loaded("numpy")
+    return npm is not None and isinstance(v, (npm.integer, npm.floating))
+
+
 def _whole(name: str, v, minimum: int = 1) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+    if isinstance(v, bool) or not _is_int(v) or v < minimum:
         raise InputError(name, v, f"must be a whole number of at least {minimum}")
 
 
 def _share(name: str, v, hi_open: bool = False) -> None:
-    ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and np.isfinite(v)
+    ok = _is_real(v) and math.isfinite(v)
     if not ok or v < 0 or (v >= 1 if hi_open else v > 1):
         raise InputError(name, v, "must be a share between 0 and 1" + (" (1 excluded)" if hi_open else ""))
 
@@ -253,7 +271,7 @@ def _check(cat: Catalog, d: Deployment) -> None:
             "points of that engine; or calibrate on your own runs (inferonomics calibrate).",
         )
     if d.concurrency is not None and not (
-        isinstance(d.concurrency, (int, float, np.floating, np.integer)) and 1 <= d.concurrency < 1e12
+        _is_real(d.concurrency) and 1 <= d.concurrency < 1e12
     ):
         raise InputError("concurrency", d.concurrency, "must be at least 1 and below 1e12 requests in flight")
     if d.pp > m.num_layers:
@@ -405,7 +423,7 @@ def _does_not_fit(cat: Catalog, d: Deployment, row: dict) -> DoesNotFitError:
 def _check_slo(name: str, v) -> None:
     if v is None:
         return
-    ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and np.isfinite(v)
+    ok = _is_real(v) and math.isfinite(v)
     if not ok or not 0 < v <= 3600:
         raise InputError(name, v, "must be a latency target in seconds, above 0 and at most 3600")
 

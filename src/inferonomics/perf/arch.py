@@ -23,7 +23,7 @@ Conventions (one place, so the tests can check them by hand):
 
 from __future__ import annotations
 
-import numpy as np
+from inferonomics._lazy import np
 
 from inferonomics.catalog.schema import Model
 

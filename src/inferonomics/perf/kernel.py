@@ -44,7 +44,7 @@ import math
 import operator
 from types import SimpleNamespace
 
-import numpy as np
+from inferonomics._lazy import loaded, np
 
 
 GIB = float(2**30)
@@ -128,11 +128,22 @@ def _f(x):
 # The formulas below run on one of two backends: NumPy arrays (sweeps: millions of configurations per
 # call) or plain Python floats (one prediction: no array overhead).  Each backend supplies the few
 # element-wise functions the formulas use; the arithmetic operators are Python's own.
-_NP = SimpleNamespace(
-    f=_f, where=np.where, maximum=np.maximum, minimum=np.minimum, clip=np.clip, sqrt=np.sqrt, log=np.log,
-    floor=np.floor, ceil=np.ceil, isnan=np.isnan, mod=np.mod, div=np.divide, pow=np.power, any=np.any,
-    all=np.all, not_=np.logical_not, finish=_np_finish,
-)
+class _LazyBackend:
+    """The NumPy backend, built on first use (a single prediction never imports NumPy)."""
+
+    _ns: SimpleNamespace | None = None
+
+    def __getattr__(self, name: str):
+        if _LazyBackend._ns is None:
+            _LazyBackend._ns = SimpleNamespace(
+                f=_f, where=np.where, maximum=np.maximum, minimum=np.minimum, clip=np.clip, sqrt=np.sqrt,
+                log=np.log, floor=np.floor, ceil=np.ceil, isnan=np.isnan, mod=np.mod, div=np.divide,
+                pow=np.power, any=np.any, all=np.all, not_=np.logical_not, finish=_np_finish,
+            )
+        return getattr(_LazyBackend._ns, name)
+
+
+_NP = _LazyBackend()
 
 
 def _s_where(c, a, b):
@@ -202,7 +213,10 @@ _SCALAR = SimpleNamespace(
 
 
 def _is_scalar(v) -> bool:
-    return isinstance(v, (float, int, np.generic)) or (isinstance(v, np.ndarray) and v.ndim == 0)
+    if isinstance(v, (float, int)):
+        return True
+    npm = loaded("numpy")  # a NumPy object can only exist if NumPy is imported
+    return npm is not None and (isinstance(v, npm.generic) or (isinstance(v, npm.ndarray) and v.ndim == 0))
 
 
 class _Instance:

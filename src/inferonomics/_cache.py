@@ -1,0 +1,93 @@
+"""A content-addressed cache of parsed data files, so that a command does not re-parse the catalog's YAML.
+
+An entry is the JSON form of a document that an earlier run parsed (and checked) from exactly the same text:
+the key is the SHA-256 of that text, so an edited file is a new key and a stale entry is never read.  JSON
+holds no code (unlike a pickle), dates are tagged, and a document that does not survive the JSON round trip
+unchanged is simply not cached.  Entries live in ``$INFERONOMICS_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/inferonomics`` or ``~/.cache/inferonomics``); ``INFERONOMICS_CACHE_DIR=off`` turns the
+cache off.  Any failure to read or write the cache is ignored: the file is parsed as if there were none.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ENV = "INFERONOMICS_CACHE_DIR"
+_MISS = object()
+
+
+def cache_dir() -> Path | None:
+    v = os.environ.get(ENV)
+    if v is not None:
+        return None if v.strip().lower() in ("", "off", "0", "none") else Path(v)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "inferonomics"
+
+
+def _default(o: Any):
+    if isinstance(o, _dt.datetime):
+        return {"__datetime__": o.isoformat()}
+    if isinstance(o, _dt.date):
+        return {"__date__": o.isoformat()}
+    raise TypeError(f"not JSON: {type(o).__name__}")
+
+
+def _hook(d: dict):
+    if len(d) == 1:
+        if "__date__" in d:
+            return _dt.date.fromisoformat(d["__date__"])
+        if "__datetime__" in d:
+            return _dt.datetime.fromisoformat(d["__datetime__"])
+    return d
+
+
+def _path(kind: str, text: str) -> Path | None:
+    d = cache_dir()
+    if d is None:
+        return None
+    return d / kind / (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
+
+
+def get(kind: str, text: str) -> Any:
+    """The cached document parsed from ``text``, or ``_MISS``."""
+    p = _path(kind, text)
+    if p is None:
+        return _MISS
+    try:
+        return json.loads(p.read_text(encoding="utf-8"), object_hook=_hook)
+    except (OSError, ValueError):
+        return _MISS
+
+
+def put(kind: str, text: str, doc: Any) -> None:
+    """Remember ``doc`` as the parse of ``text`` (only if it survives the JSON round trip unchanged)."""
+    p = _path(kind, text)
+    if p is None:
+        return
+    try:
+        s = json.dumps(doc, default=_default, allow_nan=True)
+        if json.loads(s, object_hook=_hook) != doc:  # int keys, tuples, sets...: not cached
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(s, encoding="utf-8")
+        os.replace(tmp, p)
+    except (OSError, TypeError, ValueError, RecursionError):
+        return
+
+
+def parsed(kind: str, text: str, parse) -> Any:
+    """``parse(text)``, from the cache when the same text was parsed before."""
+    doc = get(kind, text)
+    if doc is _MISS:
+        doc = parse(text)
+        put(kind, text, doc)
+    return doc
+
+
+__all__ = ["ENV", "cache_dir", "get", "parsed", "put"]
