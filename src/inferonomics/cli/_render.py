@@ -291,6 +291,7 @@ def demo(region: str, as_json: bool) -> None:
     from inferonomics.cost.answers import FLAGSHIP_ISL as DEMO_ISL
     from inferonomics.cost.answers import FLAGSHIP_OSL as DEMO_OSL
     from inferonomics.cost.answers import INTERACTIVE_MAX_TPOT_S as DEMO_MAX_TPOT_S
+    from inferonomics.present import value
 
     df = demo_table(region)
     if as_json:
@@ -314,7 +315,7 @@ def demo(region: str, as_json: bool) -> None:
     for _, row in df.iterrows():
         deploy = f"{row['gpus']}x {row['gpu']} {row['weights']}" + (f" ep{row['ep']}" if row["ep"] > 1 else "")
         t.add_row(f"{row['model']}\n[dim]{deploy}[/]",
-                  *(_fmt(row.get(c)) if row.get(c) is not None else "-" for c, _ in cols))
+                  *(value(c, row.get(c)) for c, _ in cols))
     console.print(t)
     for _, row in df.iterrows():
         if row.get("note"):
