@@ -418,7 +418,8 @@ table.t th{white-space:normal;min-width:60px}p,li,figcaption{overflow-wrap:anywh
 header h1{font-size:20px}.card{min-width:0;flex:1 1 100%}nav a{display:inline-block;margin:4px 10px 0 0}}
 @media print{body{background:#fff}header{background:#fff;color:#000;padding:0}nav{display:none}
 section{box-shadow:none;break-inside:avoid-page;page-break-inside:avoid;padding:0}figure{break-inside:avoid}
-.scroll{overflow:visible}table.t{font-size:9px}main{max-width:none;padding:0}}
+.scroll{overflow:visible}table.t{font-size:8px;table-layout:fixed;width:100%}
+table.t td,table.t th{white-space:normal;overflow-wrap:anywhere;padding:2px}main{max-width:none;padding:0}}
 """
 
 
