@@ -26,7 +26,7 @@ COMPARE_LABELS = {
     "gpu": "accelerator", "weights": "weights", "ep": "EP", "concurrency": "requests\nin flight",
     "output_tokens_per_s_per_gpu": "output\ntok/s/GPU", "tpot_s": "time per\ntoken", "usd_per_gpu_hour": "$ per\nGPU-h",
     "usd_per_mtok_input": "$ per M\ninput", "usd_per_mtok_output": "$ per M\noutput", "usd_per_mtok_blended": "$ per M\nall tokens",
-    "winner": "",
+    "winner": "cheapest",
 }
 
 
@@ -71,10 +71,10 @@ def register(app: typer.Typer) -> None:
         cfg = [f"{w} EP{int(e)}" if not math.isnan(e) and e > 1 else (w if isinstance(w, str) else "")
                for w, e in zip(df["weights"], df["ep"], strict=True)]
         frame_table(
-            df.assign(winner=df["winner"].map({True: "cheapest", False: ""}), weights=cfg),
+            df.assign(winner=df["winner"].map({True: "yes", False: ""}), weights=cfg),
             f"{model} on {gpus} GPUs of each accelerator, {target}, ISL {isl} / OSL {osl}, "
             f"{'owned' if own else 'rented'}, region {region}",
-            ["gpu", "weights", "output_tokens_per_s_per_gpu", "tpot_s", "usd_per_gpu_hour",
+            ["gpu", "weights", "output_tokens_per_s_per_gpu", "usd_per_gpu_hour",
              "usd_per_mtok_input", "usd_per_mtok_output", "usd_per_mtok_blended", "winner"],
             labels=COMPARE_LABELS,
         )
