@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SERVER_STAMP := $(VENV)/.installed-bench-server
 WHEELHOUSE ?= $(or $(INFERONOMICS_WHEELHOUSE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/inferonomics/wheels)
 
-.PHONY: demo test lint bench validate clean
+.PHONY: demo test lint bench validate clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(SERVER_STAMP)
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	$(BIN)/python -m mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests validation benchmarks

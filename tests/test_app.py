@@ -30,6 +30,8 @@ from inferonomics.app import (
     streamlit_command,
 )
 from inferonomics.cli import main
+from inferonomics.market.api import DEFAULT_PATHS
+from inferonomics.present import probability
 
 needs_streamlit = pytest.mark.skipif(importlib.util.find_spec("streamlit") is None,
                                      reason="needs streamlit (pip install -e '.[app]')")
@@ -281,8 +283,8 @@ def test_provider_page_runs_the_first_builtin_or_says_why_not(at):
     except InferonomicsError as exc:  # a scenario this version cannot load is a message on the page
         assert [e.value for e in at.error] == [str(exc)]
         return
-    ev = simulate(sc, paths=2000, seed=0).events()
-    assert _events_shown(at)["P(gross margin > 0)"] == fmt_fraction(ev["p_gross_margin_positive"])
+    ev = simulate(sc, paths=DEFAULT_PATHS, seed=0).events()
+    assert _events_shown(at)["P(gross margin > 0)"] == probability(ev["p_gross_margin_positive"], DEFAULT_PATHS)
 
 
 @needs_market
@@ -295,18 +297,18 @@ def test_provider_page_on_a_scenario_file_follows_its_sliders(at, tmp_path):
     at.sidebar.radio(key="page").set_value("Provider scenario").run()
     at.sidebar.text_input(key="prov_file").set_value(str(f)).run()
     assert not at.exception and not at.error
-    ev = simulate(load_scenario(str(f)), paths=2000, seed=0).events()
+    ev = simulate(load_scenario(str(f)), paths=DEFAULT_PATHS, seed=0).events()
     shown = _events_shown(at)
-    assert shown["P(revenue ≥ target)"] == fmt_fraction(ev["p_revenue_at_least_target"])
+    assert shown["P(revenue ≥ target)"] == probability(ev["p_revenue_at_least_target"], DEFAULT_PATHS)
     # The sliders are the uncertain inputs that move revenue; fixing one reruns the model with it fixed.
     sliders = {s.key: s for s in at.sidebar.slider}
     key = f"prov_{f}_token_tiers.flagship.growth_per_year"
     assert key in sliders and sliders[key].label == "flagship: growth per year"
     sliders[key].set_value(1.5).run()
     fixed = load_scenario(scenario_overrides(str(f), [("token_tiers.flagship.growth_per_year", 1.5)]))
-    ev2 = simulate(fixed, paths=2000, seed=0).events()
+    ev2 = simulate(fixed, paths=DEFAULT_PATHS, seed=0).events()
     assert ev2["p_revenue_at_least_target"] != ev["p_revenue_at_least_target"]
-    assert _events_shown(at)["P(revenue ≥ target)"] == fmt_fraction(ev2["p_revenue_at_least_target"])
+    assert _events_shown(at)["P(revenue ≥ target)"] == probability(ev2["p_revenue_at_least_target"], DEFAULT_PATHS)
 
 
 @needs_market

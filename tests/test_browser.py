@@ -240,3 +240,60 @@ def test_report_renders_every_chart_without_console_errors(browser, tmp_path):
         assert img["complete"] and img["width"] > 0, img
     assert problems == []
     page.close()
+
+
+WIDTHS = (1280, 390)
+_OVERFLOW_JS = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_report_fits_the_page_and_every_section_is_screenshotted(browser, tmp_path, width):
+    """At a desktop width and a phone width nothing overflows the page horizontally; each section renders
+    (a screenshot of it is written) and its box stays inside the viewport."""
+    from inferonomics.report import build_report
+
+    res = build_report(tmp_path / "report")
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(res.html_path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    assert page.evaluate(_OVERFLOW_JS) <= 0, f"the page is wider than {width} px"
+    sections = page.locator("section")
+    assert sections.count() >= len(res.sections)
+    for i in range(sections.count()):
+        sec = sections.nth(i)
+        key = sec.get_attribute("id")
+        shot = tmp_path / f"report-{key}-{width}.png"
+        sec.screenshot(path=str(shot))
+        assert shot.read_bytes()[:4] == b"\x89PNG"
+        box = sec.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (key, box)
+    page.emulate_media(media="print")  # printed on A4 portrait: 794 px at 96 dpi
+    page.set_viewport_size({"width": 794, "height": 1123})
+    assert page.evaluate(_OVERFLOW_JS) <= 0, "the printed page is wider than A4"
+    page.close()
+
+
+@needs_streamlit
+@pytest.mark.parametrize("width", WIDTHS)
+def test_dashboard_pages_fit_the_page(browser, dashboard, tmp_path, width):
+    from playwright.sync_api import expect
+
+    from inferonomics.app import PAGES
+
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(dashboard)
+    expect(page.locator("h1").first).to_be_visible()
+    for name in PAGES:
+        if width < 600:  # the sidebar is collapsed on a phone: open it to change page
+            toggle = page.locator('[data-testid="stExpandSidebarButton"], [data-testid="stSidebarCollapsedControl"]')
+            if toggle.count():
+                toggle.first.click()
+        page.locator('[data-testid="stSidebar"]').get_by_text(name, exact=True).click()
+        page.wait_for_load_state("networkidle")
+        main = page.locator('[data-testid="stMain"], section.main').first
+        main.screenshot(path=str(tmp_path / f"dashboard-{name}-{width}.png"))
+        assert page.locator('[data-testid="stException"]').count() == 0, name
+        assert page.evaluate(_OVERFLOW_JS) <= 0, f"{name}: wider than {width} px"
+    page.close()

@@ -560,10 +560,10 @@ def test_cli_formats_by_the_unit_in_the_name():
     from inferonomics.cli.provider import fmt
 
     assert fmt("revenue_usd_p50", 6.29e10) == "$62.9bn"
-    assert fmt("free_cash_flow_usd", -7.6e9) == "-$7.6bn"
+    assert fmt("free_cash_flow_usd", -7.6e9) == "-$7.60bn"  # 3 significant digits above $1m
     assert fmt("base_revenue_usd_per_year", 1.4e8) == "$140m"
-    assert fmt("token_price_usd_per_mtok_p50", 0.0609) == "$0.0609"
-    assert fmt("price_usd_per_gpu_hour", 1.8) == "$1.8"
+    assert fmt("token_price_usd_per_mtok_p50", 0.0609) == "$0.06090"  # 4 significant digits below $1m
+    assert fmt("price_usd_per_gpu_hour", 1.8) == "$1.800"
     assert fmt("p_revenue_at_least_target", 0.147) == "14.7%"
     assert fmt("gross_margin", 0.341) == "34.1%"
     assert fmt("fleet_gpus_p50", 2.58e6) == "2.58M"

@@ -71,3 +71,33 @@ def test_report_into_a_file_path_is_a_clear_error(tmp_path, capsys):
     f.write_text("x")
     rc = main(["report", "--out", str(f)])
     assert rc == 2 and "must be a directory" in capsys.readouterr().err
+
+
+def _people_text(doc: str) -> list[str]:
+    """The text of every table cell, heading, caption and headline card a person reads (the assumptions table
+    is left out: its item and field columns are the catalog keys a reader types in an override file)."""
+    doc = re.sub(r'<section id="assumptions">.*?</section>', "", doc, flags=re.S)
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", doc, flags=re.S)
+    cells += re.findall(r"<figcaption>(.*?)</figcaption>", doc, flags=re.S)
+    cells += re.findall(r'<div class="card">(.*?)</div>', doc, flags=re.S)
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+
+
+def test_tables_are_written_for_people(report):
+    res, _ = report
+    text = _people_text(res.html_path.read_text(encoding="utf-8"))
+    assert len(text) > 50
+    for t in text:
+        assert t not in ("None", "nan", "NaN", "inf"), t
+        assert not re.search(r"\d[eE][+-]?\d", t), f"scientific notation: {t!r}"
+        assert not re.search(r"\b[a-z0-9]+_[a-z0-9_]+\b", t), f"snake_case: {t!r}"
+
+
+def test_money_in_tables_has_a_dollar_sign_and_separators(report):
+    res, _ = report
+    doc = res.html_path.read_text(encoding="utf-8")
+    costs = re.search(r'<section id="cost">.*?</section>', doc, flags=re.S).group(0)
+    heads = re.findall(r"<th>(.*?)</th>", costs)
+    assert "Own, $ per M output tokens" in heads and "Output tokens/s per GPU" in heads
+    assert re.search(r"<td>\$\d", costs)
+    assert re.search(r"<td>\d{1,3},\d{3}</td>", costs)  # thousands separators on tokens/s per GPU

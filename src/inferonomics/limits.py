@@ -157,6 +157,10 @@ FLAGS: dict[str, Limit] = {
     "--revenue-usd": Limit(0, 1e15, "USD a year", lo_open=True),
     "--base-usd": Limit(0, 1e15, "USD a year", lo_open=True),
     "--price-usd-per-mtok": Limit(0, 1e6, "USD per million tokens", lo_open=True),
+    # margin: list prices per million tokens (0 allowed: a free tier)
+    "--price-in-usd-per-mtok": Limit(0, 1e6, "USD per million input tokens"),
+    "--price-out-usd-per-mtok": Limit(0, 1e6, "USD per million output tokens"),
+    "--price-in-cache-hit": Limit(0, 1e6, "USD per million cached input tokens"),
     "--price-change-per-year": Limit(-0.99, 10, "a yearly rate, -0.3 = -30%"),
     "--token-share": Limit(0, 1, "a fraction", lo_open=True),
     "--cost-usd-per-mtok": USD_PER_MTOK,

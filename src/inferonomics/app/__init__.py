@@ -8,7 +8,6 @@ from the Python API).  The dashboard holds no arithmetic of its own: every figur
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -62,59 +61,14 @@ def scenario_overrides(name: str, fixed: tuple | list) -> dict:
     return doc
 
 
-def sig(v: float, digits: int = 4) -> str:
-    """``v`` rounded to ``digits`` significant digits, fixed notation with thousands separators."""
-    if v is None or not math.isfinite(v):
-        return "-"
-    if v == 0:
-        return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
-    return f"{v:,.{decimals}f}"
-
-
-def fmt_usd(v: float) -> str:
-    """Money as the dashboard shows it: ``$0.1294``, ``$2.500``, ``$1,234``."""
-    s = sig(v)
-    if s == "-":
-        return s
-    return "-$" + s[1:] if s.startswith("-") else "$" + s
-
-
-def fmt_rate(v: float) -> str:
-    """Tokens per second as the dashboard shows them: ``6,119``, ``96.15``."""
-    return sig(v)
-
-
-def fmt_count(v: float) -> str:
-    """A count (requests, replicas): whole numbers without decimals, else 4 significant digits."""
-    if v is None or not math.isfinite(v):
-        return "-"
-    return f"{v:,.0f}" if float(v).is_integer() else sig(v)
-
-
-def fmt_tokens(v: float) -> str:
-    """A token count with a unit: ``4.000 bn``, ``1.737 T``, ``250.0 M``."""
-    if v is None or not math.isfinite(v):
-        return "-"
-    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= div:
-            return f"{sig(v / div)} {unit}"
-    return sig(v)
-
-
-def fmt_seconds(v: float) -> str:
-    """Latency as the dashboard shows it: milliseconds under one second, else seconds."""
-    if v is None or not math.isfinite(v):
-        return "-"
-    return f"{sig(v * 1000)} ms" if abs(v) < 1 else f"{sig(v)} s"
-
-
-def fmt_fraction(v: float) -> str:
-    """A fraction as a percentage: ``0.6`` → ``60.0%``."""
-    if v is None or not math.isfinite(v):
-        return "-"
-    return f"{v * 100:.1f}%"
-
+# The dashboard writes numbers exactly as the CLI and the report do: one presentation layer.
+from inferonomics.present import money as fmt_usd
+from inferonomics.present import number as fmt_count
+from inferonomics.present import percent as fmt_fraction
+from inferonomics.present import rate as fmt_rate
+from inferonomics.present import seconds as fmt_seconds
+from inferonomics.present import sig
+from inferonomics.present import tokens as fmt_tokens
 
 __all__ = [
     "COST_DEFAULTS", "DASHBOARD_PATH", "PAGES", "fmt_count", "fmt_fraction", "fmt_rate", "fmt_seconds", "fmt_tokens",

@@ -44,6 +44,8 @@ from inferonomics.app import (
 from inferonomics.catalog import get_catalog
 from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import InferonomicsError
+from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
+from inferonomics.present import probability
 from inferonomics.report.charts import PALETTE
 
 LOAD_MODES = ("Concurrency", "Max throughput", "Latency target (TPOT)")
@@ -334,9 +336,9 @@ def provider_inputs() -> tuple[str, tuple, int, int] | None:
         st.info("No built-in provider scenarios are installed in this version: give a scenario file in the "
                 "sidebar.", icon=":material/info:")
         return None
-    paths = sb.select_slider("Monte Carlo paths", (1_000, 2_000, 5_000, 10_000, 20_000), value=2_000,
+    paths = sb.select_slider("Monte Carlo paths", (1_000, 2_000, 5_000, 10_000, 20_000), value=DEFAULT_PATHS,
                              key="prov_paths", help="More paths: smoother percentiles, slower.")
-    seed = sb.number_input("Seed", min_value=0, value=0, step=1, key="prov_seed")
+    seed = sb.number_input("Seed", min_value=0, value=DEFAULT_SEED, step=1, key="prov_seed")
     sb.subheader("Key assumptions")
     sb.caption("The inputs that move revenue the most (P10 to P90 of each). Moving a slider fixes that input at "
                "the value (it is then no longer uncertain); the others keep the file's distributions.")
@@ -364,10 +366,25 @@ def _label(path: str) -> str:
     return path.removeprefix("token_tiers.").replace("_", " ").replace(".", ": ")
 
 
+def _axis(metric: str) -> tuple[float, str, str]:
+    """Scale, axis title and d3 format of a metric as the presentation layer writes it ($bn, %, counts)."""
+    from inferonomics.present import kind, label
+
+    k = kind(metric)
+    if k == "money":
+        return 1e9, f"{label(metric).replace(' ($)', '')}, $bn", ",.1f"
+    if k == "share":
+        return 1.0, label(metric), ".0%"
+    return 1.0, label(metric), ",.3~f"
+
+
 def _fan(summary: pd.DataFrame, metric: str, target: float | None):
+    scale, title, fmt = _axis(metric)
+    summary = summary.assign(**{q: summary[q] / scale for q in ("p10", "p50", "p90")})
+    target = None if target is None else target / scale
     band = alt.Chart(summary).mark_area(opacity=0.25, color=PALETTE[0]).encode(
         x=alt.X("year_label:O", title="fiscal year", sort=None, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("p10:Q", title=metric, axis=alt.Axis(format=",.3~s")), y2="p90:Q",
+        y=alt.Y("p10:Q", title=title + " (band P10-P90, line median)", axis=alt.Axis(format=fmt)), y2="p90:Q",
         tooltip=["year", alt.Tooltip("p10:Q", format=",.4~g"), alt.Tooltip("p50:Q", format=",.4~g"),
                  alt.Tooltip("p90:Q", format=",.4~g")],
     )
@@ -410,7 +427,8 @@ def page_provider() -> None:
                 + (f", target revenue {fmt_usd(ev['target_revenue_usd'])}" if ev.get("target_revenue_usd") else ""))
     cols = st.columns(len(EVENTS))
     for col, (key, label) in zip(cols, EVENTS, strict=True):
-        col.metric(label, "-" if ev.get(key) is None else fmt_fraction(ev[key]))
+        col.metric(label, "-" if ev.get(key) is None else probability(ev[key], res.paths_n),
+                   help="± one Monte Carlo standard error, in percentage points")
     names = [m for m in FAN_METRICS if m in res.metric_names()]
     tab_fan, tab_tornado, tab_pl, tab_in, tab_cal = st.tabs(
         ["Fan chart", "Sensitivity", "P&L by year (P50)", "Inputs", "Calibration"])
@@ -433,24 +451,28 @@ def page_provider() -> None:
             if tor.empty:
                 st.info("This scenario has no uncertain inputs.", icon=":material/info:")
             else:
-                top = tor.head(12)
+                sc_, ttl, fmt_ = _axis(out)
+                top = tor.head(12).assign(
+                    output_at_input_p10=lambda d: d["output_at_input_p10"] / sc_,
+                    output_at_input_p90=lambda d: d["output_at_input_p90"] / sc_)
                 bars = alt.Chart(top).mark_bar(color=PALETTE[0]).encode(
                     y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=360, labelOverlap=False)),
-                    x=alt.X("output_at_input_p10:Q", title=f"{out} in {tor.attrs.get('year', '')} (input P10 to P90)",
-                            scale=alt.Scale(zero=False), axis=alt.Axis(format=",.3~s")),
+                    x=alt.X("output_at_input_p10:Q", title=f"{ttl} in {tor.attrs.get('year', '')} (input P10 to P90)",
+                            scale=alt.Scale(zero=False), axis=alt.Axis(format=fmt_)),
                     x2="output_at_input_p90:Q",
                     tooltip=["input", alt.Tooltip("output_at_input_p10:Q", format=",.4~g"),
                              alt.Tooltip("output_at_input_p90:Q", format=",.4~g")],
                 )
-                rule = alt.Chart(pd.DataFrame([{"base": tor.attrs.get("baseline")}])).mark_rule(color="black").encode(
+                rule = alt.Chart(pd.DataFrame([{"base": tor.attrs.get("baseline") / sc_}])).mark_rule(color="black").encode(
                     x="base:Q")
                 st.altair_chart((bars + rule).properties(height=40 * len(top) + 40), width="stretch")
                 st.dataframe(tor, hide_index=True, width="stretch", column_config=COMPACT)
                 csv_button(tor, f"{res.scenario.name}_sensitivity_{out}", key="dl_prov_tornado", label="Download sensitivity CSV")
     with tab_pl:
         wide = res.wide(50, [m for m in names if m in res.metric_names()]).reset_index()
-        st.dataframe(wide, hide_index=True, width="stretch", column_config={
-            c: st.column_config.NumberColumn(format="compact") for c in wide.columns if c != "year"})
+        from inferonomics.present import frame
+
+        st.dataframe(frame(wide), hide_index=True, width="stretch")
         csv_button(wide, f"{res.scenario.name}_p50", key="dl_prov_p50", label="Download P50 table CSV")
     with tab_in:
         inputs = res.scenario.inputs_table()

@@ -292,7 +292,7 @@ def demo(
 _CORE_COMMANDS = list(app.registered_commands)
 _CORE_GROUPS = list(app.registered_groups)
 
-for _name in ("provider", "decide", "prices", "bench", "report", "fleet", "market"):
+for _name in ("provider", "decide", "prices", "bench", "report", "fleet", "market", "answers"):
     if importlib.util.find_spec(f"inferonomics.cli.{_name}") is not None:
         importlib.import_module(f"inferonomics.cli.{_name}").register(app)
 
@@ -328,6 +328,9 @@ def _command_word(argv: list[str]) -> str | None:
     return None
 
 
+_ARGV: list[str] = []  # the command line being run, so a range error names the option as typed
+
+
 def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
     """Put every numeric option of every command through the one validation layer (:mod:`inferonomics.limits`):
     finite and within its documented range, checked before the command runs; the range goes into ``--help``."""
@@ -336,13 +339,15 @@ def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
     for p in cmd.params:
         if getattr(getattr(p, "type_descriptor", None), "annotation", None) not in (int, float):
             continue
+        # the range is keyed by the longest spelling; an error names the spelling the user typed
         opt = max(p.opts, key=len)
         lim = flag_limit(" ".join(path), opt) or Limit()
         prev = p.callback
 
-        def check(ctx, param, value, _lim=lim, _opt=opt, _prev=prev):
+        def check(ctx, param, value, _lim=lim, _opt=opt, _prev=prev, _opts=tuple(p.opts)):
             if value is not None:
-                check_number(_opt, value, _lim)
+                typed = [o for o in _opts if o.startswith("--") and any(a == o or a.startswith(o + "=") for a in _ARGV)]
+                check_number(typed[-1] if typed else _opt, value, _lim)
             return _prev(ctx, param, value) if _prev is not None else value
 
         p.callback = check
@@ -382,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the Typer app; purposeful errors → one paragraph on stderr, exit code 2."""
     from inferonomics.errors import InferonomicsError
 
-    args = sys.argv[1:] if argv is None else list(argv)
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
+    args = list(_ARGV)
     try:
         word = _command_word(args)
         cmd = typer.main.get_command(_core_app() if word in _core_names() else app)

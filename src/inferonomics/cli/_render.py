@@ -49,22 +49,10 @@ def print_json(obj) -> None:
 
 
 def _fmt(v) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "-"
-        a = abs(v)
-        if a == 0:
-            return "0"
-        if a >= 1000:
-            return f"{v:,.0f}"
-        if a >= 10:
-            return f"{v:,.1f}"
-        if a >= 0.01:
-            return f"{v:.3f}"
-        return f"{v:.2e}"
-    return str(v)
+    """A table cell: the one presentation layer's plain number (no scientific notation, ``-`` if missing)."""
+    from inferonomics.present import number
+
+    return number(v)
 
 
 PERF_ROWS = [
@@ -166,16 +154,8 @@ def result(r: dict, as_json: bool, kind: str) -> None:
     console.print(t)
 
 
-def frontier(df, as_json: bool, csv: str | None) -> None:
-    cols = [
-        "concurrency",
-        "output_tokens_per_s_per_user",
-        "output_tokens_per_s_per_gpu",
-        "output_tokens_per_s",
-        "ttft_s",
-        "tpot_s",
-        "memory_per_gpu_gb",
-    ]
+def _points(df, cols: list[str], labels: dict[str, str], title: str, as_json: bool, csv: str | None) -> None:
+    """Operating points: all columns to ``csv``, the shown ones as JSON or as a table for people."""
     if csv:
         from inferonomics.io import write_text_atomic
 
@@ -183,42 +163,39 @@ def frontier(df, as_json: bool, csv: str | None) -> None:
     if as_json:
         print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
         return
-    r = df.iloc[0].to_dict()
-    t = Table(title="Frontier: " + _title(r))
-    for c in cols:
-        t.add_column(c, justify="right")
-    for _, row in df[cols].iterrows():
-        t.add_row(*(_fmt(float(row[c])) for c in cols))
-    console.print(t)
+    frame_table(df, title, cols, labels)
     if csv:
         console.print(f"wrote {csv}")
+
+
+def frontier(df, as_json: bool, csv: str | None) -> None:
+    cols = ["concurrency", "output_tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "output_tokens_per_s",
+            "ttft_s", "tpot_s", "memory_per_gpu_gb"]
+    labels = {"concurrency": "requests\nin flight", "output_tokens_per_s_per_user": "output tok/s\nper user",
+              "output_tokens_per_s_per_gpu": "output tok/s\nper GPU", "output_tokens_per_s": "output tok/s\nall GPUs",
+              "ttft_s": "time to\nfirst token", "tpot_s": "time per\ntoken", "memory_per_gpu_gb": "memory per\nGPU (GiB)"}
+    _points(df, cols, labels, "Frontier: " + _title(df.iloc[0].to_dict()), as_json, csv)
 
 
 def pd_table(df, as_json: bool, csv: str | None) -> None:
     """The best operating point of every prefill:decode mix, best first."""
-    cols = [
-        "prefill_gpus", "decode_gpus", "concurrency", "output_tokens_per_s_per_gpu",
-        "decode_output_tokens_per_s_per_gpu", "prefill_utilization", "ttft_s", "tpot_s",
-    ]
-    labels = [
-        "prefill GPUs", "decode GPUs", "requests in flight", "output tok/s per GPU",
-        "output tok/s per decode GPU", "prefill pool use", "TTFT (s)", "TPOT (s)",
-    ]
-    if csv:
-        from inferonomics.io import write_text_atomic
+    cols = ["prefill_gpus", "decode_gpus", "concurrency", "output_tokens_per_s_per_gpu",
+            "decode_output_tokens_per_s_per_gpu", "prefill_utilization", "ttft_s", "tpot_s"]
+    labels = {"prefill_gpus": "prefill\nGPUs", "decode_gpus": "decode\nGPUs", "concurrency": "requests\nin flight",
+              "output_tokens_per_s_per_gpu": "output tok/s\nper GPU",
+              "decode_output_tokens_per_s_per_gpu": "output tok/s\nper decode GPU",
+              "prefill_utilization": "prefill\npool use", "ttft_s": "time to\nfirst token", "tpot_s": "time per\ntoken"}
+    _points(df, cols, labels, "Prefill:decode mixes, best output tokens/s per GPU first", as_json, csv)
 
-        write_text_atomic(csv, df.to_csv(index=False))
-    if as_json:
-        print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
-        return
-    t = Table(title="Prefill:decode mixes, best output tokens/s per GPU first")
-    for lab in labels:
-        t.add_column(lab, justify="right")
-    for _, row in df[cols].iterrows():
-        t.add_row(*(_fmt(float(row[c])) for c in cols))
-    console.print(t)
-    if csv:
-        console.print(f"wrote {csv}")
+
+CATALOG_LABELS = {
+    "slug": "slug", "kind": "kind", "family": "family", "bf16_tflops": "BF16 TFLOPS", "fp8_tflops": "FP8 TFLOPS",
+    "memory_gb": "memory GB", "memory_bw_gb_s": "memory GB/s", "tdp_w": "TDP W", "purchase_price_usd": "price $",
+    "rental_usd_per_gpu_hour": "rent $/GPU-h", "layers": "layers", "hidden": "hidden", "heads": "heads",
+    "kv_heads": "KV heads", "attention": "attention", "experts": "experts", "total_params_b": "params bn",
+    "active_params_b": "active bn", "max_context": "max context", "currency": "currency",
+    "electricity_usd_per_kwh": "electricity $/kWh", "pue": "PUE",
+}
 
 
 def catalog_list(kind: str, as_json: bool) -> None:
@@ -258,13 +235,11 @@ def catalog_list(kind: str, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    t = Table(title=f"{kind} ({len(rows)})")
-    if rows:
-        for c in rows[0]:
-            t.add_column(c, justify="left" if c in ("slug", "name", "kind", "family") else "right")
-        for row in rows:
-            t.add_row(*(_fmt(v) if v is not None else "-" for v in row.values()))
-    console.print(t)
+    import pandas as pd
+
+    # the full name is in --json and `catalog show`; the table keeps the slug whole
+    frame_table(pd.DataFrame(rows).drop(columns=["name"], errors="ignore"), f"{kind} ({len(rows)})",
+                labels=CATALOG_LABELS)
 
 
 def catalog_show(slug: str, as_json: bool) -> None:
@@ -305,60 +280,19 @@ def catalog_show(slug: str, as_json: bool) -> None:
     console.print(t)
 
 
-DEMO_DEPLOYMENTS = [
-    # model, gpu, gpus, weights, ep: flagship pairs across the markets the project studies
-    ("llama-3.1-8b", "h100-sxm", 1, "fp8", 1),
-    ("llama-3.1-70b", "h100-sxm", 4, "fp8", 1),
-    ("llama-3.1-70b", "mi300x", 1, "fp8", 1),
-    ("qwen2.5-72b", "h20", 4, "fp8", 1),
-    ("qwen2.5-72b", "ascend-910b", 4, "int8", 1),
-    ("qwen3-235b-a22b", "h200", 8, "fp8", 8),
-    ("deepseek-v3", "h200", 8, "fp8", 8),
-    ("deepseek-v3", "b200", 8, "fp4", 8),
-]
-DEMO_ISL, DEMO_OSL, DEMO_MAX_TPOT_S = 2048, 512, 0.05
-
-
 def demo_table(region: str):
-    """Cost per million tokens of the flagship deployments at an interactive operating point."""
-    import pandas as pd
+    """Cost per million tokens of the flagship deployments (:func:`inferonomics.cost.answers.flagship_costs`)."""
+    from inferonomics.cost.answers import flagship_costs
 
-    from inferonomics.catalog import get_catalog
-    from inferonomics.cost import cost as _cost
-    from inferonomics.errors import InputError
-    from inferonomics.perf.api import operating_point
-
-    cat = get_catalog()
-    cat.region(region, "--region")
-    rows = []
-    for model, gpu, gpus, weights, ep in DEMO_DEPLOYMENTS:
-        if model not in cat.models or gpu not in cat.accelerators:
-            continue
-        kw = {"gpus": gpus, "weights": weights, "ep": ep, "isl": DEMO_ISL, "osl": DEMO_OSL}
-        try:
-            conc = operating_point(model, gpu, max_tpot_s=DEMO_MAX_TPOT_S, catalog=cat, **kw)
-            rent = _cost(model, gpu, region=region, concurrency=conc, catalog=cat, **kw)
-            own = _cost(model, gpu, region=region, concurrency=conc, own=True, catalog=cat, **kw)
-        except InputError as exc:  # a deployment the catalog cannot serve is reported, not fatal
-            rows.append({"model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "ep": ep, "note": str(exc)})
-            continue
-        rows.append({
-            "model": model, "gpu": gpu, "gpus": gpus, "weights": weights, "ep": ep,
-            "concurrency": rent["concurrency"],
-            "output_tokens_per_s_per_gpu": rent["output_tokens_per_s_per_gpu"],
-            "output_tokens_per_s_per_user": rent["output_tokens_per_s_per_user"],
-            "ttft_s": rent["ttft_s"],
-            "rent_usd_per_gpu_hour": rent["usd_per_gpu_hour"],
-            "rent_usd_per_mtok_output": rent["usd_per_mtok_output"],
-            "own_usd_per_gpu_hour": own["usd_per_gpu_hour"],
-            "own_usd_per_mtok_output": own["usd_per_mtok_output"],
-            "own_usd_per_mtok_input": own["usd_per_mtok_input"],
-            "note": "",
-        })
-    return pd.DataFrame(rows)
+    return flagship_costs(region)
 
 
 def demo(region: str, as_json: bool) -> None:
+    from inferonomics.cost.answers import FLAGSHIP_ISL as DEMO_ISL
+    from inferonomics.cost.answers import FLAGSHIP_OSL as DEMO_OSL
+    from inferonomics.cost.answers import INTERACTIVE_MAX_TPOT_S as DEMO_MAX_TPOT_S
+    from inferonomics.present import value
+
     df = demo_table(region)
     if as_json:
         print_json({"region": region, "isl": DEMO_ISL, "osl": DEMO_OSL, "max_tpot_s": DEMO_MAX_TPOT_S,
@@ -381,7 +315,7 @@ def demo(region: str, as_json: bool) -> None:
     for _, row in df.iterrows():
         deploy = f"{row['gpus']}x {row['gpu']} {row['weights']}" + (f" ep{row['ep']}" if row["ep"] > 1 else "")
         t.add_row(f"{row['model']}\n[dim]{deploy}[/]",
-                  *(_fmt(row.get(c)) if row.get(c) is not None else "-" for c, _ in cols))
+                  *(value(c, row.get(c)) for c, _ in cols))
     console.print(t)
     for _, row in df.iterrows():
         if row.get("note"):
@@ -390,3 +324,23 @@ def demo(region: str, as_json: bool) -> None:
         "Rent: the accelerator's catalog rental price. Own: capex annuity + power x PUE + facility + "
         "operations (inferonomics cost --own shows each line). Utilization: catalog default."
     )
+
+
+def frame_table(df, title: str, columns: list[str] | None = None, labels: dict[str, str] | None = None) -> None:
+    """A DataFrame as a Rich table for people: cells and headings from the presentation layer, text columns
+    left-aligned and never cut (they wrap), numbers right-aligned."""
+    from rich import box
+
+    from inferonomics.present import frame
+
+    shown = frame(df, columns, labels)
+    t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for c in shown.columns:
+        numeric = shown[c].astype(str).str.match(r"^-?[$\d]").sum() >= len(shown) / 2
+        widest = int(shown[c].astype(str).str.len().max()) if len(shown) else 1
+        # numbers are never cut (a width of their widest cell); headings and text wrap instead
+        t.add_column(c, justify="right" if numeric else "left", overflow="fold",
+                     min_width=widest if numeric or c == shown.columns[0] else min(widest, 12))
+    for row in shown.itertuples(index=False):
+        t.add_row(*(str(v) for v in row))
+    console.print(t)

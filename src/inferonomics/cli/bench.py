@@ -62,7 +62,7 @@ def _console(stderr: bool = False):
 
 
 def _fmt(v) -> str:
-    from inferonomics.cli._render import _fmt as f
+    from inferonomics.present import number as f
 
     if v is None:
         return "-"
@@ -193,8 +193,8 @@ def bench_run(
     temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature to send (default: the server's).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before a request counts as failed (timeout).")] = 300.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the prompts and of the Poisson arrivals.")] = 0,
-    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft-s", help="TTFT objective for goodput, seconds.")] = None,
-    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot-s", help="TPOT objective for goodput, seconds.")] = None,
+    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft-s", "--max-ttft-s", help="TTFT objective for goodput, seconds.")] = None,
+    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot-s", "--max-tpot-s", help="TPOT objective for goodput, seconds.")] = None,
     output_tokens_from: Annotated[str, typer.Option("--output-tokens-from", help="Order of sources for output token counts.")] = "usage,length,tokenizer,chunks",
     extra_body: Annotated[str | None, typer.Option("--extra-body", help="JSON object merged into every request body.")] = None,
     api_key_env: Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key (sent as a Bearer token).")] = "OPENAI_API_KEY",
@@ -410,8 +410,8 @@ def bench_show(
     run: RunRef,
     requests: Annotated[bool, typer.Option("--requests", help="Also list every request's record.")] = False,
     csv: Annotated[str | None, typer.Option("--csv", help="Write every request's record to this CSV file.")] = None,
-    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft-s", help="Recompute goodput with this TTFT objective.")] = None,
-    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot-s", help="Recompute goodput with this TPOT objective.")] = None,
+    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft-s", "--max-ttft-s", help="Recompute goodput with this TTFT objective, seconds.")] = None,
+    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot-s", "--max-tpot-s", help="Recompute goodput with this TPOT objective, seconds.")] = None,
     json_out: Json = False,
 ) -> None:
     """Show a stored run: its configuration, the metrics and (optionally) every request."""
@@ -507,7 +507,7 @@ def bench_delete(run: RunRef, json_out: Json = False) -> None:
 @bench_app.command("cost")
 def bench_cost(
     run: RunRef,
-    usd_per_gpu_hour: Annotated[float | None, typer.Option("--usd-per-gpu-hour", help="Price of one GPU-hour (rented).")] = None,
+    usd_per_gpu_hour: Annotated[float | None, typer.Option("--usd-per-gpu-hour", "--rent-usd-per-gpu-hour", help="Price of one GPU-hour (rented), USD.")] = None,
     gpus: Annotated[int, typer.Option("--gpus", help="GPUs serving the endpoint during the run.")] = 1,
     gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="Accelerator slug: its catalog rental price, or with --own its ownership cost.")] = None,
     own: O.Own = False,
@@ -516,8 +516,8 @@ def bench_cost(
     life_years: O.LifeYears = None,
     cost_of_capital: O.CostOfCapital = None,
     prefill_share: Annotated[float | None, typer.Option("--prefill-time-share", help="Share of GPU time charged to input tokens (default: measured, mean TTFT / mean E2E).")] = None,
-    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft-s", help="Also cost the goodput under this TTFT objective.")] = None,
-    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot-s", help="Also cost the goodput under this TPOT objective.")] = None,
+    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft-s", "--max-ttft-s", help="Also cost the goodput under this TTFT objective, seconds.")] = None,
+    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot-s", "--max-tpot-s", help="Also cost the goodput under this TPOT objective, seconds.")] = None,
     json_out: Json = False,
 ) -> None:
     """Measured $ per million output and input tokens of a stored run."""

@@ -13,7 +13,14 @@ def _workload(
     discount_rate, region, gpu, precision, api_market, api_price_change_per_year, prices_as_of,
 ):
     """The workload: a built-in name or YAML file, with the command-line options replacing its fields."""
-    from inferonomics.decide.workload import WorkloadError, builtin_names, load_workload, val, with_overrides
+    from inferonomics.decide.workload import (
+        WorkloadError,
+        builtin_names,
+        load_workload,
+        split_volume,
+        val,
+        with_overrides,
+    )
     from inferonomics.errors import InputError
 
     base = load_workload(workload) if workload else None
@@ -33,14 +40,7 @@ def _workload(
             raise InputError("input-share", input_share, "needs --tokens-per-month")
         tokens_per_month = val(base.input_tokens_per_month) + val(base.output_tokens_per_month)
     if tokens_per_month is not None:
-        if input_share is None:
-            input_share = (val(base.input_tokens_per_month) / (val(base.input_tokens_per_month) + val(base.output_tokens_per_month))
-                           if base is not None else 0.8)
-        input_tokens_per_month = tokens_per_month * input_share
-        output_tokens_per_month = tokens_per_month * (1.0 - input_share)
-        if base is None and isl is None and input_share > 0:
-            o = osl or 512
-            isl = max(1, round(o * input_share / (1.0 - input_share)))
+        input_tokens_per_month, output_tokens_per_month, isl = split_volume(tokens_per_month, input_share, base, isl, osl)
     try:
         return with_overrides(
             base,
@@ -72,27 +72,21 @@ _FLAG_OF_FIELD = {
 
 
 def _usd(x) -> str:
-    if x is None:
-        return "-"
-    a = abs(x)
-    if a >= 1e9:
-        return f"{x / 1e9:,.2f}bn"
-    if a >= 1e6:
-        return f"{x / 1e6:,.2f}m"
-    if a >= 1e4:
-        return f"{x / 1e3:,.0f}k"
-    if a >= 1e3:
-        return f"{x / 1e3:,.1f}k"
-    return f"{x:,.0f}"
+    from inferonomics.present import money
+
+    return money(x)
+
+
+def _num(x) -> str:
+    from inferonomics.present import number
+
+    return number(x, 3)
 
 
 def _tok(x) -> str:
-    if x is None:
-        return "-"
-    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
+    from inferonomics.present import tokens
+
+    return tokens(x)
 
 
 def _render(d, show_all: bool, top: int) -> None:
@@ -113,7 +107,7 @@ def _render(d, show_all: bool, top: int) -> None:
     con.print(f"[bold]{w.get('name', 'custom')}[/]: {w.get('description') or ''}")
     con.print(
         f"  {_tok(res['tokens_month1'])} tokens in month 1 -> {_tok(res['tokens_horizon_month'])} in month {H}; "
-        f"ISL {int(num(w['isl_tokens']))} / OSL {int(num(w['osl_tokens']))}; peak {res['peak_requests_per_s_month1']:.3g} req/s; "
+        f"ISL {int(num(w['isl_tokens']))} / OSL {int(num(w['osl_tokens']))}; peak {_num(res['peak_requests_per_s_month1'])} requests/s; "
         f"SLO TTFT<={num(slo['max_ttft_s']) if 'max_ttft_s' in slo else '-'} s, TPOT<={num(slo['max_tpot_s']) if 'max_tpot_s' in slo else '-'} s; "
         f"self-host {', '.join(res['self_host_models'])} (quality {res['required_quality_tier'] or '-'}); "
         f"region {res['region']}; {'[red]sovereign[/]; ' if w.get('sovereign') else ''}"
@@ -150,7 +144,7 @@ def _render(d, show_all: bool, top: int) -> None:
         g = "" if r["gpus_month1"] is None or (isinstance(r["gpus_month1"], float) and math.isnan(r["gpus_month1"])) else \
             f" [dim]{r['gpus_month1']:.0f}->{r['gpus_horizon']:.0f} GPUs[/]"
         t.add_row(r["option"] + g + (" [excluded]" if not r["eligible"] else ""), _usd(r["month1_usd"]),
-                  _usd(r["horizon_month_usd"]), f"{r['usd_per_mtok']:.3g}", _usd(r["npv_usd"]), be_text(r),
+                  _usd(r["horizon_month_usd"]), _usd(r["usd_per_mtok"]), _usd(r["npv_usd"]), be_text(r),
                   style=style)
 
     for r in elig:
@@ -164,13 +158,13 @@ def _render(d, show_all: bool, top: int) -> None:
         con.print(f"[dim]({len(rows) - len(elig) - len(excl)} more options: --all shows them)[/]")
 
     rec = d.recommendation
-    con.print(f"\n[bold]Recommendation: {rec['option']}[/] ({rec['kind']}), NPV {_usd(rec['npv_usd'])} USD, "
-              f"{rec['usd_per_mtok']:.3g} $/Mtok")
+    con.print(f"\n[bold]Recommendation: {rec['option']}[/] ({rec['kind']}), NPV {_usd(rec['npv_usd'])}, "
+              f"{_usd(rec['usd_per_mtok'])} per M tokens")
     for reason in rec["reasons"]:
         con.print(f"  - {reason}")
     be = d.breakeven
     if be.get("against"):
-        con.print(f"\n[bold]Break-even against {be['against']}[/] ({be['api_usd_per_mtok']:.3g} $/Mtok blended)")
+        con.print(f"\n[bold]Break-even against {be['against']}[/] ({_usd(be['api_usd_per_mtok'])} per M tokens, blended)")
         for k in ("own", "rent"):
             if k in be:
                 b = be[k]
@@ -178,7 +172,7 @@ def _render(d, show_all: bool, top: int) -> None:
                 vol_s = "never (cost at scale above the API)" if vol is None else f"{_tok(vol)} tokens/month"
                 m = b["breakeven_month"]
                 con.print(f"  {k}: {b['option']}: break-even month {m if m else f'none within {H}'}; break-even volume "
-                          f"{vol_s}; {b['usd_per_mtok']:.3g} $/Mtok here, {b['usd_per_mtok_at_scale']:.3g} $/Mtok at scale")
+                          f"{vol_s}; {_usd(b['usd_per_mtok'])} per M tokens here, {_usd(b['usd_per_mtok_at_scale'])} at scale")
 
     def flip_table(fl, title):
         from rich import box
@@ -211,7 +205,7 @@ def _render(d, show_all: bool, top: int) -> None:
     cf = d.counterfactual
     if cf:
         con.print(f"\nWithout the sovereignty constraint: {cf['option']} (NPV {_usd(cf['npv_usd'])}); price of "
-                  f"sovereignty {_usd(cf['price_of_sovereignty_usd'])} USD over {H} months.")
+                  f"sovereignty {_usd(cf['price_of_sovereignty_usd'])} over {H} months.")
         if cf["flips"]:
             flip_table(cf["flips"], "Without sovereignty: what would flip that choice")
     for s in d.api_skipped:
@@ -225,23 +219,23 @@ def register(app: typer.Typer) -> None:
     def breakeven(
         workload: Annotated[str | None, typer.Argument(help="Built-in workload (bank-sovereign, startup-api, enterprise-copilot) or a YAML file; optional when the flags state one.")] = None,
         tokens_per_month: Annotated[float | None, typer.Option("--tokens-per-month", help="Input + output tokens in month 1.")] = None,
-        input_share: Annotated[float | None, typer.Option("--input-share", help="Share of --tokens-per-month that is input (default: the workload's, else 0.8).")] = None,
-        input_tokens_per_month: Annotated[float | None, typer.Option("--input-tokens-per-month")] = None,
-        output_tokens_per_month: Annotated[float | None, typer.Option("--output-tokens-per-month")] = None,
+        input_share: Annotated[float | None, typer.Option("--input-share", help="Share of --tokens-per-month that is input (default: the workload's, else 0.8, an assumption).")] = None,
+        input_tokens_per_month: Annotated[float | None, typer.Option("--input-tokens-per-month", help="Input tokens in month 1 (with --output-tokens-per-month, instead of --tokens-per-month).")] = None,
+        output_tokens_per_month: Annotated[float | None, typer.Option("--output-tokens-per-month", help="Output tokens in month 1 (with --input-tokens-per-month).")] = None,
         growth_per_year: Annotated[float | None, typer.Option("--growth-per-year", help="Yearly volume growth (0.5 = +50%).")] = None,
         peak_to_average: Annotated[float | None, typer.Option("--peak-to-average", help="Peak / average request rate.")] = None,
         isl: Annotated[int | None, typer.Option("--isl", help="Input tokens per request.")] = None,
         osl: Annotated[int | None, typer.Option("--osl", help="Output tokens per request.")] = None,
-        max_ttft_s: Annotated[float | None, typer.Option("--max-ttft-s", help="Latency target: time to first token (s).")] = None,
-        max_tpot_s: Annotated[float | None, typer.Option("--max-tpot-s", help="Latency target: time per output token (s).")] = None,
+        max_ttft_s: Annotated[float | None, typer.Option("--max-ttft-s", "--slo-ttft-s", help="Latency target: time to first token, seconds.")] = None,
+        max_tpot_s: Annotated[float | None, typer.Option("--max-tpot-s", "--slo-tpot-s", help="Latency target: time per output token, seconds (default: 0.05 when no target is given).")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Open model to self-host (catalog slug).")] = None,
         quality_tier: Annotated[str | None, typer.Option("--quality-tier", help="Quality needed: small, medium, large, frontier.")] = None,
         sovereign: Annotated[bool | None, typer.Option("--sovereign/--no-sovereign", help="Must run on own premises (no API, no rented cloud).")] = None,
-        horizon_months: Annotated[int | None, typer.Option("--horizon-months")] = None,
-        discount_rate: Annotated[float | None, typer.Option("--discount-rate", help="Yearly discount rate for the NPV (0.08 = 8%).")] = None,
+        horizon_months: Annotated[int | None, typer.Option("--horizon-months", help="Months the options are compared over (the NPV horizon).")] = None,
+        discount_rate: Annotated[float | None, typer.Option("--discount-rate", "--cost-of-capital", help="Yearly discount rate for the NPV, the cost of capital (0.08 = 8%).")] = None,
         region: Annotated[str | None, typer.Option("--region", help="Region slug (electricity price, PUE) of owned hardware.")] = None,
         gpu: Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Candidate accelerator (repeat; default: the workload's, else all).")] = None,
-        precision: Annotated[list[str] | None, typer.Option("--precision", help="Candidate weight precision (repeat).")] = None,
+        precision: Annotated[list[str] | None, typer.Option("--precision", "--weights", help="Candidate weight precision (repeat; --weights: same option).")] = None,
         api_market: Annotated[list[str] | None, typer.Option("--api-market", help="API market allowed (repeat): china, international.")] = None,
         api_price_change_per_year: Annotated[float | None, typer.Option("--api-price-change-per-year", help="Expected yearly change of API prices (-0.3 = -30%/yr).")] = None,
         prices_as_of: Annotated[str | None, typer.Option("--prices-as-of", help="Use the API prices in force on this date (YYYY-MM-DD).")] = None,
@@ -271,7 +265,12 @@ def register(app: typer.Typer) -> None:
             growth_per_year, peak_to_average, isl, osl, max_ttft_s, max_tpot_s, model, quality_tier, sovereign,
             horizon_months, discount_rate, region, gpu, precision, api_market, api_price_change_per_year, prices_as_of,
         )
-        d = _breakeven(w, with_flips=not no_flips)
+        from rich.console import Console
+
+        # progress on stderr (the flip analysis takes several seconds); stdout stays the answer
+        with Console(stderr=True).status("Sizing and pricing every option" + ("" if no_flips else
+                                          ", then what would flip the choice") + "..."):
+            d = _breakeven(w, with_flips=not no_flips)
         if csv:
             from inferonomics.io import write_text_atomic
 

@@ -12,11 +12,9 @@ Market = Annotated[str | None, typer.Option("--market", help="Only this market: 
 
 
 def _num(v, digits: int = 4) -> str:
-    import math
+    from inferonomics.present import number
 
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.{digits}g}"
+    return number(v, digits)
 
 
 def _records(df) -> list[dict]:

@@ -64,44 +64,10 @@ COMPARE_ROWS = [
 
 # --- formatting ----------------------------------------------------------------------------------------
 def fmt(metric: str, v) -> str:
-    """A value formatted by the unit in its name: USD in bn/m, shares in %, ratios with x, counts in k/M."""
-    import math
+    """A value formatted by the unit in its name (the presentation layer's :func:`~inferonomics.present.value`)."""
+    from inferonomics.present import value
 
-    if v is None:
-        return "-"
-    v = float(v)
-    if math.isnan(v):
-        return "-"
-    if math.isinf(v):
-        return "GP <= 0" if "to_gross_profit" in metric else ("inf" if v > 0 else "-inf")
-    import re
-
-    money = re.search(r"_usd(_per_year)?(_p\d+)?$", metric) is not None
-    if not money and "_usd_per_" in metric:
-        return f"${v:.2g}" if abs(v) < 0.001 else f"${v:.3g}"
-    if metric.startswith("p_") or any(w in metric for w in ("margin", "share", "utilization", "_ratio", "growth",
-                                                             "change", "attrition", "gain", "frac")):
-        return f"{v * 100:.1f}%" if abs(v) < 10 else f"{v * 100:,.0f}%"
-    if metric == "times":
-        return f"{v:.2f}x"
-    if money:
-        return _scaled(v, ((1e9, "bn", 1), (1e6, "m", 0)), "$")
-    if "to_gross_profit" in metric:
-        return f"{v:.2f}x"
-    if "gpus" in metric or "mtok" in metric or "hours" in metric:
-        return _scaled(v, ((1e12, "T", 2), (1e9, "bn", 2), (1e6, "M", 2), (1e3, "k", 0)))
-    from inferonomics.cli._render import _fmt
-
-    return _fmt(v)
-
-
-def _scaled(v: float, steps, prefix: str = "") -> str:
-    """``v`` in the first unit it reaches, e.g. -$7.6bn, 2.58M; whole numbers below the smallest."""
-    a, sign = abs(v), "-" if v < 0 else ""
-    for div, suffix, dec in steps:
-        if a >= div:
-            return f"{sign}{prefix}{a / div:,.{dec}f}{suffix}"
-    return f"{sign}{prefix}{a:,.0f}"
+    return value(metric, v)
 
 
 def _err_console():
@@ -198,6 +164,7 @@ def run(
     from rich.table import Table
 
     from inferonomics.cli._render import print_json
+    from inferonomics.present import probability
 
     res = _simulate(scenario, paths, seed, years, json_out)
     sc = res.scenario
@@ -240,9 +207,8 @@ def run(
     con.print(head + ":")
     for key, label in EVENT_LABELS:
         if ev[key] is not None:
-            con.print(f"  P({label}) = [bold]{ev[key] * 100:.1f}%[/]")
-    con.print(f"  [dim]Monte Carlo standard error of each probability <= {ev['mc_standard_error_at_most'] * 100:.1f} "
-              "percentage points[/]")
+            con.print(f"  P({label}) = [bold]{probability(ev[key], res.paths_n)}[/]")
+    con.print("  [dim]± one Monte Carlo standard error, sqrt(p(1-p)/paths), in percentage points[/]")
     if len(cal):
         ct = Table(title=f"Base-year check: modelled {sc.year_label(res.base_year)} against reported figures",
                    header_style="bold")
@@ -306,7 +272,7 @@ def compare(
 @provider_app.command()
 def sensitivity(
     scenario: ScenarioArg,
-    output: Annotated[str, typer.Option("--output", "-o", help="Output metric, e.g. revenue_usd, gross_margin, "
+    output: Annotated[str, typer.Option("--output", "--metric", "-o", help="Output metric, e.g. revenue_usd, gross_margin, "
                                         "free_cash_flow_usd, cumulative_free_cash_flow_usd, rnd_to_gross_profit.")],
     year: Annotated[int | None, typer.Option("--year", help="Fiscal year (e.g. 2031) or projection year (1 = first); "
                                                 "default: the target year.")] = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,10 +13,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         scenarios: Annotated[
-            Optional[list[str]], typer.Argument(help="Provider scenarios (built-in names or YAML paths).")
+            list[str] | None, typer.Argument(help="Provider scenarios (built-in names or YAML paths).")
         ] = None,
         workload: Annotated[
-            Optional[list[str]], typer.Option("--workload", "-w", help="Buyer workloads (names or YAML paths).")
+            list[str] | None, typer.Option("--workload", "-w", help="Buyer workloads (names or YAML paths).")
         ] = None,
         out: Annotated[str, typer.Option("--out", "-o", help="Directory for index.html and the PNG charts.")] = "report",
         region: Annotated[str, typer.Option("--region", help="Region for power price and PUE.")] = "us-average",

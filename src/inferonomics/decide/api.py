@@ -128,21 +128,35 @@ def _monthly(p: E.Prepared, ev: dict, idx: list[int], names: list[str]):
 
 
 def _fmt_usd(x: float) -> str:
-    a = abs(x)
-    if a >= 1e9:
-        return f"${x / 1e9:.2f}bn"
-    if a >= 1e6:
-        return f"${x / 1e6:.2f}m"
-    if a >= 1e3:
-        return f"${x / 1e3:.1f}k"
-    return f"${x:.2f}"
+    from inferonomics.present import money
+
+    return money(x)
+
+
+def _num(x: float) -> str:
+    from inferonomics.present import number
+
+    return number(x, 3)
 
 
 def _tok(x: float) -> str:
-    for div, unit in ((1e12, "T"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
+    from inferonomics.present import tokens
+
+    return tokens(x)
+
+
+def with_default_slo(w: Workload) -> tuple[Workload, str | None]:
+    """``w`` with the default interactive latency target (:data:`inferonomics.cost.answers.INTERACTIVE_MAX_TPOT_S`,
+    50 ms per output token) when it states none, and the note that says so; otherwise ``w`` unchanged."""
+    from inferonomics.cost.answers import INTERACTIVE_MAX_TPOT_S
+    from inferonomics.decide.workload import val, with_overrides
+
+    if val(w.slo.max_tpot_s) is not None or val(w.slo.max_ttft_s) is not None:
+        return w, None
+    note = (f"No latency target given: the default interactive target was used, time per output token at most "
+            f"{INTERACTIVE_MAX_TPOT_S * 1000:.0f} ms (20 tokens/s per user); give --max-tpot-s or --max-ttft-s "
+            "to change it.")
+    return with_overrides(w, where="the default latency target", **{"slo.max_tpot_s": INTERACTIVE_MAX_TPOT_S}), note
 
 
 def breakeven(
@@ -158,6 +172,7 @@ def breakeven(
 
     cat = catalog or get_catalog()
     w = load_workload(workload) if isinstance(workload, str) else workload
+    w, slo_note = with_default_slo(w)
     p = E.prepare(w, cat)
     ev = E.evaluate(p)
     names = E.option_names(p)
@@ -255,7 +270,7 @@ def breakeven(
     reasons = []
     reasons.append(
         f"{names[best]} has the lowest net present cost over {H} months: {_fmt_usd(ev['npv'][best])} "
-        f"({lev[best]:.3g} $/Mtok levelized over the horizon)."
+        f"({_fmt_usd(lev[best])} per M tokens levelized over the horizon)."
     )
     if runner is not None:
         reasons.append(
@@ -269,9 +284,9 @@ def breakeven(
         g = ev[str(kinds[best])]["gpus"][i]
         par = f"expert-parallel over {c['ep']}" if c["ep"] > 1 else f"tensor-parallel over {c['tp']}"
         reasons.append(
-            f"Sized with the performance model for a peak of {ev['peak_req_s'][0]:.3g} requests/s in month 1 "
-            f"({ev['peak_req_s'][-1]:.3g} at month {H}): one instance of {c['model']} on {c['gpus_per_instance']}x "
-            f"{c['gpu']} ({c['weights']}, {par}) serves {c['requests_per_s']:.3g} requests/s "
+            f"Sized with the performance model for a peak of {_num(ev['peak_req_s'][0])} requests/s in month 1 "
+            f"({_num(ev['peak_req_s'][-1])} at month {H}): one instance of {c['model']} on {c['gpus_per_instance']}x "
+            f"{c['gpu']} ({c['weights']}, {par}) serves {_num(c['requests_per_s'])} requests/s "
             f"({c['output_tokens_per_s']:.0f} output tokens/s) at TTFT {c['ttft_s']:.2f} s / TPOT {c['tpot_s'] * 1000:.0f} ms; "
             f"{g[0]:.0f} GPUs in month 1, {g[-1]:.0f} at month {H}."
         )
@@ -290,14 +305,14 @@ def breakeven(
         if own_be["breakeven_tokens_per_month"] is None:
             reasons.append(
                 f"Owning ({own_be['option']}) never beats {names[api_idx]} at any volume: even at very large "
-                f"scale its cost ({own_be['usd_per_mtok_at_scale']:.3g} $/Mtok) stays above the API's "
-                f"({be['api_usd_per_mtok']:.3g} $/Mtok)."
+                f"scale its cost ({_fmt_usd(own_be['usd_per_mtok_at_scale'])} per M tokens) stays above the API's "
+                f"({_fmt_usd(be['api_usd_per_mtok'])})."
             )
             alt = own_be.get("cheapest_at_scale")
             if alt and alt["breakeven_tokens_per_month"] is not None:
                 reasons.append(
                     f"At much larger volume another owned deployment, {alt['option']}, would be cheaper "
-                    f"({alt['usd_per_mtok_at_scale']:.3g} $/Mtok at scale) and beat the API above about "
+                    f"({_fmt_usd(alt['usd_per_mtok_at_scale'])} per M tokens at scale) and beat the API above about "
                     f"{_tok(alt['breakeven_tokens_per_month'])} tokens a month."
                 )
         else:
@@ -344,7 +359,7 @@ def breakeven(
     }
     return Decision(
         workload=wd, options=options, monthly=monthly, capacity=p.cap, recommendation=recommendation,
-        breakeven=be, flips=fl, counterfactual=counterfactual, excluded=excluded, api_skipped=p.api_skipped, notes=list(p.notes),
+        breakeven=be, flips=fl, counterfactual=counterfactual, excluded=excluded, api_skipped=p.api_skipped, notes=[*([slo_note] if slo_note else []), *p.notes],
         ledger=_ledger_dataset(p, ev, idx, names),
     )
 

@@ -365,6 +365,31 @@ def load_workload(name_or_path: str) -> Workload:
     return parse_workload(doc, where)
 
 
+#: Share of a stated monthly volume that is input, when neither the workload nor the user gives one: chat and
+#: RAG traffic is prompt-heavy (OpenRouter's published token mix is about 4:1 input:output); an assumption.
+DEFAULT_INPUT_SHARE = 0.8
+#: Output tokens per request when a volume is stated without a request shape (a typical chat answer); assumption.
+DEFAULT_OSL_TOKENS = 512
+
+
+def split_volume(tokens_per_month: float, input_share: float | None, base: Workload | None,
+                 isl: int | None, osl: int | None) -> tuple[float, float, int | None]:
+    """Input and output tokens a month from a total, and the prompt length when none is known.
+
+    The input share is ``input_share``, else ``base``'s, else :data:`DEFAULT_INPUT_SHARE`; a workload stated
+    only by volume gets prompts of ``osl`` (or :data:`DEFAULT_OSL_TOKENS`) x input/output tokens."""
+    if input_share is None:
+        if base is not None:
+            i, o = val(base.input_tokens_per_month), val(base.output_tokens_per_month)
+            input_share = i / (i + o)
+        else:
+            input_share = DEFAULT_INPUT_SHARE
+    if base is None and isl is None and input_share > 0:
+        o = osl or DEFAULT_OSL_TOKENS
+        isl = max(1, round(o * input_share / (1.0 - input_share)))
+    return tokens_per_month * input_share, tokens_per_month * (1.0 - input_share), isl
+
+
 def with_overrides(w: Workload | None, where: str = "command-line options", **updates) -> Workload:
     """A copy of ``w`` (or a new workload) with the given fields replaced, validated again."""
     base = w.model_dump(exclude_none=True) if w is not None else {}

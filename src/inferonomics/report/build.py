@@ -53,73 +53,67 @@ class Context:
     used: dict[str, set] = field(default_factory=lambda: {"accelerators": set(), "models": set(), "regions": set()})
 
 
-def _table(df, float_fmt="{:,.3g}") -> str:
-    return df.to_html(index=False, border=0, classes="t", float_format=lambda x: float_fmt.format(x), na_rep="-")
+def _table(df, labels: dict[str, str] | None = None) -> str:
+    """A table for people, formatted by the presentation layer (units in headings, no scientific notation)."""
+    from inferonomics.present import html_table
+
+    return f'<div class="scroll">{html_table(df, labels=labels)}</div>'
 
 
 def section_cost(ctx: Context) -> Section:
     """Cost per million tokens: a model x accelerator matrix and the TCO line items of flagship deployments."""
     import numpy as np
-    import pandas as pd
 
-    from inferonomics.cli._render import demo_table
-    from inferonomics.cost import cost, gpu_hour
-    from inferonomics.perf import sweep
+    from inferonomics.cost.answers import cost_matrix, flagship_costs
+    from inferonomics.present import money
+    from inferonomics.report import charts
 
     cat = ctx.catalog
     models = [m for m in MATRIX_MODELS if m in cat.models]
     gpus = [g for g in MATRIX_GPUS if g in cat.accelerators]
-    levels = [float(c) for c in np.unique(np.round(np.geomspace(1, 1024, 28)))]
-    frames = []
-    for weights in ("fp8", "int8"):
-        frames.append(sweep(models, gpus, gpus=[1, 2, 4, 8], tp=None, weights=weights, isl=REPORT_ISL,
-                            osl=REPORT_OSL, concurrency=levels, catalog=cat))
-    df = pd.concat(frames, ignore_index=True)
-    ok = df["fits"] & (df["tpot_s"] <= REPORT_MAX_TPOT_S)
-    df = df[ok].copy()
-    hour = {g: gpu_hour(g, own=True, region=ctx.region, catalog=cat)["usd_per_gpu_hour"] for g in gpus}
-    util = cat.const("utilization")
-    df["usd_per_mtok_output_all_in"] = df["gpu"].map(hour) / (df["output_tokens_per_s_per_gpu"] * 3600 * util) * 1e6
-    best = df.loc[df.groupby(["model", "gpu"])["usd_per_mtok_output_all_in"].idxmin()]
+    best = cost_matrix(models, gpus, region=ctx.region, isl=REPORT_ISL, osl=REPORT_OSL,
+                       max_tpot_s=REPORT_MAX_TPOT_S, catalog=cat)
     mat = np.full((len(models), len(gpus)), np.nan)
     for _, r in best.iterrows():
         mat[models.index(r["model"]), gpus.index(r["gpu"])] = r["usd_per_mtok_output_all_in"]
-    from inferonomics.report import charts
-
-    demo = demo_table(ctx.region)
+    demo = flagship_costs(ctx.region, cat, max_tpot_s=REPORT_MAX_TPOT_S, isl=REPORT_ISL, osl=REPORT_OSL)
     demo = demo[demo["note"] == ""]
-    rows = []
-    for _, r in demo.iterrows():
-        c = cost(r["model"], r["gpu"], gpus=int(r["gpus"]), ep=int(r["ep"]), weights=r["weights"], isl=REPORT_ISL,
-                 osl=REPORT_OSL, concurrency=float(r["concurrency"]), own=True, region=ctx.region, catalog=cat)
-        b = c["breakdown_usd_per_mtok_output_all_in"]
-        rows.append({
-            "label": f"{r['model']} / {int(r['gpus'])}x {r['gpu']} {r['weights']}",
-            "breakdown": {k.replace("_usd_per_mtok_output_all_in", ""): v for k, v in b.items()},
-        })
-        ctx.used["models"].add(r["model"])
-        ctx.used["accelerators"].add(r["gpu"])
+    lines = [c for c in demo.columns if c.startswith("own_") and c.endswith("_usd_per_mtok")]
+    rows = [{
+        "label": f"{r['model']} / {int(r['gpus'])}x {r['gpu']} {r['weights']}",
+        "breakdown": {c.removeprefix("own_").removesuffix("_usd_per_mtok"): r[c] for c in lines},
+    } for _, r in demo.iterrows()]
+    ctx.used["models"].update(demo["model"])
+    ctx.used["accelerators"].update(demo["gpu"])
     ctx.used["models"].update(models)
     ctx.used["accelerators"].update(gpus)
     ctx.used["regions"].add(ctx.region)
-    cheapest = best.sort_values("usd_per_mtok_output_all_in").iloc[0]
+    util = cat.const("utilization")
+    cheapest = best.iloc[0]
     table = demo[["model", "gpu", "gpus", "weights", "output_tokens_per_s_per_gpu", "rent_usd_per_mtok_output",
-                  "own_usd_per_gpu_hour", "own_usd_per_mtok_output", "own_usd_per_mtok_input"]]
+                  "own_usd_per_gpu_hour", "own_usd_per_mtok_input", "own_usd_per_mtok_output",
+                  "own_usd_per_mtok_output_all_in"]]
     return Section(
         "cost",
         "What a million tokens costs to make",
         f"Owned hardware in region <b>{html.escape(ctx.region)}</b> at the catalog utilization ({util:.0%}), "
         f"prompts of {REPORT_ISL} and answers of {REPORT_OSL} tokens, at the highest load that keeps time per "
         f"output token within {REPORT_MAX_TPOT_S * 1000:.0f} ms (20 tokens/s per user). Each cell takes the "
-        "cheapest precision (fp8 or int8) and parallelism on up to 8 GPUs.",
+        "cheapest precision (fp8 or int8) and parallelism on up to 8 GPUs. <b>Two definitions</b>, each named on "
+        "its figure: <i>all cost on output</i> loads every GPU-hour onto output tokens (input free), the figure "
+        "to compare with an API's output price; <i>input / output</i> splits GPU time between prefill (input "
+        "tokens) and decode (output tokens).",
         charts=[
-            ("cost_matrix", charts.cost_matrix(models, gpus, mat), "USD per million output tokens, model x accelerator"),
-            ("cost_breakdown", charts.cost_waterfall(rows), "TCO line items per million output tokens"),
+            ("cost_matrix", charts.cost_matrix(models, gpus, mat),
+             ("$ per million output tokens, all cost on output, model x accelerator (blank: does not fit or "
+              "misses the latency target)")),
+            ("cost_breakdown", charts.cost_waterfall(rows),
+             "TCO line items, $ per million output tokens, all cost on output"),
         ],
         tables_html=[_table(table)],
         headline={
             "cheapest pair": f"{cheapest['model']} on {cheapest['gpu']}: "
-            f"${cheapest['usd_per_mtok_output_all_in']:.3f} per M output tokens",
+            f"{money(cheapest['usd_per_mtok_output_all_in'])} per M output tokens (all cost on output)",
         },
     )
 
@@ -188,7 +182,7 @@ def section_assumptions(ctx: Context) -> Section:
         "assumptions", "Assumptions and sources",
         f"{len(df)} inputs used by this report. Values marked 'assumption' were not published anywhere we "
         "could find; the reason is given. Change any of them with your own catalog file (--catalog-dir).",
-        tables_html=[_table(df, "{:,.6g}"), _table(models)],
+        tables_html=[_table(df), _table(models)],
     )
 
 
@@ -221,8 +215,10 @@ def section_buyer(ctx: Context) -> Section | None:
         if rec not in top:
             top = [rec, *top[:5]]
         m = d.monthly
+        elig = dict(zip(d.options["option"], d.options["eligible"], strict=True)) if "eligible" in d.options else {}
         series = [
-            {"label": o, "x": m.loc[m.option == o, "month"].tolist(),
+            {"label": o + ("" if elig.get(o, True) else " (excluded)"), "excluded": not elig.get(o, True),
+             "x": m.loc[m.option == o, "month"].tolist(),
              "y": (m.loc[m.option == o, "cumulative_cash_usd"] / 1e6).tolist()}
             for o in top
         ]
@@ -230,10 +226,11 @@ def section_buyer(ctx: Context) -> Section | None:
         month = be.get("breakeven_month")
         sec.charts.append((
             f"buyer_{slug}",
-            charts.lines(series, title=f"{slug}: cumulative cash cost by option", xlabel="month",
-                         ylabel="cumulative cost, million USD", marker_x=month,
+            charts.lines(series, title=f"{slug}: which option costs least over time? (cumulative $m)", xlabel="month",
+                         ylabel="cumulative cost, $m", marker_x=month,
                          marker_label="owning breaks even" if month else None),
-            f"{slug}: cumulative cost of the cheapest options (recommended: {rec})",
+            f"{slug}: cumulative cost of the cheapest options, $m (recommended: {rec}; dashed: excluded by the "
+            "workload's constraints, such as sovereignty)",
         ))
         reasons = "".join(f"<li>{_html.escape(r)}</li>" for r in d.recommendation.get("reasons", []))
         sec.tables_html.append(f"<h3>{_html.escape(slug)}: {_html.escape(rec)}</h3><ul>{reasons}</ul>")
@@ -251,16 +248,18 @@ def section_provider(ctx: Context) -> Section | None:
     import pandas as pd
 
     from inferonomics.market import compare, sensitivity, simulate
+    from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
+    from inferonomics.present import probability
     from inferonomics.report import charts
 
-    paths = 5000
+    paths = DEFAULT_PATHS
     sec = Section(
         "provider", "The token factory's P&L",
         f"Monte Carlo over {paths:,} paths of the uncertain inputs (seeded; every input's source or assumption is "
         "in the scenario file, see inferonomics provider inputs). Bands are P10-P90, the line the median.",
     )
     for name in ctx.scenarios:
-        res = simulate(name, paths=paths, seed=0)
+        res = simulate(name, paths=paths, seed=DEFAULT_SEED)
         summ = res.summary(["revenue_usd", "gross_margin", "free_cash_flow_usd"])
         years = res.fiscal_years
         t = res.scenario.spec.target
@@ -271,31 +270,38 @@ def section_provider(ctx: Context) -> Section | None:
 
         sec.charts.append((f"provider_{name}_revenue", charts.fan(
             years, col("revenue_usd", "p10"), col("revenue_usd", "p50"), col("revenue_usd", "p90"),
-            title=f"{name}: revenue by fiscal year", ylabel="USD bn", target=target, scale=1e9),
+            title=f"{name}: can revenue reach the target? ($bn a year)", ylabel="revenue, $bn a year", target=target,
+            scale=1e9, target_label="revenue target"),
             f"{name}: revenue, P10-P90 and median, with the target"))
         sec.charts.append((f"provider_{name}_gross_margin", charts.fan(
             years, col("gross_margin", "p10"), col("gross_margin", "p50"), col("gross_margin", "p90"),
-            title=f"{name}: gross margin", ylabel="share of revenue", target=0.0),
+            title=f"{name}: can the token business earn a gross margin? (share of revenue)",
+            ylabel="gross margin, share of revenue", target=0.0, target_label="break-even (0%)"),
             f"{name}: gross margin (dashed: break-even)"))
         tor = sensitivity(name, "revenue_usd").head(10)
         rows = [{"input": r["input"], "low": r["output_at_input_p10"], "high": r["output_at_input_p90"]}
                 for _, r in tor.iterrows()]
         sec.charts.append((f"provider_{name}_tornado", charts.tornado(
-            rows, title=f"{name}: what moves target-year revenue", xlabel="revenue, USD bn", scale=1e9),
+            rows, title=f"{name}: which inputs move target-year revenue most? ($bn)", xlabel="revenue, $bn",
+            scale=1e9, base=tor.attrs.get("baseline")),
             f"{name}: tornado of target-year revenue"))
         ev = res.events()
         if ev.get("p_target_and_gross_margin_positive") is not None:
             sec.headline[f"{name}: P(revenue >= target and GM > 0) in {ev['year_label']}"] = (
-                f"{ev['p_target_and_gross_margin_positive']:.1%} (revenue >= target: "
-                f"{ev['p_revenue_at_least_target']:.1%})")
+                f"{probability(ev['p_target_and_gross_margin_positive'], res.paths_n)} (revenue >= target: "
+                f"{probability(ev['p_revenue_at_least_target'], res.paths_n)})")
         wide = res.wide(50, ["revenue_usd", "gross_margin", "capex_usd", "free_cash_flow_usd", "fleet_gpus",
                              "rnd_to_gross_profit"]).reset_index()
         sec.tables_html.append(f"<h3>{html.escape(name)}: median path</h3>" + _table(wide))
     # the four strategy variants are built on alibaba-100b: shown beside it when it is in the report
     strategies = ["token-war", "vertical-clouds", "own-silicon", "ghost-cloud"] if "alibaba-100b" in ctx.scenarios else []
-    cmp = compare([*ctx.scenarios, *[x for x in strategies if x not in ctx.scenarios]], paths=2000, seed=0)
-    sec.tables_html.append("<h3>Strategies side by side (target year)</h3>" + _table(
-        pd.DataFrame(cmp).reset_index().rename(columns={"index": "figure"})))
+    cmp = compare([*ctx.scenarios, *[x for x in strategies if x not in ctx.scenarios]], paths=DEFAULT_PATHS, seed=DEFAULT_SEED)
+    from inferonomics.present import label, value
+
+    table = pd.DataFrame(cmp)
+    shown = pd.DataFrame({"Figure": [label(m) for m in table.index],
+                          **{c: [value(m, v) for m, v in table[c].items()] for c in table.columns}})
+    sec.tables_html.append("<h3>Strategies side by side (target year)</h3>" + _table(shown))
     return sec
 
 
@@ -341,8 +347,8 @@ def section_prices(ctx: Context) -> Section | None:
         "prices", "The price war on a timeline",
         "List prices per million input tokens, converted to USD at the catalog's dated exchange rate "
         "(China list prices are in RMB). Each step is a dated price record with its source in the catalog.",
-        charts=[("price_history", charts.lines(series, title="API input price per million tokens",
-                                               xlabel="effective date", ylabel="USD per M input tokens (log)",
+        charts=[("price_history", charts.lines(series, title="What did the price war do? API input price, $ per M tokens",
+                                               xlabel="effective date", ylabel="$ per M input tokens (log scale)",
                                                logy=True, step=True), "API list prices over time")],
         tables_html=[_table(table)],
     )
@@ -405,6 +411,15 @@ table.t{border-collapse:collapse;font-size:12px;margin:10px 0;width:100%}table.t
 text-align:left}table.t td,table.t th{padding:4px 6px;border-bottom:1px solid #e5e5e5;vertical-align:top}
 .headline{display:flex;flex-wrap:wrap;gap:12px}.card{background:#eef3f8;border-radius:6px;padding:10px 14px;
 min-width:220px}.card b{display:block;font-size:12px;color:#555;font-weight:normal}nav a{color:#fff;margin-right:14px}
+.scroll{overflow-x:auto;max-width:100%}table.t td{text-align:right;white-space:nowrap}
+table.t td:first-child,table.t th:first-child{text-align:left;white-space:normal}
+table.t th{white-space:normal;min-width:60px}p,li,figcaption{overflow-wrap:anywhere}
+@media (max-width:700px){header{padding:16px}main{padding:4px 8px 30px}section{padding:12px;margin:12px 0}
+header h1{font-size:20px}.card{min-width:0;flex:1 1 100%}nav a{display:inline-block;margin:4px 10px 0 0}}
+@media print{body{background:#fff}header{background:#fff;color:#000;padding:0}nav{display:none}
+section{box-shadow:none;break-inside:avoid-page;page-break-inside:avoid;padding:0}figure{break-inside:avoid}
+.scroll{overflow:visible}table.t{font-size:8px;table-layout:fixed;width:100%}
+table.t td,table.t th{white-space:normal;overflow-wrap:anywhere;padding:2px}main{max-width:none;padding:0}}
 """
 
 
@@ -467,7 +482,7 @@ def build_report(
         f"<title>inferonomics report</title><style>{CSS}</style></head><body>"
         "<header><h1>inferonomics: the unit economics of AI inference</h1>"
         f"<div>Generated {stamp}. Every input has a source or a stated assumption (see the last section).</div>"
-        f"<nav>{nav}</nav></header><main><section id=\"headline\"><h2>Headline figures</h2>"
+        f"<nav>{nav}</nav></header><main><section id=\"headline\"><h2>The answers first</h2>"
         f"<div class=\"headline\">{cards}</div></section>{''.join(body)}</main></body></html>"
     )
     html_path = write_text_atomic(out / "index.html", doc)

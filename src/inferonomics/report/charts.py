@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-PALETTE = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c", "#375623"]
+# eight hues a reader tells apart (no two blues), colour-blind safe (Okabe-Ito)
+PALETTE = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#000000", "#f0e442"]
 LINE_ITEMS = [
     ("capital_accelerator", "accelerator capital"),
     ("capital_server_network", "server + network capital"),
@@ -41,12 +42,15 @@ def cost_waterfall(rows: list[dict]) -> bytes:
         vals = [r["breakdown"].get(key, 0.0) for r in rows]
         ax.barh(labels, vals, left=left, color=color, label=name)
         left = [a + b for a, b in zip(left, vals, strict=True)]
+    from inferonomics.present import money
+
     for y, total in enumerate(left):
-        ax.text(total, y, f" ${total:.2f}", va="center", fontsize=8)
+        ax.text(total, y, f" {money(total)}", va="center", fontsize=8)
+    ax.set_xlim(0, max(left, default=1.0) * 1.18)
     ax.invert_yaxis()
     ax.set_xlabel("USD per million output tokens (owned hardware, all costs on output)")
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
-    ax.set_title("What a million output tokens costs to make, by line item")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=5, fontsize=7, frameon=False)
+    ax.set_title("What does a million output tokens cost to make, line by line? ($ per M output tokens)")
     return _png(fig)
 
 
@@ -57,17 +61,29 @@ def cost_matrix(models: list[str], gpus: list[str], values) -> bytes:
     plt = _plt()
     v = np.asarray(values, float)
     fig, ax = plt.subplots(figsize=(1.0 * len(gpus) + 2.5, 0.42 * len(models) + 1.4))
-    im = ax.imshow(np.log10(v), cmap="viridis_r", aspect="auto")
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter
+
+    from inferonomics.present import money
+
+    ok = np.isfinite(v)
+    norm = LogNorm(vmin=np.nanmin(v), vmax=np.nanmax(v)) if ok.any() else None
+    ax.set_facecolor("#f0f0f0")
+    im = ax.imshow(np.ma.masked_invalid(v), cmap="viridis_r", aspect="auto", norm=norm)
     ax.set_xticks(range(len(gpus)), gpus, rotation=35, ha="right")
     ax.set_yticks(range(len(models)), models)
+    mid = np.nanmedian(np.log10(v)) if ok.any() else 0.0
     for i in range(len(models)):
         for j in range(len(gpus)):
-            if np.isfinite(v[i, j]):
-                ax.text(j, i, f"{v[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if np.log10(v[i, j]) > np.nanmedian(np.log10(v)) else "black")
-    cb = fig.colorbar(im, ax=ax, fraction=0.03)
-    cb.set_label("log10 USD per M output tokens")
-    ax.set_title("Owned-hardware cost per million output tokens (best parallelism within 8 GPUs)")
+            if ok[i, j]:
+                ax.text(j, i, money(v[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if np.log10(v[i, j]) > mid else "black")
+            else:
+                ax.text(j, i, "does not fit", ha="center", va="center", fontsize=5, color="#777777")
+    cb = fig.colorbar(im, ax=ax, fraction=0.03, format=FuncFormatter(lambda x, _: money(x)))
+    cb.set_label("$ per M output tokens (log scale)")
+    ax.set_title("Which model x accelerator pair is cheapest? $ per M output tokens, all cost on output\n"
+                 "(owned hardware, best parallelism within 8 GPUs; grey: does not fit or misses the latency target)")
     return _png(fig)
 
 
@@ -81,19 +97,20 @@ def frontier(curves: list[dict]) -> bytes:
     ax.set_ylabel("output tokens/s per GPU (throughput)")
     ax.set_yscale("log")
     ax.legend(fontsize=7, frameon=False)
-    ax.set_title("Throughput-interactivity frontier")
+    ax.set_title("What does interactivity cost? Output tokens/s per GPU against tokens/s per user")
     return _png(fig)
 
 
-def fan(years, p10, p50, p90, *, title: str, ylabel: str, target: float | None = None, scale: float = 1.0) -> bytes:
+def fan(years, p10, p50, p90, *, title: str, ylabel: str, target: float | None = None, scale: float = 1.0,
+        target_label: str = "target") -> bytes:
     """Fan chart: P10-P90 band and the median, with an optional target line."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.0, 3.6))
     ax.fill_between(years, [x / scale for x in p10], [x / scale for x in p90], color=PALETTE[0], alpha=0.25,
                     label="P10-P90")
-    ax.plot(years, [x / scale for x in p50], color=PALETTE[0], marker="o", ms=3, label="P50")
+    ax.plot(years, [x / scale for x in p50], color=PALETTE[0], marker="o", ms=3, label="median")
     if target is not None:
-        ax.axhline(target / scale, color=PALETTE[1], ls="--", lw=1, label="target")
+        ax.axhline(target / scale, color=PALETTE[1], ls="--", lw=1, label=target_label)
     ax.set_xticks(list(years), [f"FY{y}" for y in years])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -101,7 +118,7 @@ def fan(years, p10, p50, p90, *, title: str, ylabel: str, target: float | None =
     return _png(fig)
 
 
-def tornado(rows: list[dict], *, title: str, xlabel: str, scale: float = 1.0) -> bytes:
+def tornado(rows: list[dict], *, title: str, xlabel: str, scale: float = 1.0, base: float | None = None) -> bytes:
     """Tornado: the output with each input at its P10 (orange end) and at its P90 (blue end)."""
     plt = _plt()
     rows = sorted(rows, key=lambda r: abs(r["high"] - r["low"]))
@@ -111,8 +128,15 @@ def tornado(rows: list[dict], *, title: str, xlabel: str, scale: float = 1.0) ->
         ax.barh(y, abs(hi - lo), left=min(lo, hi), color="#dddddd")
         ax.plot([lo], [y], "o", color=PALETTE[1], ms=5)
         ax.plot([hi], [y], "o", color=PALETTE[0], ms=5)
-    ax.set_yticks(range(len(rows)), [r["input"] for r in rows], fontsize=7)
-    ax.set_xlabel(xlabel + "  (orange: input at P10, blue: at P90)")
+    if base is not None:
+        ax.axvline(base / scale, color="black", lw=1)
+    ends = [r[k] / scale for r in rows for k in ("low", "high")] + ([base / scale] if base is not None else [])
+    if ends:
+        pad = (max(ends) - min(ends)) * 0.06 or 1.0
+        ax.set_xlim(min(ends) - pad, max(ends) + pad)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_yticks(range(len(rows)), [r["input"].replace("_", " ") for r in rows], fontsize=7)
+    ax.set_xlabel(xlabel + "  (orange: input at P10, blue: at P90, black line: all inputs at their median)")
     ax.set_title(title)
     return _png(fig)
 
@@ -126,7 +150,7 @@ def lines(series: list[dict], *, title: str, xlabel: str, ylabel: str, marker_x=
         if step:
             ax.step(sr["x"], sr["y"], where="post", color=color, label=sr["label"], marker="o", ms=3)
         else:
-            ax.plot(sr["x"], sr["y"], color=color, label=sr["label"])
+            ax.plot(sr["x"], sr["y"], color=color, label=sr["label"], ls="--" if sr.get("excluded") else "-")
     if marker_x is not None:
         ax.axvline(marker_x, color="black", ls=":", lw=1)
         if marker_label:
@@ -136,6 +160,6 @@ def lines(series: list[dict], *, title: str, xlabel: str, ylabel: str, marker_x=
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False, ncol=2)
+    ax.legend(fontsize=7, frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22 if step else -0.15))
     fig.autofmt_xdate() if step else None
     return _png(fig)
