@@ -37,6 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests validation benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/perf_sweep.py
 	$(BIN)/python benchmarks/api_speed.py
 	$(BIN)/python benchmarks/cli_startup.py
