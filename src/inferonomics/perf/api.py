@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from inferonomics._lazy import loaded, np
-
 from inferonomics.catalog import Catalog, get_catalog
 from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import DoesNotFitError, InputError, UnknownNameError
@@ -615,6 +614,15 @@ def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
     return pd.DataFrame(cols)
 
 
+def _concurrency_sweep(model: str, gpu: str, cat: Catalog, points: int, kw: dict):
+    """The deployment at ``points`` concurrency levels in whole requests per replica (or P+D unit),
+    geometrically spaced from 1 up to the most that fits; returns the sweep and the replica count."""
+    top = predict(model, gpu, catalog=cat, concurrency=None, **kw)
+    replicas = top["replicas"]
+    per_rep = np.unique(np.round(np.geomspace(1, max(top["max_concurrency"] / replicas, 1), points)))
+    return sweep(model, gpu, catalog=cat, concurrency=[float(c * replicas) for c in per_rep], **kw), replicas
+
+
 def frontier(
     model: str,
     gpu: str,
@@ -633,16 +641,9 @@ def frontier(
     _check_slo("max_tpot_s", max_tpot_s)
     _check_slo("max_ttft_s", max_ttft_s)
     kw.pop("concurrency", None)
-    top = predict(model, gpu, catalog=cat, concurrency=None, **kw)
-    replicas = top["replicas"]
-    per_rep = np.unique(np.round(np.geomspace(1, max(top["max_concurrency"] / replicas, 1), points)))
-    df = sweep(model, gpu, catalog=cat, concurrency=[float(c * replicas) for c in per_rep], **kw)
+    df, _ = _concurrency_sweep(model, gpu, cat, points, kw)
     df = df[df["fits"]].reset_index(drop=True)
-    ok = np.ones(len(df), bool)
-    if max_tpot_s is not None:
-        ok &= df["tpot_s"].to_numpy() <= max_tpot_s
-    if max_ttft_s is not None:
-        ok &= df["ttft_s"].to_numpy() <= max_ttft_s
+    ok = _meets(df, max_tpot_s, max_ttft_s)  # (df holds only the rows that fit)
     df["meets_slo"] = ok
     if max_tpot_s is not None or max_ttft_s is not None:
         if not ok.any():
@@ -653,6 +654,16 @@ def frontier(
 
 def memory_gib(bytes_: float) -> float:
     return bytes_ / GIB
+
+
+def _meets(df, max_tpot_s, max_ttft_s):
+    """Rows that fit and meet the latency targets given (``None``: no target)."""
+    ok = np.array(df["fits"], dtype=bool)
+    if max_tpot_s is not None:
+        ok &= df["tpot_s"].to_numpy() <= max_tpot_s
+    if max_ttft_s is not None:
+        ok &= df["ttft_s"].to_numpy() <= max_ttft_s
+    return ok
 
 
 def _slo_error(model, gpu, df, max_tpot_s, max_ttft_s) -> InputError:
@@ -679,16 +690,8 @@ def operating_point(
     most that fits if none).  Raises :class:`InputError` when even one request in flight misses them."""
     cat = catalog or get_catalog()
     kw.pop("concurrency", None)
-    top = predict(model, gpu, catalog=cat, concurrency=None, **kw)
-    replicas = top["replicas"]
-    # Concurrency levels in whole requests per replica (or P+D unit), from 1 up to what fits.
-    per_rep = np.unique(np.round(np.geomspace(1, max(top["max_concurrency"] / replicas, 1), 64)))
-    df = sweep(model, gpu, catalog=cat, concurrency=[float(c * replicas) for c in per_rep], **kw)
-    ok = np.array(df["fits"], dtype=bool)
-    if max_tpot_s is not None:
-        ok &= df["tpot_s"].to_numpy() <= max_tpot_s
-    if max_ttft_s is not None:
-        ok &= df["ttft_s"].to_numpy() <= max_ttft_s
+    df, replicas = _concurrency_sweep(model, gpu, cat, 64, kw)
+    ok = _meets(df, max_tpot_s, max_ttft_s)
     if not ok.any():
         raise _slo_error(model, gpu, df, max_tpot_s, max_ttft_s)
     conc = df["concurrency"].to_numpy()
@@ -701,11 +704,7 @@ def operating_point(
         fine = fine[(fine > best_c) & (fine < hi)]
         if fine.size:
             df2 = sweep(model, gpu, catalog=cat, concurrency=[float(c) for c in fine], **kw)
-            ok2 = np.array(df2["fits"], dtype=bool)
-            if max_tpot_s is not None:
-                ok2 &= df2["tpot_s"].to_numpy() <= max_tpot_s
-            if max_ttft_s is not None:
-                ok2 &= df2["ttft_s"].to_numpy() <= max_ttft_s
+            ok2 = _meets(df2, max_tpot_s, max_ttft_s)
             if ok2.any():
                 import pandas as pd
 
@@ -764,11 +763,7 @@ def pd_ratios(
     for k in OUTPUTS:
         if k not in ("prefill_gpus", "decode_gpus"):
             df[k] = r[k]
-    ok = df["fits"].to_numpy(bool).copy()
-    if max_tpot_s is not None:
-        ok &= df["tpot_s"].to_numpy() <= max_tpot_s
-    if max_ttft_s is not None:
-        ok &= df["ttft_s"].to_numpy() <= max_ttft_s
+    ok = _meets(df, max_tpot_s, max_ttft_s)
     df = df[ok]
     if df.empty:
         raise InputError(

@@ -23,9 +23,12 @@ Conventions (one place, so the tests can check them by hand):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inferonomics._lazy import np
 
-from inferonomics.catalog.schema import Model
+if TYPE_CHECKING:  # annotations only: the kernel imports this module and stays free of the catalog
+    from inferonomics.catalog.schema import Model
 
 ARCH_COLUMNS = (
     "n_layers",
@@ -141,28 +144,41 @@ def arch_columns(m: Model) -> dict[str, float]:
     }
 
 
-def kv_context_tokens(a: dict, tokens):
+def kv_context_tokens(a: dict, tokens, xp=np):
     """Tokens of KV cache one sequence holds per layer (layer average) at a context of ``tokens``.
 
     Full-attention layers hold the whole context, sliding-window layers at most the window:
-    ``(1 - s) * T + s * min(T, W)``.  The same count is what a decode step reads per layer.  Vectorized
-    over the arrays in ``a`` and ``tokens``."""
+    ``(1 - s) * T + s * min(T, W)``.  The same count is what a decode step reads per layer.  ``xp`` is the
+    array backend (NumPy by default; the perf kernel passes its own, which also runs on plain floats)."""
     s = a["sliding_layer_share"]
-    return (1.0 - s) * tokens + s * np.minimum(tokens, a["sliding_window"])
+    if not xp.any(s > 0):
+        return tokens
+    return (1.0 - s) * tokens + s * xp.minimum(tokens, a["sliding_window"])
 
 
-def prefill_attended_tokens(a: dict, isl):
+def window_attended_tokens(a: dict, full, start, end, xp=np):
+    """Keys a prompt token at positions ``start+1 .. end`` attends to, averaged over positions and layers:
+    ``full`` (the mean causal span) in full-attention layers, ``min(position, W)`` in sliding-window layers.
+
+    With ``m = clip(W, start, end)`` the positions up to ``m`` attend to all before them and the rest to
+    ``W`` keys: ``((m (m + 1) - start (start + 1)) / 2 + (end - m) W) / (end - start)``."""
+    s = a["sliding_layer_share"]
+    if not xp.any(s > 0):
+        return full
+    w = a["sliding_window"]
+    n = xp.maximum(end - start, 1.0)
+    m = xp.clip(w, start, end)
+    capped = ((m * (m + 1.0) - start * (start + 1.0)) * 0.5 + (end - m) * w) / n
+    return (1.0 - s) * full + s * capped
+
+
+def prefill_attended_tokens(a: dict, isl, xp=np):
     """Keys one prompt token attends to on average (layer average) in a causal prefill of ``isl`` tokens.
 
     Full attention: ``(isl + 1) / 2``.  A window ``W`` caps position ``p``'s keys at ``min(p, W)``, whose
     mean over ``p = 1..isl`` is ``(isl + 1) / 2`` for ``isl <= W`` and ``W (W + 1) / 2 / isl + W (isl - W) /
     isl`` beyond."""
-    s = a["sliding_layer_share"]
-    w = a["sliding_window"]
-    full = (isl + 1.0) * 0.5
-    with np.errstate(divide="ignore", invalid="ignore"):
-        capped = np.where(isl <= w, full, (w * (w + 1.0) * 0.5 + w * (isl - w)) / isl)
-    return (1.0 - s) * full + s * capped
+    return window_attended_tokens(a, (isl + 1.0) * 0.5, 0.0, isl, xp)
 
 
 def _layer_params(c: dict[str, float], experts_per_layer: float) -> float:

@@ -45,7 +45,7 @@ import operator
 from types import SimpleNamespace
 
 from inferonomics._lazy import loaded, np
-
+from inferonomics.perf.arch import kv_context_tokens, window_attended_tokens
 
 GIB = float(2**30)
 
@@ -378,10 +378,10 @@ class _Instance:
         # attention core: decode reads the KV cache at its context, prefill writes its prompt's KV (and
         # reads a cached prefix once per chunk)
         # (sliding-window layers hold and attend to at most their window: layer averages)
-        ctx_kv = _kv_tokens(xp, self.a, ctx)
-        pf_attn = _window_attended(xp, self.a, pf_ctx, pf_prefix, pf_prefix + pf_len)
+        ctx_kv = kv_context_tokens(self.a, ctx, xp)
+        pf_attn = window_attended_tokens(self.a, pf_ctx, pf_prefix, pf_prefix + pf_len, xp)
         prefix_reads = xp.where(
-            chunk_len > 0, tok_pf / xp.maximum(chunk_len, 1.0) * _kv_tokens(xp, self.a, pf_prefix), 0.0
+            chunk_len > 0, tok_pf / xp.maximum(chunk_len, 1.0) * kv_context_tokens(self.a, pf_prefix, xp), 0.0
         )
         attn_b = (seqs_dec * ctx_kv + tok_pf + prefix_reads) * lps * self.kv_tok_layer_gpu
         attn_c = (
@@ -424,29 +424,6 @@ class _Instance:
         each pass costs the per-layer share of a one-token-per-sequence decode step."""
         per_layer = self.xp.maximum(t_one_token_step - self.overhead, 0.0) / self.lps + self.layer_overhead
         return k * mtp_layers * per_layer
-
-
-def _kv_tokens(xp, a, tokens):
-    """KV tokens one sequence holds (and a decode step reads) per layer, layer average, at ``tokens`` of
-    context: full-attention layers the whole context, sliding-window layers at most their window
-    (``arch.kv_context_tokens`` on either backend)."""
-    share = a["sliding_layer_share"]
-    if not xp.any(share > 0):
-        return tokens
-    return (1.0 - share) * tokens + share * xp.minimum(tokens, a["sliding_window"])
-
-
-def _window_attended(xp, a, pf_ctx, start, end):
-    """Keys a prompt token at positions ``start+1 .. end`` attends to, averaged over positions and layers:
-    ``pf_ctx`` in full-attention layers, ``min(position, window)`` in sliding-window layers."""
-    share = a["sliding_layer_share"]
-    if not xp.any(share > 0):
-        return pf_ctx
-    w = a["sliding_window"]
-    n = xp.maximum(end - start, 1.0)
-    m = xp.clip(w, start, end)  # positions up to m attend to themselves and all before, beyond m to w keys
-    capped = ((m * (m + 1.0) - start * (start + 1.0)) * 0.5 + (end - m) * w) / n
-    return (1.0 - share) * pf_ctx + share * capped
 
 
 def _inputs(s: dict) -> dict:
@@ -570,7 +547,7 @@ def _evaluate(a, hw, s, xp):
 
 def _memory(inst, hw, s, isl, osl):
     xp = inst.xp
-    kv_seq_b = _kv_tokens(xp, inst.a, isl + osl) * inst.lps * inst.kv_tok_layer_gpu  # windows honoured
+    kv_seq_b = kv_context_tokens(inst.a, isl + osl, xp) * inst.lps * inst.kv_tok_layer_gpu  # windows honoured
     budget_b = hw["memory_gb"] * GIB * s["gpu_memory_utilization"] - inst.weights_b - s["reserve_gb"] * GIB
     seqs_rank = xp.floor(xp.maximum(budget_b, 0.0) / kv_seq_b)
     fits = inst.valid & (seqs_rank >= 1)
@@ -589,7 +566,7 @@ def _prefill_shape(s, isl, xp):
 
 def _cache_load_s(inst, s, prefix):
     """Loading a cached prefix's KV (all layers, this GPU's share) from host memory or storage."""
-    return _kv_tokens(inst.xp, inst.a, prefix) * inst.n_layers * inst.kv_tok_layer_gpu / (
+    return kv_context_tokens(inst.a, prefix, inst.xp) * inst.n_layers * inst.kv_tok_layer_gpu / (
         inst.xp.f(s["cache_load_bw_gb_s"]) * 1e9
     )
 
@@ -736,7 +713,7 @@ def _disaggregated(a, hw, s, xp):
     tpr = xp.maximum(_f(s["prefill_tokens_per_rank"]), 1.0)
     t_pf = pre.step(0.0, tpr, 0.0, ctx, pf_ctx, prefix, xp.minimum(isl_new, tpr), isl_new, True)[0] * pre.pp
     pf_new_tok_s = pre_instances * pre.dp * tpr / t_pf  # uncached prompt tokens / s, whole deployment
-    kv_req_b = _kv_tokens(xp, a, isl) * dec.kv_tok_all_layers  # one request's prompt KV, one copy
+    kv_req_b = kv_context_tokens(a, isl, xp) * dec.kv_tok_all_layers  # one request's prompt KV, one copy
     # the KV crosses the scale-out network once; both pools' NICs carry it
     net_req_s = xp.minimum(pg, dg) * units * dec.bw_out / kv_req_b
     pf_req_cap = xp.minimum(pf_new_tok_s / isl_new, net_req_s)
