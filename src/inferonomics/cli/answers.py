@@ -124,15 +124,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A provider's gross margin per million tokens selling at a list price: revenue, every cost line, the
         margin and the utilization at which it breaks even."""
-        from inferonomics.cli import _dep_kwargs
+        from inferonomics.cli import _dep_kwargs, _prod
+
+        prod = _prod(locals())
+        prod.pop("prefix_hit_rate")  # passed to margin() apart: it prices cache hits too
+
         from inferonomics.cli._render import console, frame_table, print_json
         from inferonomics.cost.answers import margin as _margin
         from inferonomics.present import money, percent, seconds
-
-        prod = {"prefill_gpus": prefill_gpus, "decode_gpus": decode_gpus, "prefill_tp": prefill_tp,
-                "prefill_ep": prefill_ep, "decode_tp": decode_tp, "decode_ep": decode_ep, "mtp_tokens": mtp_tokens,
-                "mtp_accept_rate": mtp_accept_rate, "redundant_experts": redundant_experts, "tbo": tbo,
-                "engine": engine}
         kw = _dep_kwargs(model, gpu, gpus if gpus is not None else 0, tp, pp, ep, weights, kv, isl, osl, None,
                          "continuous", **prod)
         if gpus is None:
