@@ -215,6 +215,17 @@ def run_fleet(fl: Fleet, x: Inputs, pool, pool_path: str, y0: int, years: int) -
     }
 
 
+def _fleet_table(spec):
+    """The fleet simulation's scale table when ``serving.utilization_from`` is ``fleet`` (computed once,
+    cached on disk), else None."""
+    if spec.serving.utilization_from != "fleet":
+        return None
+    from inferonomics.fleet.scale_table import for_tiers
+
+    return for_tiers(spec.serving.fleet_scenario,
+                     {n: (t.deployment.model, t.deployment.gpu) for n, t in spec.token_tiers.items()})
+
+
 def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
     """All yearly metrics, ``(rows, years)`` each, column 0 the base year.  ``books``, if given, receives each
     fleet's vintage books, time-major (for the accounting checks)."""
@@ -234,7 +245,9 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
 
     # --- token tiers -------------------------------------------------------------------------------
     sw = index(x.y("serving.software_throughput_gain_per_year", years))
-    peak_factor = x.s("serving.peak_to_average") / x.s("serving.peak_utilization")
+    fleet_table = _fleet_table(spec)
+    if fleet_table is None:
+        peak_factor = x.s("serving.peak_to_average") / x.s("serving.peak_utilization")
     fleets: list[Fleet] = []
     serving: dict[str, list[np.ndarray]] = {}
     rev_tokens = np.zeros(shape)
@@ -257,7 +270,13 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         tps = sc.tiers_tokens_per_s_per_gpu[name] * x.s(f"{p}.throughput_multiplier") * sw
         avg_gpus = vol * (1e6 / SECONDS_PER_YEAR) / tps
         need, busy = serving.setdefault(d.gpu, [np.zeros(shape), np.zeros(shape)])
-        need += avg_gpus * peak_factor
+        if fleet_table is None:
+            need += avg_gpus * peak_factor
+        else:
+            # the fleet simulation's utilization at the tier's daily volume, counted in replicas of the
+            # reference deployment: a path or year with more tokens/s per GPU needs fewer replicas
+            daily = vol * (1e6 * 24.0 / HOURS_PER_YEAR) / (x.s(f"{p}.throughput_multiplier") * sw)
+            need += avg_gpus / np.maximum(fleet_table.lookup(name, "utilization", daily), 1e-6)
         busy += avg_gpus
         key = name.replace("-", "_")
         m[f"tokens_{key}_mtok"] = vol

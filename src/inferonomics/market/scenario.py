@@ -324,9 +324,28 @@ class ClassicCloud(_Strict):
 
 
 class Serving(_Strict):
-    peak_to_average: Num(1.0, 20.0, what=" (peak-hour token demand / average)")
-    peak_utilization: Num(0.0, 1.0, lo_open=True, what=" (share of the installed fleet busy at the peak hour)")
+    """How the serving fleet is sized: by the two inputs below (fleet = average busy GPUs x peak_to_average /
+    peak_utilization), or, with ``utilization_from: fleet``, by the fleet simulation's utilization at each
+    tier's daily volume (``fleet_scenario``: a fleet scenario with one pool per token tier, see
+    :mod:`inferonomics.fleet.scale_table`)."""
+
+    peak_to_average: Num(1.0, 20.0, what=" (peak-hour token demand / average)") | None = None
+    peak_utilization: Num(0.0, 1.0, lo_open=True, what=" (share of the installed fleet busy at the peak hour)") | None = None
     software_throughput_gain_per_year: Rate = Field(default_factory=_zero)
+    utilization_from: Literal["inputs", "fleet"] = "inputs"
+    fleet_scenario: str | None = Field(default=None, description="fleet scenario (built-in name or YAML path)")
+
+    @model_validator(mode="after")
+    def _utilization(self) -> Serving:
+        peak = [k for k in ("peak_to_average", "peak_utilization") if getattr(self, k) is not None]
+        if self.utilization_from == "inputs":
+            if len(peak) < 2 or self.fleet_scenario is not None:
+                raise ValueError("give peak_to_average and peak_utilization (utilization_from: inputs), or "
+                                 "utilization_from: fleet with a fleet_scenario")
+        elif self.fleet_scenario is None or peak:
+            raise ValueError("utilization_from: fleet takes the utilization from the fleet simulation: give "
+                             "fleet_scenario and leave out peak_to_average and peak_utilization")
+        return self
 
 
 class InHouse(_Strict):
