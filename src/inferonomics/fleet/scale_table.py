@@ -131,18 +131,20 @@ def flattening(daily_tokens, usd_per_mtok, tolerance: float = 0.05) -> dict:
 
 
 # --- computing the table ------------------------------------------------------------------------------------
-def compute(scn, volumes=GRID_DAILY_TOKENS) -> dict:
+def compute(scn, volumes=None) -> dict:
     """Run every pool of ``scn`` (a :class:`~inferonomics.fleet.scenario.FleetScenario`) alone at each daily
     volume: the actual day and a flat day of the same tokens.  Returns the table as plain lists (JSON)."""
+    from inferonomics.fleet.demand import DAY_S
     from inferonomics.fleet.run import run_pool
 
-    vols = _check_volumes(volumes)
+    vols = _check_volumes(GRID_DAILY_TOKENS if volumes is None else volumes)
     pools = {}
     for pool in scn.pools:
         acts, flats = [], []
         for v in vols:
             a = run_pool(scn, pool, daily_tokens=v / pool.token_share, engine="fluid")
-            delivered = a.served_tokens if a.served_tokens > 0 else v
+            # the flat run's demand is constant: the same tokens in the same time is this daily volume
+            delivered = a.served_tokens * DAY_S / a.duration_s if a.served_tokens > 0 else v
             f = run_pool(scn, pool, daily_tokens=delivered / pool.token_share, engine="fluid", smooth=True)
             cap = pool.autoscaler.max_replicas
             if max(a.peak_replicas, f.peak_replicas) >= cap:
@@ -213,15 +215,15 @@ def _key_text(scn, vols: list[float]) -> str:
                        "volumes": vols, "inputs": _inputs_digest()}, sort_keys=True)
 
 
-def scale_table(scenario, volumes=GRID_DAILY_TOKENS) -> ScaleTable:
+def scale_table(scenario, volumes=None) -> ScaleTable:
     """The scale table of a fleet scenario (built-in name, YAML path or a loaded ``FleetScenario``): from this
     process's memory, else the on-disk cache (:mod:`inferonomics._cache`), else computed (about half a
     second per pool and volume, twice) and stored."""
     from inferonomics import _cache
     from inferonomics.fleet.scenario import load_scenario
 
-    scn = load_scenario(scenario) if isinstance(scenario, (str, os.PathLike)) else scenario
-    vols = _check_volumes(volumes)
+    scn = load_scenario(str(scenario)) if isinstance(scenario, (str, os.PathLike)) else scenario
+    vols = _check_volumes(GRID_DAILY_TOKENS if volumes is None else volumes)
     key = _key_text(scn, vols)
     memo = hashlib.sha256(key.encode()).hexdigest()
     if memo in _MEMO:
@@ -248,12 +250,13 @@ def for_tiers(fleet_scenario: str, tiers: dict[str, tuple[str, str]], field: str
               ) -> ScaleTable:
     """The scale table the provider model reads, checked against its token tiers: a pool named after each
     tier (``tiers``: name -> (model, accelerator)) serving the same model on the same accelerator."""
-    from inferonomics.fleet.scenario import FleetScenarioError
+    from inferonomics.errors import UnknownNameError
+    from inferonomics.fleet.scenario import FleetScenarioError, builtin_names, load_scenario
 
     try:
-        from inferonomics.fleet.scenario import load_scenario
-
         scn = load_scenario(fleet_scenario)
+    except UnknownNameError:
+        raise UnknownNameError(field, fleet_scenario, builtin_names()) from None
     except InputError as exc:
         raise InputError(field, fleet_scenario, f"must be a fleet scenario (built-in name or YAML path): {exc}"
                          ) from None

@@ -25,7 +25,11 @@ Fleet (built on the perf and cost engines)
     error, prefix caching, speculative decoding...) and the fleet-wide software gain per year.
   * Serving GPUs needed ``= average busy GPUs x peak_to_average / peak_utilization``: the fleet is sized
     for the peak hour, with a share kept free for failover and placement; tiers on the same accelerator
-    share one pool and peak together (conservative).  Rental GPUs ``= hours sold / (8760 x utilization)``.
+    share one pool and peak together (conservative).  With ``serving: {utilization_from: fleet,
+    fleet_scenario: ...}`` the fleet simulation replaces the two inputs: serving GPUs needed ``= average
+    busy GPUs / utilization``, the utilization of the tier's pool in the fleet scenario's scale table at the
+    tier's daily volume (in replicas of the reference deployment), per path and year
+    (:mod:`inferonomics.fleet.scale_table`; computed once, cached on disk).  Rental GPUs ``= hours sold / (8760 x utilization)``.
     The training fleet (R&D) is an input in GPU-equivalents with growth.  Needs and capacity are counted
     in equivalents of the pool's catalog accelerator (rental hours too: a newer card rents as more
     equivalent-hours), so a price per GPU-hour is per equivalent-hour.  An in-house chip is bought by the
