@@ -4,6 +4,7 @@ each tier's serving utilization from it (``serving.utilization_from: fleet``).""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,9 +140,9 @@ def _fake(scn, vols):
 
 def test_a_capped_fleet_is_an_error_not_a_table(tmp_path):
     path = toy_fleet(tmp_path)
-    doc = yaml.safe_load(open(path))
+    doc = yaml.safe_load(Path(path).read_text())
     doc["pools"][0]["autoscaler"]["max_replicas"] = 2
-    open(path, "w").write(yaml.safe_dump(doc))
+    Path(path).write_text(yaml.safe_dump(doc))
     with pytest.raises(InputError) as e:
         scale_table(path, (1e8, 1e12))
     assert e.value.field == "pools[only].autoscaler.max_replicas" and "raise max_replicas" in str(e.value)

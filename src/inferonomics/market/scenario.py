@@ -330,10 +330,11 @@ class Serving(_Strict):
     :mod:`inferonomics.fleet.scale_table`)."""
 
     peak_to_average: Num(1.0, 20.0, what=" (peak-hour token demand / average)") | None = None
-    peak_utilization: Num(0.0, 1.0, lo_open=True, what=" (share of the installed fleet busy at the peak hour)") | None = None
+    peak_utilization: Num(0.0, 1.0, lo_open=True,
+                          what=" (share of the installed fleet busy at the peak hour)") | None = None
     software_throughput_gain_per_year: Rate = Field(default_factory=_zero)
     utilization_from: Literal["inputs", "fleet"] = "inputs"
-    fleet_scenario: str | None = Field(default=None, description="fleet scenario (built-in name or YAML path)")
+    fleet_scenario: str | None = Field(default=None, description="a fleet scenario: built-in name or YAML path")
 
     @model_validator(mode="after")
     def _utilization(self) -> Serving:
