@@ -89,6 +89,11 @@ class ScaleTable:
         return [{"daily_tokens": v, **{k: p[k][i] for k in COLUMNS}} for i, v in enumerate(self.daily_tokens)]
 
 
+def daily_tokens(mtok_per_year, hours_per_year: float = 8760.0):
+    """Tokens a day from millions of tokens a year (the provider model's volumes), elementwise."""
+    return np.asarray(mtok_per_year, dtype=float) * (1e6 * 24.0 / hours_per_year)
+
+
 def flattening(daily_tokens, usd_per_mtok, tolerance: float = 0.05) -> dict:
     """Where delivered $/Mtok stops falling, and by how much scale lowers it.
 
@@ -275,4 +280,5 @@ def for_tiers(fleet_scenario: str, tiers: dict[str, tuple[str, str]], field: str
     return scale_table(scn)
 
 
-__all__ = ["COLUMNS", "GRID_DAILY_TOKENS", "ScaleTable", "compute", "flattening", "for_tiers", "scale_table"]
+__all__ = ["COLUMNS", "GRID_DAILY_TOKENS", "ScaleTable", "compute", "daily_tokens", "flattening", "for_tiers",
+           "scale_table"]

@@ -248,6 +248,8 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
     fleet_table = _fleet_table(spec)
     if fleet_table is None:
         peak_factor = x.s("serving.peak_to_average") / x.s("serving.peak_utilization")
+    else:
+        from inferonomics.fleet.scale_table import daily_tokens as fleet_daily_tokens
     fleets: list[Fleet] = []
     serving: dict[str, list[np.ndarray]] = {}
     rev_tokens = np.zeros(shape)
@@ -275,7 +277,7 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         else:
             # the fleet simulation's utilization at the tier's daily volume, counted in replicas of the
             # reference deployment: a path or year with more tokens/s per GPU needs fewer replicas
-            daily = vol * (1e6 * 24.0 / HOURS_PER_YEAR) / (x.s(f"{p}.throughput_multiplier") * sw)
+            daily = fleet_daily_tokens(vol, HOURS_PER_YEAR) / (x.s(f"{p}.throughput_multiplier") * sw)
             need += avg_gpus / np.maximum(fleet_table.lookup(name, "utilization", daily), 1e-6)
         busy += avg_gpus
         key = name.replace("-", "_")

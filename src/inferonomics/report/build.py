@@ -305,6 +305,99 @@ def section_provider(ctx: Context) -> Section | None:
     return sec
 
 
+SCALE_TOLERANCE = 0.05  # "stops falling": within 5% of the lowest delivered $/Mtok of the sweep
+
+
+def section_scale(ctx: Context) -> Section | None:
+    """Scale economies per token tier: delivered $/Mtok against daily volume from the fleet simulation's
+    scale table (cached), where it stops falling, and where the provider's tiers sit on it."""
+    if not ctx.scenarios or not _have("inferonomics.market") or not _have("inferonomics.fleet.scale_table"):
+        return None
+    import pandas as pd
+
+    from inferonomics.fleet.scale_table import daily_tokens, flattening, for_tiers
+    from inferonomics.market import load_scenario, simulate
+    from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
+    from inferonomics.present import money, percent, tokens
+    from inferonomics.report import charts
+
+    sec = Section(
+        "scale", "Where does scale stop paying?",
+        "Each token tier's deployment run by the fleet simulation (time-stepped engine, one simulated day at "
+        "1-second steps, an owned fleet sized for the day's peak five minutes at 80% target utilization, "
+        "diurnal and bursty tenants, batch jobs backfilling) at daily volumes half a decade apart. Delivered "
+        "$/Mtok = GPU-hours paid / tokens served. Its parts: the <i>floor</i> (every GPU busy at its SLO "
+        "operating point), <i>caching</i> (a colder prefix cache at low volume), <i>batching</i> (capacity "
+        "that even flat demand cannot fill: whole replicas, the minimum fleet, the autoscaler's headroom) "
+        "and <i>multiplexing</i> (what peaks, bursts and noise cost on top). The same table sizes the "
+        "provider's serving fleets: each tier's utilization at its volume, per path and year. "
+        f"\"Stops falling\": within {SCALE_TOLERANCE:.0%} of the lowest $/Mtok of the sweep.",
+    )
+    seen = set()
+    for name in ctx.scenarios:
+        sc = load_scenario(name, catalog=ctx.catalog)
+        serving = sc.spec.serving
+        if serving.utilization_from != "fleet" or serving.fleet_scenario in seen:
+            continue
+        seen.add(serving.fleet_scenario)
+        tiers = sc.spec.token_tiers
+        table = for_tiers(serving.fleet_scenario, {n: (t.deployment.model, t.deployment.gpu) for n, t in tiers.items()})
+        keys = {n: f"tokens_{n.replace('-', '_')}_mtok" for n in tiers}
+        res = simulate(sc, paths=DEFAULT_PATHS, seed=DEFAULT_SEED, metrics=list(keys.values()))
+        summ = res.summary(list(keys.values()))
+        y1 = res.fiscal_years[0]
+        y_end = sc.spec.target.year if sc.spec.target and sc.spec.target.year in res.fiscal_years else res.fiscal_years[-1]
+        panels, rows = [], []
+        for n, t in tiers.items():
+            tr = table.rows(n)
+            flat = flattening(table.daily_tokens, table.column(n, "usd_per_mtok"), SCALE_TOLERANCE)
+            vol = {y: float(daily_tokens(summ.loc[(summ.metric == keys[n]) & (summ.year == y), "p50"].iloc[0]))
+                   for y in (y1, y_end)}
+            label = f"{n}: {t.deployment.model} on {t.deployment.gpu}"
+            panels.append({"label": label, "rows": tr, "flat_at": flat["flattens_at_daily_tokens"],
+                           "flat_label": f"within {SCALE_TOLERANCE:.0%} of its lowest",
+                           "marks": [(vol[y], f"{sc.year_label(y)} P50") for y in (y1, y_end)]})
+            rows.append({
+                "tier": n, "deployment": f"{t.deployment.model} on {t.deployment.gpu}",
+                "flattens_at_daily_tokens": flat["flattens_at_daily_tokens"],
+                "lowest_usd_per_mtok": flat["level_usd_per_mtok"],
+                "at_smallest_volume_usd_per_mtok": flat["smallest_usd_per_mtok"],
+                "cost_cut_share": flat["reduction"],
+                "utilization_at_largest_volume": tr[-1]["utilization"],
+                "first_year_daily_tokens": vol[y1],
+                "utilization_at_first_year_volume": float(table.lookup(n, "utilization", vol[y1])),
+                "target_year_daily_tokens": vol[y_end],
+                "utilization_at_target_year_volume": float(table.lookup(n, "utilization", vol[y_end])),
+            })
+            at = flat["flattens_at_daily_tokens"]
+            sec.headline[f"{n} tier: where scale stops paying"] = (
+                (f"$/Mtok within {SCALE_TOLERANCE:.0%} of its lowest ({money(flat['level_usd_per_mtok'])}) from "
+                 f"{tokens(at)} tokens a day" if at else "$/Mtok still falling at the largest volume")
+                + f"; scale cuts it {percent(flat['reduction'], 0)} from {tokens(flat['smallest_daily_tokens'])} "
+                f"to {tokens(flat['largest_daily_tokens'])} tokens a day")
+        fs = html.escape(serving.fleet_scenario)
+        no_cache = all(abs(r["caching_usd_per_mtok"]) < 1e-12 for n in tiers for r in table.rows(n))
+        sec.charts.append((f"scale_{name}", charts.scale_tiers(
+            panels, title=f"{name}: at what daily volume does delivered $/Mtok stop falling? "
+                          f"(fleet scenario {serving.fleet_scenario})"),
+            f"{name}: delivered $ per M tokens against tokens a day per tier (top, log-log; vertical lines: where "
+            f"it stops falling and the tier's median volume in {sc.year_label(y1)} and {sc.year_label(y_end)}) and "
+            "its parts as a share (bottom)" + (
+                "; no caching part: the fleet scenario keeps each deployment's prefix-cache hit rate at every "
+                "volume" if no_cache else "")))
+        labels = {
+            "flattens_at_daily_tokens": f"Stops falling (within {SCALE_TOLERANCE:.0%} of lowest), tokens a day",
+            "cost_cut_share": "Cut by scale, smallest to largest volume",
+            "first_year_daily_tokens": f"{sc.year_label(y1)} tokens a day, median",
+            "utilization_at_first_year_volume": f"Fleet utilization at the {sc.year_label(y1)} median",
+            "target_year_daily_tokens": f"{sc.year_label(y_end)} tokens a day, median",
+            "utilization_at_target_year_volume": f"Fleet utilization at the {sc.year_label(y_end)} median",
+        }
+        sec.tables_html.append(f"<h3>{html.escape(name)}: tiers on the scale curve (fleet scenario {fs})</h3>"
+                               + _table(pd.DataFrame(rows), labels))
+    return sec if sec.charts else None
+
+
 PRICE_WAR_MODELS = [
     ("alibaba", "qwen-max", "china"), ("alibaba", "qwen-plus", "china"), ("alibaba", "qwen-turbo", "china"),
     ("alibaba", "qwen-long", "china"), ("deepseek", "deepseek-chat", None), ("openai", "gpt-4o", None),
@@ -396,7 +489,7 @@ def section_market(ctx: Context) -> Section | None:
 
 
 SECTIONS: list[Callable[[Context], Section | None]] = [
-    section_cost, section_frontier, section_provider, section_market, section_buyer, section_prices,
+    section_cost, section_frontier, section_provider, section_scale, section_market, section_buyer, section_prices,
 ]
 CLOSING: list[Callable[[Context], Section | None]] = [section_assumptions]
 

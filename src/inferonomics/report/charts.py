@@ -163,3 +163,66 @@ def lines(series: list[dict], *, title: str, xlabel: str, ylabel: str, marker_x=
     ax.legend(fontsize=7, frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22 if step else -0.15))
     fig.autofmt_xdate() if step else None
     return _png(fig)
+
+
+SCALE_PARTS = [
+    ("floor_usd_per_mtok", "floor: every GPU busy at its SLO operating point"),
+    ("caching_usd_per_mtok", "caching: a colder prefix cache"),
+    ("batching_usd_per_mtok", "batching: capacity flat demand cannot fill"),
+    ("multiplexing_usd_per_mtok", "multiplexing: peaks, bursts, noise"),
+]
+
+
+def scale_tiers(panels: list[dict], *, title: str) -> bytes:
+    """Per tier, delivered $/Mtok against daily volume (log-log, top) and what it is made of (share of the
+    delivered $/Mtok, bottom).  ``panels``: dicts with ``label``, ``rows`` (scale-table rows), ``flat_at``
+    (volume where it stops falling, or None) with ``flat_label``, and ``marks`` ([(daily tokens, label)])."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter
+
+    from inferonomics.present import money, tokens
+
+    plt = _plt()
+    n = max(len(panels), 1)
+    fig, axes = plt.subplots(2, n, figsize=(3.4 * n + 0.6, 6.2), sharex="col", squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]})
+    vol_fmt = FuncFormatter(lambda x, _: tokens(x))
+    for k, p in enumerate(panels):
+        top, bot = axes[0][k], axes[1][k]
+        v = np.array([r["daily_tokens"] for r in p["rows"]])
+        cost = np.array([r["usd_per_mtok"] for r in p["rows"]])
+        top.plot(v, cost, color="black", marker="o", ms=3, label="delivered $/Mtok")
+        top.plot(v, [r["floor_usd_per_mtok"] for r in p["rows"]], color=PALETTE[0], ls="--", lw=1,
+                 label="floor (full batches)")
+        if p.get("flat_at"):
+            top.axvline(p["flat_at"], color=PALETTE[4], ls=":", lw=1.2,
+                        label=p.get("flat_label", "stops falling"))
+        for (x, text), color in zip(p.get("marks", []), (PALETTE[2], PALETTE[3]), strict=False):
+            top.axvline(x, color=color, lw=1, alpha=0.8)
+            top.text(x, cost.max(), f" {text}", rotation=90, va="top", ha="right", fontsize=6, color=color)
+        top.set_xscale("log")
+        top.set_yscale("log")
+        top.yaxis.set_major_formatter(FuncFormatter(lambda y, _: money(y, 1)))
+        # minor ticks: label 2x and 5x a power of ten (a narrow range may hold no major tick)
+        top.yaxis.set_minor_formatter(FuncFormatter(
+            lambda y, _: money(y, 1) if y > 0 and round(y / 10 ** np.floor(np.log10(y))) in (2, 5) else ""))
+        top.tick_params(axis="y", which="minor", labelsize=7)
+        top.set_title(p["label"], fontsize=8)
+        parts = np.array([[max(r[key], 0.0) for r in p["rows"]] for key, _ in SCALE_PARTS])
+        shares = parts / parts.sum(axis=0, keepdims=True) * 100.0
+        bot.stackplot(v, shares, colors=PALETTE[:len(SCALE_PARTS)], alpha=0.85,
+                      labels=[name for _, name in SCALE_PARTS])
+        bot.set_ylim(0, 100)
+        bot.set_xscale("log")
+        bot.xaxis.set_major_formatter(vol_fmt)
+        bot.tick_params(axis="x", labelrotation=35, labelsize=7)
+        bot.set_xlabel("tokens a day (log scale)")
+        if k == 0:
+            top.set_ylabel("$ per M tokens (log scale)")
+            bot.set_ylabel("% of delivered $/Mtok")
+    h1, l1 = axes[0][0].get_legend_handles_labels()
+    h2, l2 = axes[1][0].get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
