@@ -101,3 +101,21 @@ def test_money_in_tables_has_a_dollar_sign_and_separators(report):
     assert "Own, $ per M output tokens" in heads and "Output tokens/s per GPU" in heads
     assert re.search(r"<td>\$\d", costs)
     assert re.search(r"<td>\d{1,3},\d{3}</td>", costs)  # thousands separators on tokens/s per GPU
+
+
+def test_scale_section_answers_where_scale_stops_paying(report):
+    """The scale section: one chart of the alibaba-100b tiers and a headline per tier whose figures are the
+    domain function's (flattening of the cached fleet scale table), formatted by the presentation layer."""
+    from inferonomics.fleet.scale_table import flattening, scale_table
+    from inferonomics.present import money, percent, tokens
+
+    res, out = report
+    assert "scale" in res.sections
+    assert (out / "scale_alibaba-100b.png").read_bytes()[:4] == b"\x89PNG"
+    table = scale_table("alibaba-tiers")
+    for tier in ("flagship", "plus", "turbo"):
+        f = flattening(table.daily_tokens, table.column(tier, "usd_per_mtok"), 0.05)
+        text = res.headlines[f"{tier} tier: where scale stops paying"]
+        assert f"from {tokens(f['flattens_at_daily_tokens'])} tokens a day" in text
+        assert money(f["level_usd_per_mtok"]) in text and f"cuts it {percent(f['reduction'], 0)}" in text
+        assert 0 < f["reduction"] < 1
