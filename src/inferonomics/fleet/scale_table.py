@@ -198,8 +198,15 @@ def _digest_files(paths) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[str | None, str] = {}
+
+
 def _inputs_digest() -> str:
-    """A digest of the code and data a scale table depends on (see the module's docstring)."""
+    """A digest of the code and data a scale table depends on (see the module's docstring); once a process
+    per user catalog directory (the package does not change under a running process)."""
+    user = os.environ.get("INFERONOMICS_CATALOG_DIR") or None
+    if user in _DIGESTS:
+        return _DIGESTS[user]
     root = Path(__file__).resolve().parent.parent
     files: list[Path] = []
     for pkg in ("fleet", "perf", "cost", "ledger"):
@@ -209,10 +216,10 @@ def _inputs_digest() -> str:
     files += sorted((root / "catalog" / "data").glob("*.yaml"))
     files.append(root / "catalog" / "__init__.py")
     files.append(root / "catalog" / "schema.py")
-    user = os.environ.get("INFERONOMICS_CATALOG_DIR")
     if user:
         files += sorted(Path(user).glob("*.y*ml"))
-    return _digest_files(files)
+    _DIGESTS[user] = _digest_files(files)
+    return _DIGESTS[user]
 
 
 def _key_text(scn, vols: list[float]) -> str:
