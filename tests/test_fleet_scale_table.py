@@ -116,6 +116,9 @@ def test_table_parts_add_up_and_scale_raises_utilization(toy_table):
     # a one-replica fleet at 1e8 tokens a day is mostly idle: batching (unfillable capacity) dominates
     assert rows[0]["batching_usd_per_mtok"] > 0.5 * rows[0]["usd_per_mtok"]
     assert t.column("only", "gpus")[0] == 1
+    # one replica either way and the same tokens a day: nothing left for multiplexing to explain (the flat
+    # run carries the tokens the simulated hour delivered, scaled to a day)
+    assert abs(rows[0]["multiplexing_usd_per_mtok"]) < 1e-3 * rows[0]["usd_per_mtok"]
 
 
 def test_table_is_read_back_from_disk_without_recomputing(toy_table, monkeypatch):
