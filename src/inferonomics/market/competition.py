@@ -28,7 +28,7 @@ lead time.  Fleets retire after the catalog's ``life_years``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -459,7 +459,8 @@ def _segment_self_host(workload: str) -> tuple[bool, float]:
 @dataclass(frozen=True)
 class MarketResult:
     """Per path, year and option (provider product or alternative) ``options``; per path, year and provider
-    ``providers``; per year ``convergence``; the spec and settings."""
+    ``providers``; per year ``convergence``; the spec and settings; ``draws``: per-path inputs that other
+    models read (``demand_growth_per_year``: the demand growth at constant price, (P,))."""
 
     spec: MarketSpec
     options: Any
@@ -467,6 +468,7 @@ class MarketResult:
     convergence: Any
     paths: int
     seed: int
+    draws: dict = field(default_factory=dict)
 
     def summary(self, quantiles=(0.1, 0.5, 0.9)):
         """Per year and provider (and alternative): percentiles of price, share, volume, capacity, gross
@@ -866,7 +868,8 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
 
     options = pd.concat(opt_rows, ignore_index=True)
     providers = pd.concat(prov_rows, ignore_index=True)
-    return MarketResult(spec, options, providers, pd.DataFrame(conv_rows), P, seed)
+    return MarketResult(spec, options, providers, pd.DataFrame(conv_rows), P, seed,
+                        {"demand_growth_per_year": growth})
 
 
 def target_probability(result: MarketResult, provider: str, year: int, revenue_usd: float) -> dict:
