@@ -22,21 +22,28 @@ so a uniform price cut of x% raises volume by the elasticity, whatever the share
 Capacity
 --------
 Primary demand ``s_j Q`` above an option's capacity is not served there: the excess goes to the options
-that still have room, in proportion to their primary shares, and those buyers re-buy on their own
-demand curve at the new price (volume x (p_new / p_old)^-eps); repeated until no option is over capacity
-or none has room; what is left is not served.  Options without a capacity
-(self-hosting, edge) take any volume.
+that may take it (``spill_to``; by default every option with room) in proportion to their primary
+shares, and those buyers re-buy on their own demand curve at the new price (volume x (p_new /
+p_old)^-eps); repeated until no option is over capacity or none has room; what is left is not served.
+Options without a capacity (self-hosting, edge) take any volume.  In the market
+(:mod:`inferonomics.market.competition`) buyers a provider turns away go to the alternatives, not to rival
+providers: a provider that could count on its rivals' rationed buyers would raise its price to sell to
+them, its rivals would follow, and prices would cycle (Edgeworth cycles: no pure-strategy equilibrium,
+which a model of yearly average prices cannot represent).  In an equilibrium no provider turns buyers away
+anyway (below its ceiling it would raise its price and sell as much), so the rule only shapes what a
+provider expects from raising its price above a sold-out rival's.
 
 Equilibrium
 -----------
 Strategic options (providers) set prices; the others are price takers at their cost.  Each provider's
-best response maximises ``(p - marginal_cost) * sales(p, p_-i)`` over prices between its floor (cash
-cost, less any explicit subsidy) and a ceiling: on a log-spaced grid, then on finer grids around the
-best point (so the optimum is found to a relative precision far below the tolerance, kinks at the
-capacity included).  Providers respond in turn (Gauss-Seidel) from the given start until no price moves
-by more than ``tol`` (relative) on any path, or ``max_iter`` rounds.  The result reports, per path, the
-rounds used, the last relative move and whether it converged: a pure-strategy equilibrium need not
-exist (Edgeworth cycles), and a path that does not converge is reported as such, never hidden.
+best response maximises its owner's profit ``sum over the owner's options (p - marginal_cost) x sales``
+over the option's price between its floor (cash cost, less any explicit subsidy) and a ceiling: on a
+log-spaced grid, then on finer grids around the best point (kinks at the capacity included).  Options
+take turns (Gauss-Seidel) and move only where the best response raises the owner's profit by more than
+``tol``; a path is done after a round in which nothing moved, which certifies an epsilon-equilibrium at the
+final prices (epsilon = ``tol`` of the profit).  Paths that are done leave the iteration.  The result
+reports, per path, the rounds used, the gain still available and whether it converged; a path that does
+not converge in the rounds allowed is reported as such, never hidden.
 """
 
 from __future__ import annotations
@@ -66,6 +73,11 @@ class NestedLogitDemand:
     q_ref_mtok: np.ndarray
     p_ref_usd_per_mtok: np.ndarray
     active: np.ndarray
+
+    def take(self, rows: np.ndarray) -> NestedLogitDemand:
+        """The same demand on paths ``rows`` only."""
+        return NestedLogitDemand(self.alpha[rows], self.eps[rows], self.quality_utility[rows], self.nest, self.lam,
+                                 self.q_ref_mtok[rows], self.p_ref_usd_per_mtok[rows], self.active[rows])
 
     def shares(self, price: np.ndarray) -> np.ndarray:
         """Choice shares, price (P, ..., J) -> (P, ..., J); inactive options get 0."""
@@ -139,12 +151,15 @@ def ration(demand: np.ndarray, capacity: np.ndarray, weights: np.ndarray, price:
     return np.minimum(d, cap)
 
 
-def logit_sales(demand: NestedLogitDemand | list[NestedLogitDemand], capacity_mtok: np.ndarray
-                ) -> Callable[[np.ndarray], np.ndarray]:
+def logit_sales(demand: NestedLogitDemand | list[NestedLogitDemand], capacity_mtok: np.ndarray,
+                spill_to: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The sales function of the market: prices (P, ..., J) -> tokens sold (P, ..., J).
 
     ``demand`` may be a list of buyer segments (each with its own volume, options on offer and price
-    sensitivity); their primary demands add up before the capacity limits apply."""
+    sensitivity); their primary demands add up before the capacity limits apply.  ``spill_to`` (J,) bool:
+    the options that buyers turned away at capacity may go to (default: every option with room).  The
+    function's ``take(rows)`` is the same market on paths ``rows`` only."""
+    mask = None if spill_to is None else np.asarray(spill_to, bool)
     segments = demand if isinstance(demand, list) else [demand]
 
     def sales(price: np.ndarray) -> np.ndarray:
@@ -159,17 +174,19 @@ def logit_sales(demand: NestedLogitDemand | list[NestedLogitDemand], capacity_mt
         q_all = total.sum(axis=-1, keepdims=True)
         e = np.where(q_all > 0, eps_w / np.maximum(q_all, 1e-300), segments[0].eps[(slice(None),) + (None,) * (extra + 1)])
         cap = capacity_mtok[(slice(None),) + (None,) * extra + (slice(None),)]
-        return ration(total, cap, total, price, e)
+        return ration(total, cap, total if mask is None else np.where(mask, total, 0.0), price, e)
 
+    sales.take = lambda rows: logit_sales([seg.take(rows) for seg in segments], capacity_mtok[rows], mask)
     return sales
 
 
 @dataclass(frozen=True)
 class Equilibrium:
-    """Prices (P, J) and sales (P, J); convergence per path: the last relative price move (``residual``),
-    the largest relative profit gain any provider could still get by deviating alone (``profit_gain``,
-    0 at an exact equilibrium), ``converged`` (residual <= tol, or profit_gain <= gain_tol after averaging),
-    ``averaged`` (paths that needed the averaging phase: best responses cycled)."""
+    """Prices (P, J) and sales (P, J); convergence per path: ``profit_gain``, the largest relative profit gain
+    any owner could get in the last round by changing one of its prices alone (its best response); ``converged``
+    where a whole round left every gain at most ``tol`` (an epsilon-equilibrium with epsilon = ``tol``, checked
+    at the final prices); ``residual``, the last round's largest relative price move; ``rounds`` per path;
+    ``averaged``, paths that needed the averaging phase (best responses cycled)."""
 
     price: np.ndarray
     sales: np.ndarray
@@ -179,40 +196,57 @@ class Equilibrium:
     converged: np.ndarray
     averaged: np.ndarray
     tol: float
+    rounds: np.ndarray | None = None
 
 
 def _best_response(sales_fn, price, i, cost, lo, hi, grid, refine, mates):
     """Best price of option ``i`` (P,) given the others' prices, by grid search with refinement; the profit
-    is that of all options of the same owner (``mates``, which include ``i``).  Returns (price, profit)."""
+    is that of all options of the same owner (``mates``, which include ``i``).  Returns the best price and
+    the owner's profit there, and the owner's profit and revenue at the current prices (P,) each."""
     n_paths = price.shape[0]
     llo, lhi = np.log(lo), np.log(np.maximum(hi, lo))
     best = lo.copy()
     best_profit = np.zeros(n_paths)
+    rows = np.arange(n_paths)
+    t = np.linspace(0.0, 1.0, grid)
     for level in range(refine + 1):
-        t = np.linspace(0.0, 1.0, grid)
         x = llo[:, None] + (lhi - llo)[:, None] * t[None, :]
         if level == 0:
             # the current price is a candidate too, so a response never does worse than staying put
             x = np.concatenate([x, np.log(np.clip(price[:, i], lo, np.maximum(hi, lo)))[:, None]], axis=1)
         cand = np.exp(x)
+        if level == 0:
+            cand[:, -1] = np.clip(price[:, i], lo, np.maximum(hi, lo))  # exactly, not through exp(log(p))
         trial = np.repeat(price[:, None, :], cand.shape[1], axis=1)
         trial[:, :, i] = cand
         sold = sales_fn(trial)[:, :, mates]
         with np.errstate(invalid="ignore"):
             profit = np.where(sold > 0, (trial[:, :, mates] - cost[:, None, mates]) * sold, 0.0).sum(axis=-1)
+        if level == 0:
+            now_profit = profit[:, -1]
+            now_revenue = np.where(sold[:, -1] > 0, trial[:, -1, mates] * sold[:, -1], 0.0).sum(axis=-1)
         k = np.argmax(profit, axis=1)
-        rows = np.arange(n_paths)
         best = cand[rows, k]
         best_profit = profit[rows, k]
         step = (lhi - llo) / (grid - 1)
         xb = np.log(best)
         llo, lhi = np.maximum(xb - step, np.log(lo)), np.minimum(xb + step, np.log(np.maximum(hi, lo)))
-    return best, best_profit
+    return best, best_profit, now_profit, now_revenue
 
 
-def _owner_profit(sales, price, cost, mates):
-    with np.errstate(invalid="ignore"):
-        return np.where(sales[:, mates] > 0, (price[:, mates] - cost[:, mates]) * sales[:, mates], 0.0).sum(axis=-1)
+def _on_rows(sales_fn, rows, price_all):
+    """The sales function restricted to paths ``rows``: the function's own ``take`` when it has one (the
+    market's, which slices its demand), else evaluated on every path with the other paths at ``price_all``."""
+    if hasattr(sales_fn, "take"):
+        return sales_fn.take(rows)
+
+    def sub(price):
+        full = np.broadcast_to(price_all[(slice(None),) + (None,) * (price.ndim - 2) + (slice(None),)],
+                               (price_all.shape[0], *price.shape[1:])).copy()
+        full[rows] = price
+        return sales_fn(full)[rows]
+
+    return sub
 
 
 def solve(
@@ -223,8 +257,7 @@ def solve(
     strategic: np.ndarray,
     start: np.ndarray,
     *,
-    tol: float = 1e-5,
-    gain_tol: float = 1e-3,
+    tol: float = 1e-3,
     max_iter: int = 200,
     pure_iter: int | None = None,
     grid: int = 33,
@@ -237,12 +270,16 @@ def solve(
     keep their start price; so do strategic ones on paths where strategic is False).  ``owner``: (J,) ids; a
     firm with several options sets each to maximise the profit of all of them (multi-product Bertrand).
 
-    Phase 1 (``pure_iter`` rounds, default all): plain best responses (Gauss-Seidel); a path whose prices
-    move by at most ``tol`` has an exact equilibrium.  Phase 2, for paths still moving (best responses
-    cycle, as they do in Bertrand-Edgeworth markets without a pure equilibrium): each round moves prices a
-    step 1/(n+1) towards the best responses (the running average of the cycle, as in fictitious play); the
-    result is accepted as an approximate equilibrium where no provider could gain more than ``gain_tol``
-    (relative) by deviating alone, and reported as not converged otherwise."""
+    Each round, options take their turn (Gauss-Seidel); an option moves to its best response only where
+    that raises its owner's profit by more than ``tol`` (relative to the profit, or to a tenth of the
+    owner's revenue where that is larger: thin margins do not make the test ever stricter): near-flat profit curves (a small product of a firm whose other
+    products sell at capacity) then stop prices from wandering between near-equal optima.  A path is done
+    after a round in which no option moved: every owner is then within ``tol`` of its best unilateral
+    price change, at the final prices (an epsilon-equilibrium, epsilon = ``tol``).  Only paths not done
+    are iterated.  After ``pure_iter`` rounds (default: all), paths still moving (best responses cycle, as
+    they do in Bertrand-Edgeworth markets without a pure equilibrium) move a step 1/(n+1) towards their
+    improving best responses (the running average of the cycle, as in fictitious play); a path still not
+    done after ``max_iter`` rounds is reported as not converged, never hidden."""
     price = np.array(start, dtype=float, copy=True)
     strat = np.broadcast_to(np.asarray(strategic, dtype=bool), price.shape)
     lo = np.maximum(floor, 1e-12)
@@ -250,43 +287,43 @@ def solve(
     price = np.where(strat, np.clip(price, lo, hi), price)
     n_paths, n_opt = price.shape
     pure_iter = max_iter if pure_iter is None else min(pure_iter, max_iter)
-    residual = np.full(n_paths, np.inf)
-    exact = np.zeros(n_paths, bool)
-    gain = np.zeros(n_paths)
+    residual = np.zeros(n_paths)
+    gain = np.full(n_paths, np.inf)
+    rounds = np.zeros(n_paths, int)
+    averaged = np.zeros(n_paths, bool)
+    todo = strat.any(axis=1)
+    gain[~todo] = 0.0
     mates_of = [[i] if owner is None else [k for k in range(n_opt) if owner[k] == owner[i]] for i in range(n_opt)]
     it = 0
     for it in range(1, max_iter + 1):
-        before = price.copy()
-        step = 1.0 if it <= pure_iter else 1.0 / (it - pure_iter + 1)
-        gain = np.zeros(n_paths)
-        for i in range(n_opt):
-            if not strat[:, i].any():
-                continue
-            br, br_profit = _best_response(sales_fn, price, i, marginal_cost, lo[:, i], hi[:, i], grid, refine,
-                                           mates_of[i])
-            now = _owner_profit(sales_fn(price), price, marginal_cost, mates_of[i])
-            g = np.where(strat[:, i], (br_profit - now) / np.maximum(np.abs(now), 1e-300), 0.0)
-            gain = np.maximum(gain, np.where(br_profit > now, g, 0.0))
-            moving = strat[:, i] & ~exact
-            price[:, i] = np.where(moving, price[:, i] + step * (br - price[:, i]), price[:, i])
-        residual = np.max(np.abs(price - before) / np.maximum(before, 1e-12), axis=1)
-        if it <= pure_iter:
-            exact |= residual <= tol
-        if np.all(exact | ((it > pure_iter) & (gain <= gain_tol))):
+        rows = np.flatnonzero(todo)
+        if rows.size == 0:
+            it -= 1
             break
-    sales = sales_fn(price)
-    # the deviation gain at the final prices
-    final_gain = np.zeros(n_paths)
-    for i in range(n_opt):
-        if not strat[:, i].any():
-            continue
-        _, br_profit = _best_response(sales_fn, price, i, marginal_cost, lo[:, i], hi[:, i], grid, refine,
-                                      mates_of[i])
-        now = _owner_profit(sales, price, marginal_cost, mates_of[i])
-        g = np.where(strat[:, i] & (br_profit > now), (br_profit - now) / np.maximum(np.abs(now), 1e-300), 0.0)
-        final_gain = np.maximum(final_gain, g)
-    converged = exact | (final_gain <= gain_tol)
-    return Equilibrium(price, sales, it, residual, final_gain, converged, ~exact, tol)
+        f = sales_fn if rows.size == n_paths else _on_rows(sales_fn, rows, price)
+        pr = price[rows]
+        before = pr.copy()
+        st, mc, lo_r, hi_r = strat[rows], marginal_cost[rows], lo[rows], hi[rows]
+        step = 1.0 if it <= pure_iter else 1.0 / (it - pure_iter + 1)
+        g_round = np.zeros(rows.size)
+        for i in range(n_opt):
+            if not st[:, i].any():
+                continue
+            br, br_profit, now, rev = _best_response(f, pr, i, mc, lo_r[:, i], hi_r[:, i], grid, refine,
+                                                     mates_of[i])
+            scale = np.maximum(np.maximum(np.abs(now), 0.1 * np.abs(rev)), 1e-300)
+            g = np.where(st[:, i], np.maximum(br_profit - now, 0.0) / scale, 0.0)
+            move = g > tol
+            pr[:, i] = np.where(move, pr[:, i] + step * (br - pr[:, i]), pr[:, i])
+            g_round = np.maximum(g_round, g)
+        price[rows] = pr
+        residual[rows] = np.max(np.abs(pr - before) / np.maximum(before, 1e-12), axis=1)
+        gain[rows] = g_round
+        rounds[rows] = it
+        averaged[rows] |= it > pure_iter
+        todo[rows] = g_round > tol
+    converged = gain <= tol
+    return Equilibrium(price, sales_fn(price), it, residual, gain, converged, averaged, tol, rounds)
 
 
 __all__ = ["Equilibrium", "NestedLogitDemand", "logit_sales", "ration", "solve"]
