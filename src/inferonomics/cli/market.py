@@ -126,8 +126,8 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target
             t.add_row(name, *cells, ex)
         con.print(t)
     ct = Table(title="equilibrium convergence", title_justify="left")
-    for h in ("year", "converged", "rounds\nmedian", "rounds\nmax", "averaged", "median gain", "max gain",
-              "exit rounds"):
+    for h in ("year", "conv-\nerged", "rounds\nmedian", "rounds\nmax", "aver-\naged", "gain\nmedian", "gain\nmax",
+              "exit\nrounds"):
         ct.add_column(h, justify="right")
     for _, r in conv.iterrows():
         ct.add_row(str(int(r["year"])), f"{r['share_converged'] * 100:.0f}%", f"{r['rounds_median']:.0f}",

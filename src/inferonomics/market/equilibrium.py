@@ -112,6 +112,62 @@ class NestedLogitDemand:
             out[..., cols] *= w[..., k : k + 1]
         return out
 
+    def demand_varying(self, price: np.ndarray, i: int, cols: list[int]) -> Callable[[np.ndarray], np.ndarray]:
+        """Primary demand ``s_j Q`` of options ``cols`` as option ``i``'s price varies and the others stay at
+        ``price`` (P, J): a function of the candidate prices ``cand`` (P, G) -> (P, G, len(cols)), the same
+        numbers as :meth:`shares` and :meth:`volume_mtok` on the G price vectors.  What does not depend on
+        option ``i``'s price (the other nests' inclusive values, the rest of its own nest) is computed once."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            n_i = self.nest[i]
+            lam_n = self.lam[n_i]
+            x = np.where(self.active, (self.quality_utility - self.alpha[:, None] * np.log(np.maximum(price, 1e-300)))
+                         / self.lam[self.nest], -np.inf)  # (P, J)
+            rest = np.flatnonzero((self.nest == n_i) & (np.arange(x.shape[1]) != i))
+            log_rest = _logsumexp(x[:, rest]) if rest.size else np.full(x.shape[0], -np.inf)  # (P,)
+            out_iv = []  # inclusive values of the other nests (P,)
+            a_out = np.full(x.shape, -np.inf)  # log share of j outside nest n_i, before the common denominator
+            for m in range(len(self.lam)):
+                cm = np.flatnonzero(self.nest == m)
+                if m == n_i or cm.size == 0:
+                    continue
+                log_dm = _logsumexp(x[:, cm])
+                out_iv.append(self.lam[m] * log_dm)
+                a_out[:, cm] = np.where(np.isfinite(x[:, cm]), x[:, cm] + (self.lam[m] - 1) * log_dm[:, None], -np.inf)
+            log_out = (_logsumexp(np.stack(out_iv, axis=1)) if out_iv else np.full(x.shape[0], -np.inf))[:, None]
+            in_rest = np.where(np.isfinite(x[:, rest]), np.exp(x[:, rest] - log_rest[:, None]), 0.0)
+            sum_in = (in_rest * price[:, rest]).sum(axis=1)[:, None]  # times exp(log_rest) x f_in: their p-weighted
+            e_out = np.exp(a_out)
+            sum_out = (e_out * price).sum(axis=1)[:, None]
+            rest_ok = np.isfinite(log_rest)[:, None]
+            log_rest = log_rest[:, None]
+            u_i = self.quality_utility[:, i:i + 1]
+            on_i = self.active[:, i:i + 1]
+            alpha = self.alpha[:, None]
+            q_ref, p_ref, eps = self.q_ref_mtok[:, None], self.p_ref_usd_per_mtok[:, None], self.eps[:, None]
+            share_in_rest = {j: np.where(np.isfinite(x[:, j]), np.exp(x[:, j] - log_rest[:, 0]), 0.0)[:, None]
+                             for j in cols if j != i and self.nest[j] == n_i}
+
+        def at(cand: np.ndarray) -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                x_i = np.where(on_i, (u_i - alpha * np.log(np.maximum(cand, 1e-300))) / lam_n, -np.inf)  # (P, G)
+                log_dn = np.logaddexp(log_rest, x_i)
+                iv_n = lam_n * log_dn
+                log_den = np.logaddexp(log_out, iv_n)
+                live_n = np.isfinite(log_dn)  # the nest has an option on offer
+                f_out = np.where(np.isfinite(log_den), np.exp(-log_den), 0.0)  # share outside n_i: e_out x f_out
+                f_in = np.where(live_n, np.exp(iv_n - log_dn - log_den), 0.0)  # share in n_i: exp(x_j) x f_in
+                s_i = np.where(np.isfinite(x_i), np.exp(x_i) * f_in, 0.0)
+                g_in = np.where(live_n & rest_ok, np.exp(log_rest + iv_n - log_dn - log_den), 0.0)
+                p_avg = sum_out * f_out + sum_in * g_in + s_i * cand
+                q = q_ref * (np.maximum(p_avg, 1e-300) / p_ref) ** (-eps)
+                out = np.empty((*cand.shape, len(cols)))
+                for k, j in enumerate(cols):
+                    sj = s_i if j == i else (share_in_rest[j] * g_in if j in share_in_rest else e_out[:, j:j + 1] * f_out)
+                    out[:, :, k] = np.where(sj > 0, sj * q, 0.0)
+            return out
+
+        return at
+
     def volume_mtok(self, price: np.ndarray, shares: np.ndarray) -> np.ndarray:
         """Total tokens bought: Q_ref (P / P_ref)^-eps with P the share-weighted price; (P, ...)."""
         extra = price.ndim - 2
@@ -119,6 +175,14 @@ class NestedLogitDemand:
         p_avg = np.sum(shares * price, axis=-1)
         ratio = np.maximum(p_avg, 1e-300) / self.p_ref_usd_per_mtok[exp]
         return self.q_ref_mtok[exp] * ratio ** (-self.eps[exp])
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    """log(sum(exp(a))) over the last axis, -inf where every term is -inf."""
+    m = np.max(a, axis=-1)
+    m_safe = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - m_safe[..., None]).sum(axis=-1)) + m_safe
 
 
 def ration(demand: np.ndarray, capacity: np.ndarray, weights: np.ndarray, price: np.ndarray | None = None,
@@ -176,6 +240,24 @@ def logit_sales(demand: NestedLogitDemand | list[NestedLogitDemand], capacity_mt
         cap = capacity_mtok[(slice(None),) + (None,) * extra + (slice(None),)]
         return ration(total, cap, total if mask is None else np.where(mask, total, 0.0), price, e)
 
+    def varying(price: np.ndarray, i: int, cols: list[int]) -> Callable[[np.ndarray], np.ndarray]:
+        """Sales of options ``cols`` as option ``i``'s price varies: a function of the candidate prices (P, G)
+        -> (P, G, len(cols)).  Options that take no turned-away buyers sell min(primary demand, capacity)
+        exactly (the excess of the others goes elsewhere), so only their own demand is needed; otherwise
+        the whole market is evaluated."""
+        if mask is not None and not mask[cols].any():
+            parts = [seg.demand_varying(price, i, cols) for seg in segments]
+            cap = capacity_mtok[:, None, cols]
+            return lambda cand: np.minimum(sum(f(cand) for f in parts), cap)
+
+        def full(cand):
+            trial = np.repeat(price[:, None, :], cand.shape[1], axis=1)
+            trial[:, :, i] = cand
+            return sales(trial)[:, :, cols]
+
+        return full
+
+    sales.varying = varying
     sales.take = lambda rows: logit_sales([seg.take(rows) for seg in segments], capacity_mtok[rows], mask)
     return sales
 
@@ -205,6 +287,13 @@ def _best_response(sales_fn, price, i, cost, lo, hi, grid, refine, mates):
     the owner's profit there, and the owner's profit and revenue at the current prices (P,) each."""
     n_paths = price.shape[0]
     llo, lhi = np.log(lo), np.log(np.maximum(hi, lo))
+    if hasattr(sales_fn, "varying"):
+        sold_at = sales_fn.varying(price, i, mates)
+    else:
+        def sold_at(cand):
+            trial = np.repeat(price[:, None, :], cand.shape[1], axis=1)
+            trial[:, :, i] = cand
+            return sales_fn(trial)[:, :, mates]
     best = lo.copy()
     best_profit = np.zeros(n_paths)
     rows = np.arange(n_paths)
@@ -217,14 +306,14 @@ def _best_response(sales_fn, price, i, cost, lo, hi, grid, refine, mates):
         cand = np.exp(x)
         if level == 0:
             cand[:, -1] = np.clip(price[:, i], lo, np.maximum(hi, lo))  # exactly, not through exp(log(p))
-        trial = np.repeat(price[:, None, :], cand.shape[1], axis=1)
-        trial[:, :, i] = cand
-        sold = sales_fn(trial)[:, :, mates]
+        p_mates = np.repeat(price[:, None, mates], cand.shape[1], axis=1)
+        p_mates[:, :, mates.index(i)] = cand
+        sold = sold_at(cand)
         with np.errstate(invalid="ignore"):
-            profit = np.where(sold > 0, (trial[:, :, mates] - cost[:, None, mates]) * sold, 0.0).sum(axis=-1)
+            profit = np.where(sold > 0, (p_mates - cost[:, None, mates]) * sold, 0.0).sum(axis=-1)
         if level == 0:
             now_profit = profit[:, -1]
-            now_revenue = np.where(sold[:, -1] > 0, trial[:, -1, mates] * sold[:, -1], 0.0).sum(axis=-1)
+            now_revenue = np.where(sold[:, -1] > 0, p_mates[:, -1] * sold[:, -1], 0.0).sum(axis=-1)
         k = np.argmax(profit, axis=1)
         best = cand[rows, k]
         best_profit = profit[rows, k]
