@@ -461,7 +461,8 @@ class MarketResult:
     """Per path, year and option (provider product or alternative) ``options``; per path, year and provider
     ``providers``; per year ``convergence`` (share of paths converged at the tolerance ``tol``, rounds, the
     largest profit gain left); the spec and settings; ``draws``: per-path inputs that other
-    models read (``demand_growth_per_year``: the demand growth at constant price, (P,))."""
+    models read (``demand_growth_per_year``: the demand growth at constant price; ``exit_gross_margin``; (P,)
+    each)."""
 
     spec: MarketSpec
     options: Any
@@ -883,7 +884,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
     options = pd.concat(opt_rows, ignore_index=True)
     providers = pd.concat(prov_rows, ignore_index=True)
     return MarketResult(spec, options, providers, pd.DataFrame(conv_rows), P, seed,
-                        {"demand_growth_per_year": growth}, np.stack(conv_paths, axis=1))
+                        {"demand_growth_per_year": growth, "exit_gross_margin": exit_gm}, np.stack(conv_paths, axis=1))
 
 
 def target_probability(result: MarketResult, provider: str, year: int, revenue_usd: float) -> dict:

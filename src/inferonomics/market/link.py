@@ -7,9 +7,13 @@ year ``t`` (the market's first year is the scenario's base year):
 * ``price_index[m, t] = p[m, t] / p[m, 0]``, with ``p`` the provider's volume-weighted price of its
   products in that market tier (held at its last value once the provider sells none: it has exited);
 * ``volume_factor[m, t] = (q[m, t] / q[m, 0]) / (1 + g[m]) ** t``, with ``q`` the provider's tokens sold in
-  that tier and ``g`` the market's demand growth at constant price on that path: what the equilibrium
-  does to the provider's volume beyond demand growth (the price response of volume, share won or lost to
-  rivals, attrition to self-hosting, private clouds and edge devices, chip limits on capacity, exit).
+  all the mapped market tiers together and ``g`` the market's demand growth at constant price on that
+  path: what the equilibrium does to the provider's volume beyond demand growth (the price response of
+  volume, share won or lost to rivals, attrition to self-hosting, private clouds and edge devices, chip
+  limits on capacity, exit).  It is the provider's total, not each tier's: a provider's split between
+  its own tiers can flip from year to year between near-equal equilibria (selling its frontier capacity,
+  or pricing it up and moving buyers to its standard tier), which a scenario's fleet, bought a year
+  ahead, could not follow.
 
 The scenario keeps its own base-year prices and volumes and its own demand growth; its price path
 becomes ``base price x price_index`` (its ``price_change_per_year``, ``price_steps``, ``attrition_per_year``
@@ -17,6 +21,12 @@ and ``price_elasticity`` no longer apply to the tier) and its volume ``base volu
 volume_factor``.  Scenario path ``k`` takes market path ``k mod paths`` of a market run with the
 scenario's seed: the two Monte Carlos are paired by seed, the market run (the costly one) at fewer paths
 and its paths reused in turn.  Past the market's last year the indices hold their last values.
+
+The market's rules hold in the scenario's own terms too (:func:`inferonomics.market.model.project`): a
+linked tier is never priced below its cash cost per Mtok (power, facility, operations), and where the
+token business's gross margin falls below the market file's ``exit_gross_margin`` (the path's draw), the
+provider withdraws from public token sales that year, as the market's providers do: the linked tiers
+sell nothing from then on (their fleets stay and depreciate).
 """
 
 from __future__ import annotations
@@ -44,7 +54,8 @@ def check_link(link) -> None:
 
 
 @lru_cache(maxsize=16)
-def _run(file: str, paths: int, seed: int):
+def market_run(file: str, paths: int, seed: int):
+    """The market's equilibrium run that linked scenarios read (cached: one run per file, paths and seed)."""
     from inferonomics.market.competition import run_market
 
     return run_market(file, paths=paths, seed=seed)
@@ -53,33 +64,43 @@ def _run(file: str, paths: int, seed: int):
 @lru_cache(maxsize=16)
 def _tier_paths(file: str, provider: str, tiers: tuple[tuple[str, str], ...], paths: int, seed: int
                 ) -> dict[str, np.ndarray]:
-    res = _run(file, paths, seed)
+    res = market_run(file, paths, seed)
     o = res.options
     o = o[(o["owner"] == provider) & (o["kind"] == "provider")]
     market_tier = o["option"].str.split("/", n=1).str[1]
     years = sorted(o["year"].unique())
     M, T = res.paths, len(years)
     growth = np.asarray(res.draws["demand_growth_per_year"], float)
-    out = {}
-    for st, mt in tiers:
-        g = o[market_tier == mt]
+
+    def paths_of(mask):
         vol = np.zeros((M, T))
         rev = np.zeros((M, T))
+        g = o[mask]
         yi = np.searchsorted(years, g["year"].to_numpy())
         pi = g["path"].to_numpy()
         v = np.where(g["active"].to_numpy(), g["volume_mtok"].to_numpy(), 0.0)
         np.add.at(vol, (pi, yi), v)
         np.add.at(rev, (pi, yi), v * g["price_usd_per_mtok"].to_numpy())
+        return vol, rev
+
+    # volume: the provider's tokens in all the mapped market tiers together
+    vol, _ = paths_of(market_tier.isin([mt for _, mt in tiers]).to_numpy())
+    ok = vol[:, 0] > 0  # else the provider sold nothing from the first year on (it left at once): nothing after
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vfac = np.where(ok[:, None], vol / vol[:, :1] / (1.0 + growth[:, None]) ** np.arange(T)[None, :],
+                        (np.arange(T) == 0)[None, :].astype(float))
+    out = {}
+    for st, mt in tiers:
+        v_t, rev = paths_of((market_tier == mt).to_numpy())
         with np.errstate(divide="ignore", invalid="ignore"):
-            price = np.where(vol > 0, rev / vol, np.nan)
-        for t in range(1, T):  # an exited provider's price is held (it sells nothing at it)
+            price = np.where(v_t > 0, rev / v_t, np.nan)
+        for t in range(1, T):  # a tier the provider sells none of keeps its last price
             price[:, t] = np.where(np.isnan(price[:, t]), price[:, t - 1], price[:, t])
-        ok = vol[:, 0] > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            pidx = np.where(ok[:, None], price / price[:, :1], 1.0)
-            vfac = np.where(ok[:, None], vol / vol[:, :1] / (1.0 + growth[:, None]) ** np.arange(T)[None, :], 1.0)
+            pidx = np.where((v_t[:, 0] > 0)[:, None], price / price[:, :1], 1.0)
         out[f"market.{st}.price_index"] = np.nan_to_num(pidx, nan=1.0)
         out[f"market.{st}.volume_factor"] = vfac
+    out["market.exit_gross_margin"] = np.asarray(res.draws["exit_gross_margin"], float)
     return out
 
 
@@ -103,4 +124,4 @@ def market_years(values: np.ndarray, years: int) -> np.ndarray:
     return np.ascontiguousarray(v[:, cols].T)
 
 
-__all__ = ["check_link", "market_inputs", "market_years"]
+__all__ = ["check_link", "market_inputs", "market_run", "market_years"]

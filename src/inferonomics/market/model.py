@@ -217,7 +217,37 @@ def run_fleet(fl: Fleet, x: Inputs, pool, pool_path: str, y0: int, years: int) -
 
 def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
     """All yearly metrics, ``(rows, years)`` each, column 0 the base year.  ``books``, if given, receives each
-    fleet's vintage books, time-major (for the accounting checks)."""
+    fleet's vintage books, time-major (for the accounting checks).
+
+    Tiers linked to a market (:mod:`inferonomics.market.link`) follow the market's exit rule: on a path whose
+    token gross margin falls below the market's ``exit_gross_margin`` in a projected year, the linked tiers
+    sell nothing from that year on (a second pass; the years before are unchanged, since a fleet is bought
+    for the year's own need)."""
+    exit_gm = x.values.get("market.exit_gross_margin") if sc.spec.market is not None else None
+    if exit_gm is None:
+        return _project(sc, x, years, books)
+    m = _project(sc, x, years, books)
+    with np.errstate(invalid="ignore"):
+        below = np.nan_to_num(m["gross_margin_tokens"][:, 1:], nan=np.inf) < np.reshape(exit_gm, (-1, 1))
+    out = np.zeros(below.shape[0], int)
+    hit = below.any(axis=1)
+    out[hit] = np.argmax(below[hit], axis=1) + 1  # the exit year's column
+    if hit.any():
+        from inferonomics.market.link import market_years
+
+        stay = ~(hit[:, None] & (np.arange(years)[None, :] >= out[:, None]))
+        values = dict(x.values)
+        for name in sc.spec.market.tiers:
+            k = f"market.{name}.volume_factor"
+            values[k] = market_years(values[k], years).T * stay
+        if books is not None:
+            books.clear()
+        m = _project(sc, Inputs(values, x.rows), years, books)
+    m["token_sales_exited"] = (hit[:, None] & (np.arange(years)[None, :] >= out[:, None])).astype(float)
+    return m
+
+
+def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
     spec = sc.spec
     cat = sc.catalog
     y0 = spec.base_year.year
