@@ -410,7 +410,9 @@ def test_converged_paths_are_epsilon_equilibria():
     start = cost * 2
     eq = solve(f, cost, cost, ceiling, strategic, start, tol=1e-3, owner=owner)
     assert eq.converged.all()
-    plain = lambda p: f(p)  # noqa: E731 (no `varying`, no `take`: the whole market each time)
+    def plain(p):  # no `varying`, no `take`: the whole market each time
+        return f(p)
+
     grid = np.exp(np.linspace(np.log(0.2), np.log(50.0), 4001))
     for i in range(4):
         mates = [k for k in range(5) if owner[k] == owner[i]]
