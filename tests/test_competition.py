@@ -264,6 +264,10 @@ def test_cli_market_run_json_and_errors(tmp_path, china_raw, capsys):
                 "p_exited"):
         assert key in rows[0]
     assert out["convergence"][0]["tol"] > 0
+    assert out["tolerance"] == out["convergence"][0]["tol"] and out["share_converged"] == 1.0
+    assert main(["market", "run", str(f), "--paths", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "converged on 100% of paths in every year at tolerance 0.001" in " ".join(text.split())
     bad = tmp_path / "bad.yaml"
     d = _short(china_raw, 1)
     d["providers"]["alibaba"]["regime"] = "mars"
@@ -410,6 +414,7 @@ def test_converged_paths_are_epsilon_equilibria():
     start = cost * 2
     eq = solve(f, cost, cost, ceiling, strategic, start, tol=1e-3, owner=owner)
     assert eq.converged.all()
+
     def plain(p):  # no `varying`, no `take`: the whole market each time
         return f(p)
 
