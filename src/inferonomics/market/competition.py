@@ -16,8 +16,10 @@ A *market file* (``market/markets/*.yaml`` or the user's YAML) lists
 
 Each year (vectorized over Monte Carlo paths) every product's capacity (Mtok/year) and cost per Mtok come
 from its fleet and the perf/cost engines; prices follow from the Bertrand-Nash equilibrium with
-capacities (:func:`inferonomics.market.equilibrium.solve`), each provider's prices floored at its cash cost
-(power, facility and operations per Mtok at capacity; capital is sunk) less any explicit subsidy.  A
+capacities (:func:`inferonomics.market.equilibrium.solve`; buyers a provider turns away at capacity go to
+the alternatives, not to its rivals), each provider's prices floored at its cash cost (power, facility and
+operations per Mtok at capacity; capital is sunk) less any explicit subsidy, to the tolerance
+``EQUILIBRIUM_TOL`` (no provider could gain more than 0.1% of its profit by changing one price alone).  A
 provider whose gross margin (revenue less the full cost of its fleet, capital included) falls below the
 market's ``exit_gross_margin`` leaves the market (its products are withdrawn, the market clears again
 without them, and it stays out).  Providers with a positive gross margin order chips for the capacity
