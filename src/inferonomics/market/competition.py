@@ -461,8 +461,9 @@ def _segment_self_host(workload: str) -> tuple[bool, float]:
 @dataclass(frozen=True)
 class MarketResult:
     """Per path, year and option (provider product or alternative) ``options``; per path, year and provider
-    ``providers``; per year ``convergence`` (share of paths converged at the tolerance ``tol``, rounds, the
-    largest profit gain left); the spec and settings; ``draws``: per-path inputs that other
+    ``providers``; per year ``convergence`` (share of paths converged at the tolerance ``tol``; best-response
+    rounds per path over the year's solves, the market cleared again after each exit: median and maximum
+    (``iterations``); the largest profit gain left); the spec and settings; ``draws``: per-path inputs that other
     models read (``demand_growth_per_year``: the demand growth at constant price; ``exit_gross_margin``; (P,)
     each)."""
 
@@ -742,6 +743,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
         owner_idx = np.array([prov_names.index(o) if o in prov_names else -1 for o in opt_owner])
 
         rounds = 0
+        br_rounds = np.zeros(P, int)  # best-response rounds on each path, over the year's exit rounds
         while True:
             rounds += 1
             q_t = v0 * (1 + growth) ** t
@@ -764,6 +766,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             sales_fn = logit_sales(demand, np.where(live, cap, 0.0), spill_to=~strategic)
             eq = solve(sales_fn, cash_per_mtok, floor, ceiling, strategic[None, :] & live, start, tol=tol,
                        max_iter=max_iter, pure_iter=pure_iter, grid=24, refine=4, owner=owner_idx)
+            br_rounds += eq.rounds
             price, sales = eq.price, np.where(live, eq.sales, 0.0)
             revenue = price * sales
             new_exit = np.zeros((P, J), bool)
@@ -791,8 +794,8 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             start = price
         conv_rows.append({
             "year": year, "share_converged": float(eq.converged.mean()), "tol": tol,
-            "share_averaged": float(eq.averaged.mean()), "iterations": eq.iterations,
-            "rounds_median": float(np.median(eq.rounds)), "max_profit_gain": float(np.max(eq.profit_gain)),
+            "share_averaged": float(eq.averaged.mean()), "iterations": int(br_rounds.max()),
+            "rounds_median": float(np.median(br_rounds)), "max_profit_gain": float(np.max(eq.profit_gain)),
             "median_profit_gain": float(np.median(eq.profit_gain)), "exit_rounds": rounds,
         })
         conv_paths.append(eq.converged)
