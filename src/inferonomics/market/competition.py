@@ -514,7 +514,7 @@ EQUILIBRIUM_TOL = 1e-3  # epsilon of the equilibrium: no owner gains more than 0
 
 
 def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: float = EQUILIBRIUM_TOL,
-               max_iter: int = 150, pure_iter: int = 120) -> MarketResult:
+               max_iter: int = 300, pure_iter: int = 240) -> MarketResult:
     """Simulate the market year by year on ``paths`` Monte Carlo paths; see the module text.  ``tol``: the
     equilibrium's epsilon (relative profit gain of the best lone price change, see
     :func:`inferonomics.market.equilibrium.solve`)."""
