@@ -509,7 +509,10 @@ def test_compare_list_sensitivity_inputs(capsys):
     d = json.loads(out)
     assert rc == 0 and [s["scenario"] for s in d["scenarios"]] == ["alibaba-100b", "token-war"]
     war, base_ = d["scenarios"][1], d["scenarios"][0]
-    assert war["token_price_usd_per_mtok_p50"] < base_["token_price_usd_per_mtok_p50"] / 1000
+    # token-war's tier prices are the china-2026-token-war market's equilibrium (tests/test_market_rules.py), not an
+    # assumed -90% a year: its token business keeps a gross margin above -100%, and its prices differ from the base's
+    assert war["gross_margin_tokens_p50"] > -1.0
+    assert war["token_price_usd_per_mtok_p50"] != base_["token_price_usd_per_mtok_p50"]
     rc, out, _ = run(capsys, "provider", "compare", *builtin_names(), "--paths", "200")
     assert rc == 0 and "P(target & GM > 0)" in out
     rc, out, _ = run(capsys, "provider", "list", "--json")

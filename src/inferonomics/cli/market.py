@@ -100,6 +100,7 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target
             "market": res.spec.name, "title": res.spec.title, "paths": paths, "seed": seed,
             "providers": clean(summ.to_dict(orient="records")),
             "convergence": clean(conv.to_dict(orient="records")),
+            "share_converged": res.share_converged, "tolerance": float(conv["tol"].iloc[0]),
             "rule_violations": rules, "target": tgt,
         }))
         return
@@ -125,16 +126,20 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target
             t.add_row(name, *cells, ex)
         con.print(t)
     ct = Table(title="equilibrium convergence", title_justify="left")
-    for h in ("year", "rounds", "exact", "within gain tol", "median gain", "max gain", "exit rounds"):
+    for h in ("year", "conv-\nerged", "rounds\nmedian", "rounds\nmax", "aver-\naged", "gain\nmedian", "gain\nmax",
+              "exit\nrounds"):
         ct.add_column(h, justify="right")
     for _, r in conv.iterrows():
-        ct.add_row(str(int(r["year"])), str(int(r["iterations"])), f"{r['share_exact'] * 100:.0f}%",
-                   f"{r['share_converged'] * 100:.0f}%", f"{r['median_profit_gain'] * 100:.2f}%",
-                   f"{r['max_profit_gain'] * 100:.1f}%", str(int(r["exit_rounds"])))
+        ct.add_row(str(int(r["year"])), f"{r['share_converged'] * 100:.0f}%", f"{r['rounds_median']:.0f}",
+                   str(int(r["iterations"])), f"{r['share_averaged'] * 100:.0f}%",
+                   f"{r['median_profit_gain'] * 100:.3f}%", f"{r['max_profit_gain'] * 100:.2f}%",
+                   str(int(r["exit_rounds"])))
     con.print(ct)
-    con.print(f"[dim]exact: prices stopped moving (relative tolerance {conv['tol'].iloc[0]:g}); gain: the most a "
-              f"provider could add to its profit by changing its own prices alone (within gain tol: at most "
-              f"{conv['gain_tol'].iloc[0]:.0%}).[/dim]")
+    tol = conv["tol"].iloc[0]
+    con.print(f"converged on [bold]{res.share_converged:.0%}[/bold] of paths in every year at tolerance {tol:g}: "
+              f"no provider could raise its profit by more than {tol:.1%} (of its profit, or of a tenth of its "
+              f"revenue if larger) by changing one of its prices alone.  [dim]gain: the most a provider could "
+              f"still add that way; averaged: paths whose best responses cycled and were averaged.[/dim]")
     if tgt:
         con.print(f"[bold]{tgt['provider']} {tgt['year']}[/bold]: P(revenue >= ${tgt['revenue_target_usd'] / 1e9:,.0f}bn) = "
                   f"{tgt['p_revenue_at_least_target']:.0%}; P(that and gross margin > 0) = "

@@ -80,7 +80,12 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
     def u_of(path: str) -> np.ndarray:
         return joined[path] if path in joined else indep(path)
 
-    return Inputs(_values(sc, u_of), hi - lo)
+    vals = _values(sc, u_of)
+    if sc.spec.market is not None:  # linked token tiers: their paths from the market's equilibrium run
+        from inferonomics.market.link import market_inputs
+
+        vals.update(market_inputs(sc.spec.market, seed, lo, hi))
+    return Inputs(vals, hi - lo)
 
 
 def _quantiles(a: np.ndarray, qs=PERCENTILES) -> np.ndarray:
@@ -448,7 +453,12 @@ def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, 
                 u[2 * k + 1], u[2 * k + 2] = lo[path], hi[path]
         return u
 
-    m = project(sc, Inputs(_values(sc, u_of), rows), sim + 1)
+    vals = _values(sc, u_of)
+    if sc.spec.market is not None:  # linked tiers at the market's per-year median path
+        from inferonomics.market.link import market_inputs
+
+        vals.update(market_inputs(sc.spec.market, DEFAULT_SEED))
+    m = project(sc, Inputs(vals, rows), sim + 1)
     if output not in m:
         raise UnknownNameError("output", output, m)
     res = Result(sc, rows, 0, sim, m)

@@ -16,8 +16,10 @@ A *market file* (``market/markets/*.yaml`` or the user's YAML) lists
 
 Each year (vectorized over Monte Carlo paths) every product's capacity (Mtok/year) and cost per Mtok come
 from its fleet and the perf/cost engines; prices follow from the Bertrand-Nash equilibrium with
-capacities (:func:`inferonomics.market.equilibrium.solve`), each provider's prices floored at its cash cost
-(power, facility and operations per Mtok at capacity; capital is sunk) less any explicit subsidy.  A
+capacities (:func:`inferonomics.market.equilibrium.solve`; buyers a provider turns away at capacity go to
+the alternatives, not to its rivals), each provider's prices floored at its cash cost (power, facility and
+operations per Mtok at capacity; capital is sunk) less any explicit subsidy, to the tolerance
+``EQUILIBRIUM_TOL`` (no provider could gain more than 0.1% of its profit by changing one price alone).  A
 provider whose gross margin (revenue less the full cost of its fleet, capital included) falls below the
 market's ``exit_gross_margin`` leaves the market (its products are withdrawn, the market clears again
 without them, and it stays out).  Providers with a positive gross margin order chips for the capacity
@@ -28,7 +30,7 @@ lead time.  Fleets retire after the catalog's ``life_years``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -459,7 +461,11 @@ def _segment_self_host(workload: str) -> tuple[bool, float]:
 @dataclass(frozen=True)
 class MarketResult:
     """Per path, year and option (provider product or alternative) ``options``; per path, year and provider
-    ``providers``; per year ``convergence``; the spec and settings."""
+    ``providers``; per year ``convergence`` (share of paths converged at the tolerance ``tol``; best-response
+    rounds per path over the year's solves, the market cleared again after each exit: median and maximum
+    (``iterations``); the largest profit gain left); the spec and settings; ``draws``: per-path inputs that other
+    models read (``demand_growth_per_year``: the demand growth at constant price; ``exit_gross_margin``; (P,)
+    each)."""
 
     spec: MarketSpec
     options: Any
@@ -467,6 +473,13 @@ class MarketResult:
     convergence: Any
     paths: int
     seed: int
+    draws: dict = field(default_factory=dict)
+    converged: Any = None  # (P, years) bool: the year's equilibrium converged on the path
+
+    @property
+    def share_converged(self) -> float:
+        """Share of paths whose equilibrium converged (to ``convergence.tol``) in every year."""
+        return float(np.mean(np.all(self.converged, axis=1))) if self.converged is not None else float("nan")
 
     def summary(self, quantiles=(0.1, 0.5, 0.9)):
         """Per year and provider (and alternative): percentiles of price, share, volume, capacity, gross
@@ -497,9 +510,14 @@ def _by_year(d: dict[int, Q], year: int, rng, n) -> np.ndarray:
     return d[max(ys)].sample(rng, n, lo=0.0)
 
 
-def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: float = 1e-4,
-               gain_tol: float = 0.01, max_iter: int = 60, pure_iter: int = 20) -> MarketResult:
-    """Simulate the market year by year on ``paths`` Monte Carlo paths; see the module text."""
+EQUILIBRIUM_TOL = 1e-3  # epsilon of the equilibrium: no owner gains more than 0.1% of its profit by a lone move
+
+
+def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: float = EQUILIBRIUM_TOL,
+               max_iter: int = 300, pure_iter: int = 240) -> MarketResult:
+    """Simulate the market year by year on ``paths`` Monte Carlo paths; see the module text.  ``tol``: the
+    equilibrium's epsilon (relative profit gain of the best lone price change, see
+    :func:`inferonomics.market.equilibrium.solve`)."""
     import pandas as pd
 
     from inferonomics.catalog import get_catalog
@@ -677,7 +695,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
 
     active = np.ones((P, J), bool)
     exited_year = {pn: np.full(P, -1) for pn in prov_names}
-    opt_rows, prov_rows, conv_rows = [], [], []
+    opt_rows, prov_rows, conv_rows, conv_paths = [], [], [], []
     prev_price = None
     for t in range(T):
         year = spec.first_year + t
@@ -725,6 +743,7 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
         owner_idx = np.array([prov_names.index(o) if o in prov_names else -1 for o in opt_owner])
 
         rounds = 0
+        br_rounds = np.zeros(P, int)  # best-response rounds on each path, over the year's exit rounds
         while True:
             rounds += 1
             q_t = v0 * (1 + growth) ** t
@@ -742,10 +761,12 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
                                                     p_ref, mask))
             else:
                 demand = NestedLogitDemand(alpha, eps, quality_util, nest, lam, q_t, p_ref, live)
-            sales_fn = logit_sales(demand, np.where(live, cap, 0.0))
+            # buyers a provider turns away at capacity go to the alternatives (always available), not to
+            # rival providers: see the module text
+            sales_fn = logit_sales(demand, np.where(live, cap, 0.0), spill_to=~strategic)
             eq = solve(sales_fn, cash_per_mtok, floor, ceiling, strategic[None, :] & live, start, tol=tol,
-                       gain_tol=gain_tol, max_iter=max_iter, pure_iter=pure_iter, grid=24, refine=4,
-                       owner=owner_idx)
+                       max_iter=max_iter, pure_iter=pure_iter, grid=24, refine=4, owner=owner_idx)
+            br_rounds += eq.rounds
             price, sales = eq.price, np.where(live, eq.sales, 0.0)
             revenue = price * sales
             new_exit = np.zeros((P, J), bool)
@@ -772,11 +793,12 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
             live = active & has_cap
             start = price
         conv_rows.append({
-            "year": year, "iterations": eq.iterations, "share_exact": float(np.mean(~eq.averaged)),
-            "share_converged": float(eq.converged.mean()), "max_profit_gain": float(np.max(eq.profit_gain)),
-            "median_profit_gain": float(np.median(eq.profit_gain)), "tol": tol, "gain_tol": gain_tol,
-            "exit_rounds": rounds,
+            "year": year, "share_converged": float(eq.converged.mean()), "tol": tol,
+            "share_averaged": float(eq.averaged.mean()), "iterations": int(br_rounds.max()),
+            "rounds_median": float(np.median(br_rounds)), "max_profit_gain": float(np.max(eq.profit_gain)),
+            "median_profit_gain": float(np.median(eq.profit_gain)), "exit_rounds": rounds,
         })
+        conv_paths.append(eq.converged)
         prev_price = price
         total = sales.sum(axis=1)
         for j in range(J):
@@ -866,7 +888,8 @@ def run_market(spec: MarketSpec | str, *, paths: int = 200, seed: int = 0, tol: 
 
     options = pd.concat(opt_rows, ignore_index=True)
     providers = pd.concat(prov_rows, ignore_index=True)
-    return MarketResult(spec, options, providers, pd.DataFrame(conv_rows), P, seed)
+    return MarketResult(spec, options, providers, pd.DataFrame(conv_rows), P, seed,
+                        {"demand_growth_per_year": growth, "exit_gross_margin": exit_gm}, np.stack(conv_paths, axis=1))
 
 
 def target_probability(result: MarketResult, provider: str, year: int, revenue_usd: float) -> dict:

@@ -228,7 +228,37 @@ def _fleet_table(spec):
 
 def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
     """All yearly metrics, ``(rows, years)`` each, column 0 the base year.  ``books``, if given, receives each
-    fleet's vintage books, time-major (for the accounting checks)."""
+    fleet's vintage books, time-major (for the accounting checks).
+
+    Tiers linked to a market (:mod:`inferonomics.market.link`) follow the market's exit rule: on a path whose
+    token gross margin falls below the market's ``exit_gross_margin`` in a projected year, the linked tiers
+    sell nothing from that year on (a second pass; the years before are unchanged, since a fleet is bought
+    for the year's own need)."""
+    exit_gm = x.values.get("market.exit_gross_margin") if sc.spec.market is not None else None
+    if exit_gm is None:
+        return _project(sc, x, years, books)
+    m = _project(sc, x, years, books)
+    with np.errstate(invalid="ignore"):
+        below = np.nan_to_num(m["gross_margin_tokens"][:, 1:], nan=np.inf) < np.reshape(exit_gm, (-1, 1))
+    out = np.zeros(below.shape[0], int)
+    hit = below.any(axis=1)
+    out[hit] = np.argmax(below[hit], axis=1) + 1  # the exit year's column
+    if hit.any():
+        from inferonomics.market.link import market_years
+
+        stay = ~(hit[:, None] & (np.arange(years)[None, :] >= out[:, None]))
+        values = dict(x.values)
+        for name in sc.spec.market.tiers:
+            k = f"market.{name}.volume_factor"
+            values[k] = market_years(values[k], years).T * stay
+        if books is not None:
+            books.clear()
+        m = _project(sc, Inputs(values, x.rows), years, books)
+    m["token_sales_exited"] = (hit[:, None] & (np.arange(years)[None, :] >= out[:, None])).astype(float)
+    return m
+
+
+def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
     spec = sc.spec
     cat = sc.catalog
     y0 = spec.base_year.year
@@ -254,20 +284,30 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
     serving: dict[str, list[np.ndarray]] = {}
     rev_tokens = np.zeros(shape)
     tokens = np.zeros(shape)
+    linked = spec.market.tiers if spec.market is not None else {}
+    tier_use: dict[str, tuple] = {}  # tier -> (metric key, accelerator, volume, average busy GPUs)
     for name, t in spec.token_tiers.items():
         p = f"token_tiers.{name}"
         d = t.deployment
         blended_list = (d.isl * x.s(f"{p}.input_price_usd_per_mtok")
                         + d.osl * x.s(f"{p}.output_price_usd_per_mtok")) / (d.isl + d.osl)
         price0 = blended_list * x.s(f"{p}.realized_share_of_list_price")
-        pidx = index(x.y(f"{p}.price_change_per_year", years)) * _steps(x, p, t.price_steps, y0, years)
-        price = full(price0 * pidx)
         if t.base_tokens_mtok_per_year is not None:
             vol0 = x.s(f"{p}.base_tokens_mtok_per_year")
         else:
             vol0 = _safe_div(x.s(f"{p}.base_revenue_usd_per_year"), price0, 0.0)
-        elasticity = x.s(f"{p}.price_elasticity")
-        vol = full(vol0 * volume(p) * (pidx ** -elasticity if np.any(elasticity) else 1.0))
+        if name in linked:
+            # prices and volume beyond demand growth from the market's equilibrium (inferonomics.market.link)
+            from inferonomics.market.link import market_years
+
+            pidx = market_years(x.values[f"market.{name}.price_index"], years)
+            vol = full(vol0 * index(x.y(f"{p}.growth_per_year", years))
+                       * market_years(x.values[f"market.{name}.volume_factor"], years))
+        else:
+            pidx = index(x.y(f"{p}.price_change_per_year", years)) * _steps(x, p, t.price_steps, y0, years)
+            elasticity = x.s(f"{p}.price_elasticity")
+            vol = full(vol0 * volume(p) * (pidx ** -elasticity if np.any(elasticity) else 1.0))
+        price = full(price0 * pidx)
         rev = vol * price
         tps = sc.tiers_tokens_per_s_per_gpu[name] * x.s(f"{p}.throughput_multiplier") * sw
         avg_gpus = vol * (1e6 / SECONDS_PER_YEAR) / tps
@@ -281,6 +321,7 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
             need += avg_gpus / np.maximum(fleet_table.lookup(name, "utilization", daily), 1e-6)
         busy += avg_gpus
         key = name.replace("-", "_")
+        tier_use[name] = (key, d.gpu, vol, avg_gpus)
         m[f"tokens_{key}_mtok"] = vol
         m[f"price_{key}_usd_per_mtok"] = price
         m[f"revenue_tokens_{key}_usd"] = rev
@@ -350,6 +391,7 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
                                         "purchased", "retired", "replaced", "net_book", "capital_charge")}
     econ_tokens = np.zeros(shape)
     fleet_out = {}
+    serving_cash: dict[str, tuple] = {}  # accelerator -> (power + facility + operations, busy GPUs)
     for fl in fleets:
         acc = cat.accelerator(fl.accelerator)
         pool = spec.pools[fl.accelerator]
@@ -369,6 +411,8 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         # (12 a year), which covers its depreciation and the cost of capital; the P&L keeps book depreciation
         capital = r["gross_book"] * MONTHS_PER_YEAR * capital_recovery_factor(
             period_rate(coc, "month"), r["life"] * MONTHS_PER_YEAR)
+        if fl.kind == "serving":
+            serving_cash[fl.accelerator] = (power + facility + ops, fl.busy)
         seg = {"serving": "tokens", "rental": "rental", "training": "training"}[fl.kind]
         totals[seg] += r["depreciation"] + power + facility + ops
         if seg == "tokens":
@@ -388,6 +432,22 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
         m[f"{tag}_economic_cost_usd_per_gpu_hour"] = _safe_div(capital + power + facility + ops,
                                                                r["gpus"] * HOURS_PER_YEAR)
         fleet_out[tag] = r
+
+    # --- cash cost per Mtok of each tier: its share (by busy GPUs) of its fleet's power, facility and
+    # operations (not depreciation).  A tier priced by the market is floored there, as the market floors
+    # every provider's price at its cash cost; the base year keeps its reported price.
+    for name, (key, acc, vol, avg_gpus) in tier_use.items():
+        cash, busy = serving_cash[acc]
+        cash_mtok = _safe_div(cash * _safe_div(avg_gpus, busy, 0.0), vol)
+        m[f"cash_cost_{key}_usd_per_mtok"] = cash_mtok
+        if name in linked:
+            price = m[f"price_{key}_usd_per_mtok"]
+            floor = np.where(np.arange(years)[:, None] >= 1, np.nan_to_num(cash_mtok, nan=0.0), 0.0)
+            m[f"price_{key}_at_cash_cost_floor"] = (price < floor).astype(float)
+            price = np.maximum(price, floor)
+            rev_tokens += vol * price - m[f"revenue_tokens_{key}_usd"]
+            m[f"price_{key}_usd_per_mtok"] = price
+            m[f"revenue_tokens_{key}_usd"] = vol * price
 
     # --- P&L and cash --------------------------------------------------------------------------------
     revenue = rev_tokens + rev_rental + rev_classic

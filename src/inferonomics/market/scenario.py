@@ -457,6 +457,19 @@ class Check(_Strict):
     note: str | None = None
 
 
+class MarketLink(_Strict):
+    """Token tiers whose prices and volumes come from an equilibrium run of a market file
+    (:mod:`inferonomics.market.link`): the tier's price index, and its volume against the market's
+    constant-price demand growth, are those of ``provider``'s products in the mapped market tier."""
+
+    file: str = Field(description="a built-in market (inferonomics market list) or a market YAML file")
+    provider: str = Field(description="the provider of the market file that this scenario is")
+    tiers: dict[str, str] = Field(min_length=1, description="scenario token tier -> market tier (demand nest)")
+    paths: int = Field(default=100, ge=1, le=100_000, description="paths of the market run; scenario path k "
+                       "takes market path k mod paths (same seed)")
+    note: str | None = None
+
+
 class ScenarioSpec(_Strict):
     name: str
     title: str
@@ -475,6 +488,7 @@ class ScenarioSpec(_Strict):
     correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of inputs")
     sources: list[str] = Field(default_factory=list, description="documents the file draws on")
     notes: str | None = None
+    market: MarketLink | None = None
 
     _v_name = field_validator("name")(classmethod(lambda cls, v: _slug(v)))
 
@@ -505,6 +519,10 @@ class ScenarioSpec(_Strict):
             for y in c.years:
                 if not y0 - 50 < y <= y0 + 100:
                     raise ValueError(f"checks[{i}].years: {y} is not a fiscal year near base_year.year ({y0})")
+        for t in (self.market.tiers if self.market else {}):
+            if t not in self.token_tiers:
+                raise ValueError(f"market.tiers: {t!r} is not a token tier of the scenario "
+                                 f"({', '.join(self.token_tiers) or 'none'})")
         if not self.token_tiers and self.gpu_rental is None and self.classic_cloud is None:
             raise ValueError("needs at least one segment: token_tiers, gpu_rental or classic_cloud")
         if isinstance(getattr(self.classic_cloud, "base_revenue_usd_per_year", None), str) and (
@@ -839,6 +857,13 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
             raise _fail(label, where, exc) from None
         tps[name] = r["tokens_per_s_per_gpu"]
         perf[name] = r
+    if spec.market is not None:
+        from inferonomics.market.link import check_link
+
+        try:
+            check_link(spec.market)
+        except InferonomicsError as exc:
+            raise _fail(label, "market", exc) from None
     sc = Scenario(spec, label, tuple(chain), tps, perf, cat)
     if spec.correlations:
         known = [lf.path for lf in sc.uncertain_inputs()]
