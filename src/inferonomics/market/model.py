@@ -434,20 +434,20 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
         fleet_out[tag] = r
 
     # --- cash cost per Mtok of each tier: its share (by busy GPUs) of its fleet's power, facility and
-    # operations (not depreciation).  A tier priced by the market is floored there, as the market floors
-    # every provider's price at its cash cost; the base year keeps its reported price.
+    # operations (not depreciation).  Every tier's price is floored there from the first projected year on,
+    # as the market floors every provider's price at its cash cost (a provider re-prices or exits rather than
+    # sell below cash cost for years); the base year keeps its reported price.
     for name, (key, acc, vol, avg_gpus) in tier_use.items():
         cash, busy = serving_cash[acc]
         cash_mtok = _safe_div(cash * _safe_div(avg_gpus, busy, 0.0), vol)
         m[f"cash_cost_{key}_usd_per_mtok"] = cash_mtok
-        if name in linked:
-            price = m[f"price_{key}_usd_per_mtok"]
-            floor = np.where(np.arange(years)[:, None] >= 1, np.nan_to_num(cash_mtok, nan=0.0), 0.0)
-            m[f"price_{key}_at_cash_cost_floor"] = (price < floor).astype(float)
-            price = np.maximum(price, floor)
-            rev_tokens += vol * price - m[f"revenue_tokens_{key}_usd"]
-            m[f"price_{key}_usd_per_mtok"] = price
-            m[f"revenue_tokens_{key}_usd"] = vol * price
+        price = m[f"price_{key}_usd_per_mtok"]
+        floor = np.where(np.arange(years)[:, None] >= 1, np.nan_to_num(cash_mtok, nan=0.0), 0.0)
+        m[f"price_{key}_at_cash_cost_floor"] = (price < floor).astype(float)
+        price = np.maximum(price, floor)
+        rev_tokens += vol * price - m[f"revenue_tokens_{key}_usd"]
+        m[f"price_{key}_usd_per_mtok"] = price
+        m[f"revenue_tokens_{key}_usd"] = vol * price
 
     # --- P&L and cash --------------------------------------------------------------------------------
     revenue = rev_tokens + rev_rental + rev_classic
