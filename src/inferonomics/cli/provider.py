@@ -211,17 +211,65 @@ def run(
     con.print("  [dim]± one Monte Carlo standard error, sqrt(p(1-p)/paths), in percentage points[/]")
     if len(cal):
         ct = Table(title=f"Base-year check: modelled {sc.year_label(res.base_year)} against reported figures",
-                   header_style="bold")
+                   caption="calibrated: solved on the central point (inferonomics provider calibrate); "
+                   "check: compared only", header_style="bold")
         for c in ("check", "reported", "modelled P50 [P10 - P90]", "modelled / reported"):
             ct.add_column(c, justify="left" if c == "check" else "right")
         for _, r in cal.iterrows():
-            ct.add_row(r["check"], fmt(r["metric"], r["reported_usd"]),
+            kind = "check" if r["calibrated_ok"] is None else "calibrated"
+            ct.add_row(f"{r['check']} [dim]({kind})[/]", fmt(r["metric"], r["reported"]),
                        f"{fmt(r['metric'], r['modelled_p50'])} [{fmt(r['metric'], r['modelled_p10'])} - "
                        f"{fmt(r['metric'], r['modelled_p90'])}]",
                        fmt("times", r["modelled_p50_over_reported"]))
         con.print(ct)
     if csv:
         con.print(f"wrote {csv} ({len(summary)} rows: year x metric with p10, p50, p90, mean)")
+
+
+@provider_app.command()
+def calibrate(scenario: ScenarioArg, json_out: Json = False, csv: Csv = None) -> None:
+    """Solve the scenario's base year to its reported figures (revenue, EBITA, capex by kind, AI share): each
+    target, the filed value, the model, their ratio, the tolerance, and the inputs solved for it.
+
+    The solve sets every other input at its median; `provider run`, `compare` and `sensitivity` use the solved
+    values on every Monte Carlo path.  Exit code 1 when a target is outside its tolerance."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from inferonomics.cli._render import print_json
+    from inferonomics.market import load_scenario
+    from inferonomics.market.calibrate import solve
+
+    sc = load_scenario(scenario)
+    cal = solve(sc)
+    _write_csv(csv, cal.table())
+    if json_out:
+        print_json({**cal.to_dict(), "origin": sc.origin, "csv": csv})
+    else:
+        from rich import box
+
+        con = Console()
+        t = Table(title=f"{sc.name}: {cal.year_label} solved to the reported figures", header_style="bold",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        for c in ("target", "reported", "model", "model /\nreported", "tolerance", "ok"):
+            t.add_column(c, justify="left" if c == "target" else "right", no_wrap=c != "target")
+        for r in cal.targets:
+            t.add_row(r["target"], fmt(r["metric"], r["reported"]), fmt(r["metric"], r["model"]),
+                      f"{r['model_over_reported']:.4f}", f"± {r['tolerance']:.1%}",
+                      "[green]OK[/]" if r["ok"] else "[red]NOT OK[/]")
+        con.print(t)
+        p = Table(title="Inputs solved (they replace the input on every Monte Carlo path)", header_style="bold",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        for c in ("input", "solved", "prior P50"):
+            p.add_column(c, justify="left" if c == "input" else "right", overflow="fold", no_wrap=c != "input")
+        for r in cal.parameters:
+            p.add_row(r["input"], fmt(r["input"], r["solved"]), fmt(r["input"], r["prior_p50"]))
+        con.print(p)
+        con.print("[dim]Sources: inferonomics provider calibrate ... --json (provenance of each target).[/]")
+        if csv:
+            con.print(f"wrote {csv}")
+    if not cal.ok:
+        raise typer.Exit(1)
 
 
 @provider_app.command()

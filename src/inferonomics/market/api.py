@@ -47,8 +47,12 @@ def _check_int(name: str, v, lo: int, hi: int) -> int:
     return int(v)
 
 
-def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str, np.ndarray]:
-    """Evaluate every input: ``u_of(path)`` gives the uniform draws of an uncertain input (None: its median)."""
+def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None], calibrated: bool = True) -> dict[str, np.ndarray]:
+    """Evaluate every input: ``u_of(path)`` gives the uniform draws of an uncertain input (None: its median).
+
+    With ``calibrated`` (the default) the inputs a ``calibration`` section solves for take their solved values
+    on every row (:mod:`inferonomics.market.calibrate`)."""
+    fixed = _calibrated(sc) if calibrated else {}
     out = {}
     for leaf in sc.leaves():
         u = u_of(leaf.path) if leaf.uncertain else None
@@ -57,7 +61,18 @@ def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str,
         else:
             vals = [np.asarray(s.ppf(u), dtype=float) for s in leaf.specs]
         out[leaf.path] = np.stack(vals, axis=1) if leaf.per_year else vals[0]
+    for path, v in fixed.items():
+        out[path] = np.array([v])
     return out
+
+
+def _calibrated(sc: Scenario) -> dict[str, float]:
+    """Input path -> solved value of the scenario's base-year calibration (empty without one)."""
+    if sc.spec.calibration is None:
+        return {}
+    from inferonomics.market.calibrate import calibration_of
+
+    return calibration_of(sc).values
 
 
 def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | None = None) -> Inputs:
@@ -77,7 +92,11 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
     cop = sc.copula()  # rank-correlated inputs: the same streams, joined by a Gaussian copula
     joined = cop.correlate({p: indep(p) for p in cop.names}) if cop.names else {}
 
-    def u_of(path: str) -> np.ndarray:
+    fixed = _calibrated(sc)
+
+    def u_of(path: str) -> np.ndarray | None:
+        if path in fixed:  # solved by the calibration: no draws
+            return None
         return joined[path] if path in joined else indep(path)
 
     return Inputs(_values(sc, u_of), hi - lo)
@@ -258,20 +277,32 @@ class Result:
         return out
 
     def calibration(self):
-        """The scenario's reported figures (``checks``) beside the modelled base years (P10/P50/P90)."""
+        """Reported base-year figures beside the Monte Carlo's modelled years (P10/P50/P90): the scenario's
+        calibration targets (solved on its central point, see :mod:`inferonomics.market.calibrate`; the
+        tolerance and whether the central point meets it) and its ``checks`` (no effect on the model)."""
         import pandas as pd
+
+        from inferonomics.market.calibrate import calibration_of
 
         rows = []
         last = self.metrics["revenue_usd"].shape[1] - 1
+        items = []
+        cal = calibration_of(self.scenario)
+        if cal is not None:
+            for t, solved in zip(self.scenario.spec.calibration.targets, cal.targets, strict=True):
+                items.append((t.label, t.metric, [self.base_year], t.value, t.tolerance, solved["ok"],
+                              solved["solved_by"]))
         for c in self.scenario.spec.checks:
-            ks = [y - self.base_year for y in c.years]
-            reported = c.value.fixed_value()
-            row = {"check": c.label, "metric": c.metric, "years": "+".join(str(y) for y in c.years),
-                   "reported_usd": reported, "modelled_p10": np.nan, "modelled_p50": np.nan,
-                   "modelled_p90": np.nan, "modelled_p50_over_reported": np.nan,
-                   "provenance": c.value.provenance}
-            if all(0 <= k <= last for k in ks):
-                s = self.metrics[c.metric][:, ks].sum(1)
+            items.append((c.label, c.metric, c.years, c.value, np.nan, None, "(check)"))
+        for label, metric, years, value, tol, ok, by in items:
+            ks = [y - self.base_year for y in years]
+            reported = value.fixed_value()
+            row = {"check": label, "metric": metric, "years": "+".join(str(y) for y in years),
+                   "reported": reported, "modelled_p10": np.nan, "modelled_p50": np.nan,
+                   "modelled_p90": np.nan, "modelled_p50_over_reported": np.nan, "tolerance": tol,
+                   "calibrated_ok": ok, "solved_by": by, "provenance": value.provenance}
+            if all(0 <= k <= last for k in ks) and metric in self.metrics:
+                s = self.metrics[metric][:, ks].sum(1)
                 q = _quantiles(s[:, None])[:, 0]
                 row.update(modelled_p10=q[0], modelled_p50=q[1], modelled_p90=q[2],
                            modelled_p50_over_reported=q[1] / reported if reported else np.nan)
@@ -430,7 +461,8 @@ def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, 
 
     sc = _as_scenario(scenario)
     _, sim = _horizon(sc, years)
-    leaves = sc.uncertain_inputs()
+    fixed = _calibrated(sc)  # inputs the calibration solves for are not free: no bar
+    leaves = [lf for lf in sc.uncertain_inputs() if lf.path not in fixed]
     rows = 2 * len(leaves) + 1
     pos = {leaf.path: i for i, leaf in enumerate(leaves)}
 
