@@ -154,9 +154,11 @@ def solve(sc) -> CalibrationResult:
                 setv(trial, t.solve_for, u)
                 return residual(trial, t)
 
-            a, b = _bracket(f, u0, lo, hi, i, t)
-            setv(values, t.solve_for, brentq(f, a, b, xtol=1e-14 * max(1.0, abs(a), abs(b)), rtol=1e-15,
-                                             maxiter=200))
+            u = _secant(f, u0, r0, lo, hi)
+            if u is None:
+                a, b = _bracket(f, u0, lo, hi, i, t)
+                u = brentq(f, a, b, xtol=1e-14 * max(1.0, abs(a), abs(b)), rtol=1e-15, maxiter=200)
+            setv(values, t.solve_for, u)
         if worst <= SOLVE_RTOL:
             break
     m = base(values)
@@ -182,6 +184,27 @@ def solve(sc) -> CalibrationResult:
             params.append({"input": p, "target": t.label, "prior_p50": float(central[p].reshape(-1)[0]),
                            "prior": s.describe(), "solved": u, "allowed_low": lo, "allowed_high": hi})
     return CalibrationResult(sc.name, spec.base_year.year, sc.year_label(spec.base_year.year), rows, params, solved)
+
+
+def _secant(f, u0: float, r0: float, lo: float, hi: float, steps: int = 8) -> float | None:
+    """Secant steps from ``u0`` inside [lo, hi]: two evaluations meet a target linear in its input (most are);
+    None when they leave the range or stall (the caller then brackets the root and uses Brent's method)."""
+    du = 1e-4 * max(abs(u0), 1e-6)
+    u1 = u0 + du if u0 + du < hi else u0 - du
+    if not lo < u1 < hi:
+        return None
+    up, rp, u = u0, r0, u1
+    r = f(u)
+    for _ in range(steps):
+        if not math.isfinite(r) or r == rp:
+            return None
+        if abs(r) <= SOLVE_RTOL:
+            return u
+        up, rp, u = u, r, u - r * (u - up) / (r - rp)
+        if not (lo < u < hi and math.isfinite(u)):
+            return None
+        r = f(u)
+    return u if abs(r) <= SOLVE_RTOL else None
 
 
 def _provenance(s) -> str:
