@@ -807,3 +807,67 @@ def test_bad_scheduler_and_metric_names(base):
     assert e.value.field == "scheduler"
     with pytest.raises(UnknownNameError):
         simulate(base, paths=10, metrics=["revenue_usd", "no_such_metric"])
+
+
+def test_results_stream_to_zarr_and_summarize_from_the_store(base, tmp_path):
+    pytest.importorskip("zarr")
+    keep = ["gross_margin", "capex_usd"]
+    store = tmp_path / "run.zarr"
+    streamed = simulate(base, paths=1500, seed=4, years=6, chunk_paths=400, metrics=keep, store=store)
+    local = simulate(base, paths=1500, seed=4, years=6, chunk_paths=400)
+    assert store.is_dir() and set(streamed.metrics) == {*keep, "revenue_usd", "gross_profit_usd",
+                                                         "operating_profit_usd", "cumulative_free_cash_flow_usd"}
+    for k in streamed.metrics:  # read back from the store: the same paths as held in memory
+        np.testing.assert_array_equal(streamed.metrics[k], local.metrics[k])
+    assert streamed.summary(keep).equals(local.summary(keep)) and streamed.events() == local.events()
+    import xarray as xr
+
+    with xr.open_zarr(store, consolidated=False) as ds:
+        assert ds.sizes == {"year": 7, "path": 1500} and int(ds["path"][-1]) == 1499
+        assert ds["capex_usd"].attrs["units"] == "USD"
+    nc = tmp_path / "run.nc"
+    simulate(base, paths=300, seed=4, years=3, metrics=keep, store=nc)
+    with xr.open_dataset(nc) as ds:
+        np.testing.assert_array_equal(ds["capex_usd"].values,
+                                      simulate(base, paths=300, seed=4, years=3).metrics["capex_usd"][:, :4])
+    with pytest.raises(InputError, match=r"\.zarr"):
+        simulate(base, paths=10, store=tmp_path / "run.parquet")
+
+
+def test_provider_run_on_a_scheduler_address_streams_to_zarr(base, capsys, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    store = tmp_path / "cli.zarr"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        rc, out, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "1200", "--seed", "5", "--years",
+                           "6", "--scheduler", cluster.scheduler_address, "--out", str(store), "--metrics",
+                           "gross_margin,capex_usd", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["scheduler"].startswith("tcp://") and d["out"] == str(store) and store.is_dir()
+    local = simulate(base, paths=1200, seed=5, years=6).summary(["gross_margin", "capex_usd"])
+    got = {(r["metric"], r["year"]): r["p50"] for r in d["summary"]}
+    for _, r in local.iterrows():
+        assert got[(r["metric"], r["year"])] == r["p50"]  # exactly the in-process paths
+
+
+def test_provider_run_scheduler_errors(capsys, monkeypatch):
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "6000000")
+    assert rc == 2 and "--paths" in err and "--scheduler" in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100000001", "--scheduler", "local")
+    assert rc == 2 and "--paths" in err and "100,000,000" in err
+    import inferonomics.market.api as api
+
+    monkeypatch.setattr(api, "CONNECT_TIMEOUT_S", 1)
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "tcp://127.0.0.1:9")
+    assert rc == 2 and "--scheduler" in err and "no dask scheduler answered" in err and "Traceback" not in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "somewhere")
+    assert rc == 2 and "--scheduler" in err and "tcp://HOST:PORT" in err
+    monkeypatch.setitem(__import__("sys").modules, "dask.distributed", None)  # the dask extra not installed
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "local")
+    assert rc == 2 and "pip install 'inferonomics[dask]'" in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--out", "x.csv")
+    assert rc == 2 and "--out" in err and ".zarr" in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--metrics", "no_such_metric")
+    assert rc == 2 and "--metrics" in err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +16,7 @@ DEFAULT_PATHS = 10_000
 DEFAULT_SEED = 0
 CHUNK_PATHS = 25_000  # paths projected at once (bounds memory; progress is reported per chunk)
 ONE_CHUNK_PATHS = 131_072  # in process, up to this many paths run as one chunk: no copy into the outputs
+CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler address
 DASK_CHUNK_PATHS = 50_000  # paths per task on a dask cluster (worker memory grows with it)
 PERCENTILES = (10, 50, 90)
 _U_EPS = 1e-12
@@ -225,14 +226,18 @@ class Result:
         import pandas as pd
 
         names = list(metrics or self.metric_names())
-        arrays = [self._metric(name)[:, 1:self.years + 1] for name in names]
-        if len(arrays) > 1 and arrays[0].shape[0] >= 10_000 and _threads() > 1:
+        cols = slice(1, self.years + 1)
+
+        def describe(name: str):  # a store-backed result reads one metric at a time
+            return _describe(self._metric(name)[:, cols], percentiles)
+
+        if len(names) > 1 and self.paths_n >= 10_000 and _threads() > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(_threads()) as pool:
-                parts = list(pool.map(lambda a: _describe(a, percentiles), arrays))
+                parts = list(pool.map(describe, names))
         else:
-            parts = [_describe(a, percentiles) for a in arrays]
+            parts = [describe(n) for n in names]
         ny = self.years
         d = {"year": np.tile(self.fiscal_years, len(names)),
              "year_label": np.tile([self.scenario.year_label(y) for y in self.fiscal_years], len(names)),
@@ -247,11 +252,13 @@ class Result:
         df = self.summary(metrics, (percentile,))
         return df.pivot(index="year", columns="metric", values=f"p{percentile}")[metrics or self.metric_names()]
 
-    def to_dataset(self, include_base_year: bool = True):
+    def to_dataset(self, include_base_year: bool = True, stack: bool = True, path_offset: int = 0):
         """Every metric as a labelled ``xarray.Dataset``: dims ``path x year`` (fiscal years), per-tier metrics
         gathered along ``tier`` and per-fleet ones along ``fleet`` (coordinates ``fleet_kind``,
         ``accelerator``), ``units`` from the name's unit suffix.  Tier and fleet metrics are stacked (copied),
-        the others are views of the paths."""
+        the others are views of the paths.  ``stack=False``: every metric stays its own ``path x year``
+        variable under its own name (what a store written by :func:`simulate` holds); ``path_offset``: the
+        number of the first path (a chunk of a larger run)."""
         import xarray as xr
 
         spec = self.scenario.spec
@@ -269,6 +276,8 @@ class Result:
         tier_keys = {"tokens_{}_mtok": "tokens_mtok", "price_{}_usd_per_mtok": "price_usd_per_mtok",
                      "revenue_tokens_{}_usd": "revenue_usd"}
         used, data = set(), {}
+        if not stack:
+            tier_keys, tags = {}, {}
         for pattern, short in tier_keys.items():
             names = [pattern.format(key) for key in tiers.values()]
             if names and all(n in self.metrics for n in names):
@@ -284,7 +293,7 @@ class Result:
             if k not in used:
                 data[k] = (("path", "year"), v[:, cols])
         ds = xr.Dataset(data, coords={
-            "path": np.arange(self.paths_n), "year": years, "tier": list(tiers),
+            "path": np.arange(path_offset, path_offset + self.paths_n), "year": years, "tier": list(tiers),
             "fleet": [f"{k} {a}" for k, a in fleets], "fleet_kind": ("fleet", [k for k, _ in fleets]),
             "accelerator": ("fleet", [a for _, a in fleets]),
         }, attrs={"scenario": self.scenario.name, "seed": self.seed, "base_year": self.base_year})
@@ -425,7 +434,12 @@ def _client(scheduler):
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
     if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:  # nothing listening, wrong host, firewall
+            raise InputError("scheduler", scheduler, "no dask scheduler answered there within "
+                             f"{CONNECT_TIMEOUT_S} s ({str(exc).splitlines()[0][:160]}); start one with "
+                             "`dask scheduler` (and workers with `dask worker ADDRESS`), or give 'local'") from None
         return client, client.close
     raise InputError("scheduler", scheduler, "give 'local', a scheduler address such as tcp://HOST:PORT, or a "
                      "dask.distributed Client")
@@ -441,6 +455,7 @@ def simulate(
     scheduler=None,
     metrics: list[str] | None = None,
     chunk_paths: int | None = None,
+    store=None,
 ) -> Result:
     """Monte Carlo over ``paths`` draws of the uncertain inputs (seeded), vectorized over paths × years.
 
@@ -449,7 +464,10 @@ def simulate(
     (``"local"``, ``tcp://HOST:PORT`` or a Client); each worker draws its own paths (the streams jump ahead),
     so the same seed gives the same paths, hence the same percentiles, as the in-process run.  ``metrics``:
     keep only these (memory: paths x years x 8 bytes each).  ``chunk_paths``: paths projected at once (default:
-    all of them up to 131,072 in process, else 25,000; 50,000 per task on a cluster)."""
+    all of them up to 131,072 in process, else 25,000; 50,000 per task on a cluster).  ``store``: a
+    ``.zarr`` path: each chunk is written there as it arrives (in path order) instead of being kept, and the
+    result reads its metrics back from the store one at a time (memory: one metric, not all); a ``.nc`` path:
+    the whole result is written there as NetCDF at the end (held in memory first)."""
     sc = _as_scenario(scenario)
     paths = _check_int("paths", paths, 1, 100_000_000 if scheduler is not None else 5_000_000)
     seed = _check_int("seed", seed, 0, 2**63 - 1)
@@ -469,8 +487,13 @@ def simulate(
                                    "cumulative_free_cash_flow_usd"]))
     bounds = [(lo, min(lo + chunk_paths, paths)) for lo in range(0, paths, chunk_paths)]
     out: dict[str, np.ndarray] = {}
+    kind = _store_kind(store)
+    writer = _ZarrWriter(store, sc, seed, sim) if kind == "zarr" else None
 
-    def store(lo: int, hi: int, part: dict) -> None:
+    def keep_part(lo: int, hi: int, part: dict) -> None:
+        if writer is not None:
+            writer.add(lo, hi, part)
+            return
         if hi - lo == paths:
             out.update(part)
             return
@@ -481,13 +504,13 @@ def simulate(
 
     if scheduler is None:
         for lo, hi in bounds:
-            store(lo, hi, _project_chunk(sc, paths, seed, lo, hi, sim, keep))
+            keep_part(lo, hi, _project_chunk(sc, paths, seed, lo, hi, sim, keep))
             if progress:
                 progress(hi, paths)
     else:
+        client, close = _client(scheduler)  # first: it says what is missing when dask is not installed
         from dask.distributed import as_completed
 
-        client, close = _client(scheduler)
         try:
             sc_remote = client.scatter(sc, broadcast=True)
             futures = {client.submit(_project_chunk, sc_remote, paths, seed, lo, hi, sim, keep, pure=False): (lo, hi)
@@ -495,14 +518,95 @@ def simulate(
             done = 0
             for fut in as_completed(futures):
                 lo, hi = futures[fut]
-                store(lo, hi, fut.result())
+                keep_part(lo, hi, fut.result())
                 fut.release()
                 done += hi - lo
                 if progress:
                     progress(done, paths)
         finally:
             close()
-    return Result(sc, paths, seed, shown, out)
+    if writer is not None:
+        return Result(sc, paths, seed, shown, writer.finish())
+    res = Result(sc, paths, seed, shown, out)
+    if kind == "netcdf":
+        _write_netcdf(res, store)
+    return res
+
+
+def _store_kind(store) -> str | None:
+    if store is None:
+        return None
+    import os
+
+    p = os.fspath(store)
+    if p.endswith(".zarr"):
+        return "zarr"
+    if p.endswith(".nc"):
+        return "netcdf"
+    raise InputError("out", p, "must be a path ending in .zarr (streamed as the chunks arrive) or .nc (NetCDF)")
+
+
+class _ZarrWriter:
+    """Appends chunks of paths to a Zarr store in path order (chunks finishing early wait in a buffer), one
+    ``year x path`` variable per metric (as the kernel lays them out: reading one back is contiguous)."""
+
+    def __init__(self, path, sc: Scenario, seed: int, sim: int):
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            raise InputError("out", str(path), "a .zarr store needs zarr: pip install 'inferonomics[dask]'") from None
+        self.path, self.sc, self.seed, self.sim = path, sc, seed, sim
+        self.next, self.waiting, self.names = 0, {}, None
+
+    def add(self, lo: int, hi: int, part: dict) -> None:
+        self.waiting[lo] = (hi, part)
+        while self.next in self.waiting:
+            hi2, p = self.waiting.pop(self.next)
+            self._write(self.next, hi2, p)
+            self.next = hi2
+
+    def _write(self, lo: int, hi: int, part: dict) -> None:
+        ds = Result(self.sc, hi - lo, self.seed, self.sim, part).to_dataset(stack=False, path_offset=lo)
+        ds = ds.drop_vars(["tier", "fleet", "fleet_kind", "accelerator"], errors="ignore").transpose("year", "path")
+        if lo == 0:
+            ds.to_zarr(self.path, mode="w", consolidated=False,
+                       encoding={k: {"chunks": (self.sim + 1, hi - lo)} for k in ds.data_vars})
+            self.names = list(ds.data_vars)
+        else:
+            ds.to_zarr(self.path, append_dim="path", consolidated=False)
+
+    def finish(self) -> _StoreMetrics:
+        if self.waiting:  # pragma: no cover - every chunk arrives before finish
+            raise RuntimeError(f"chunks not written: {sorted(self.waiting)}")
+        return _StoreMetrics(self.path, self.names or [])
+
+
+class _StoreMetrics(Mapping):
+    """Metrics of a result kept in a Zarr store: ``paths x years`` arrays read on access, one at a time."""
+
+    def __init__(self, path, names: list[str]):
+        self.path, self.names = path, list(names)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        import xarray as xr
+
+        with xr.open_zarr(self.path, consolidated=False) as ds:
+            return np.ascontiguousarray(ds[name].transpose("year", "path").values).T
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _write_netcdf(res: Result, path) -> None:
+    """The whole result as NetCDF (netCDF4 or h5netcdf if installed, else NetCDF3 through SciPy)."""
+    ds = res.to_dataset(stack=False).drop_vars(["tier", "fleet", "fleet_kind", "accelerator"], errors="ignore")
+    ds.attrs = {k: v for k, v in ds.attrs.items() if v is not None}
+    ds.to_netcdf(path)
 
 
 def _metric_names(sc: Scenario) -> list[str]:
