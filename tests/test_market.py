@@ -857,7 +857,7 @@ def test_provider_run_scheduler_errors(capsys, monkeypatch):
     assert rc == 2 and "--paths" in err and "--scheduler" in err
     rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100000001", "--scheduler", "local")
     assert rc == 2 and "--paths" in err and "100,000,000" in err
-    import inferonomics.market.api as api
+    from inferonomics.market import api
 
     monkeypatch.setattr(api, "CONNECT_TIMEOUT_S", 1)
     rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "tcp://127.0.0.1:9")

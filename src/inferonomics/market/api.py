@@ -126,7 +126,7 @@ def _order_stats(b: np.ndarray, ranks) -> dict[int, np.ndarray]:
         select(lo, k, ks[:m])
         select(k + 1, hi, ks[m + 1:])
 
-    select(0, n, sorted(set(int(k) for k in ranks)))
+    select(0, n, sorted({int(k) for k in ranks}))
     return out
 
 
