@@ -30,16 +30,17 @@ def _rss_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GiB  # Linux: KiB
 
 
-def _fresh(argv: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (GiB) and exit code of one CLI process (peak RSS measured by a wrapper process, so
-    that each figure is that command's own)."""
+def _fresh(argv: list[str]) -> tuple[float, float, int, float, float]:
+    """Wall seconds, peak RSS (GiB), exit code, user and system CPU seconds of one CLI process (measured by a
+    wrapper process, so that each figure is that command's own; CPU time is less sensitive to a busy machine)."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             "rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); dt = time.perf_counter() - t; "
-            "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, rc)")
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(dt, u.ru_maxrss * 1024, rc, u.ru_utime, u.ru_stime)")
     cmd = [sys.executable, "-m", "inferonomics", *argv]
     out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True,
                          env={**os.environ, "COLUMNS": "120"}).stdout.split()
-    return float(out[0]), float(out[1]) / GiB, int(out[2])
+    return float(out[0]), float(out[1]) / GiB, int(out[2]), float(out[3]), float(out[4])
 
 
 def main() -> None:
@@ -89,9 +90,10 @@ def main() -> None:
             (["provider", "run", args.scenario, "--paths", "100000", "--years", "10", "--json"], "< 2 s"),
             (["provider", "run", args.scenario, "--paths", "1000000", "--years", "5"], "< 10 s and < 1.5 GiB"),
         ):
-            wall, rss, rc = _fresh(argv)
-            print(f"fresh process `inferonomics {' '.join(argv)}`: {wall:.2f} s, peak RSS {rss:.2f} GiB, "
-                  f"exit {rc} (target {target})")
+            wall, rss, rc, user, system = _fresh(argv)
+            print(f"fresh process `inferonomics {' '.join(argv)}`: {wall:.2f} s (CPU: user {user:.2f} s, system "
+                  f"{system:.2f} s), peak RSS {rss:.2f} GiB, exit {rc} (target {target}); load average "
+                  f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

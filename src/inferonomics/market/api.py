@@ -107,26 +107,31 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
 
 def _order_stats(b: np.ndarray, ranks) -> dict[int, np.ndarray]:
     """Values of rank k and k + 1 (0-based, where k + 1 < n) along axis 1 of ``b`` (rows x n), for each k in
-    ``ranks``: nested single-rank selections (``ndarray.partition`` in place on one copy), the middle rank
-    first, then each side within its part only; the value of rank k + 1 is the minimum of the part above k.
-    A few times faster than one ``np.partition`` at several ranks or a full sort."""
-    n = b.shape[1]
-    c = b.copy()
-    out: dict[int, np.ndarray] = {}
+    ``ranks``: per row, nested single-rank selections (``ndarray.partition`` in place on one reused copy of
+    the row), the middle rank first, then each side within its part only; the value of rank k + 1 is the
+    minimum of the part above k.  A few times faster than one ``np.partition`` at several ranks or a full
+    sort, and it touches one row's worth of new memory."""
+    rows, n = b.shape
+    ks = sorted({int(k) for k in ranks})
+    out = {k: np.empty(rows) for k in ks}
+    out.update({k + 1: np.empty(rows) for k in ks if k + 1 < n})
+    c = np.empty(n)
 
-    def select(lo: int, hi: int, ks: list[int]) -> None:
-        if not ks:
+    def select(r: int, lo: int, hi: int, part: list[int]) -> None:
+        if not part:
             return
-        m = len(ks) // 2
-        k = ks[m]
-        c[:, lo:hi].partition(k - lo, axis=1)
-        out[k] = c[:, k].copy()
+        m = len(part) // 2
+        k = part[m]
+        c[lo:hi].partition(k - lo)
+        out[k][r] = c[k]
         if k + 1 < hi:  # (else k + 1 is hi: a rank an enclosing call selected, or n)
-            out[k + 1] = c[:, k + 1:hi].min(axis=1)
-        select(lo, k, ks[:m])
-        select(k + 1, hi, ks[m + 1:])
+            out[k + 1][r] = c[k + 1:hi].min()
+        select(r, lo, k, part[:m])
+        select(r, k + 1, hi, part[m + 1:])
 
-    select(0, n, sorted({int(k) for k in ranks}))
+    for r in range(rows):
+        np.copyto(c, b[r])
+        select(r, 0, n, ks)
     return out
 
 
