@@ -481,6 +481,7 @@ def simulate(
             paths if paths <= ONE_CHUNK_PATHS else CHUNK_PATHS)
     chunk_paths = _check_int("chunk_paths", chunk_paths, 1, 10_000_000)
     shown, sim = _horizon(sc, years)
+    _calibrated(sc)  # solve the base year here, once: a cluster's workers receive the solved scenario
     keep = None
     if metrics is not None:
         known = _metric_names(sc)
