@@ -207,6 +207,19 @@ class Result:
     def metric_names(self) -> list[str]:
         return list(self.metrics)
 
+    def _columns(self, name: str, cols) -> np.ndarray:
+        """``metric[:, cols]``; a store-backed result reads only those years."""
+        if isinstance(self.metrics, _StoreMetrics):
+            if name not in self.metrics:
+                raise UnknownNameError("metric", name, self.metrics)
+            return self.metrics.read(name, cols)
+        return self._metric(name)[:, cols]
+
+    def _last_col(self) -> int:
+        if isinstance(self.metrics, _StoreMetrics):
+            return self.metrics.years - 1
+        return self.metrics["revenue_usd"].shape[1] - 1
+
     def _metric(self, name: str) -> np.ndarray:
         if name not in self.metrics:
             raise UnknownNameError("metric", name, self.metrics)
@@ -217,7 +230,7 @@ class Result:
         if year is None:
             return self.target_index or self.years
         k = year - self.base_year if year > 100 else year
-        last = self.metrics["revenue_usd"].shape[1] - 1
+        last = self._last_col()
         if not 1 <= k <= last:
             raise InputError("year", year, f"must be a projected year: 1 to {last} or fiscal year "
                              f"{self.base_year + 1} to {self.base_year + last}")
@@ -233,10 +246,11 @@ class Result:
         names = list(metrics or self.metric_names())
         cols = slice(1, self.years + 1)
 
-        def describe(name: str):  # a store-backed result reads one metric at a time
-            return _describe(self._metric(name)[:, cols], percentiles)
+        def describe(name: str):
+            return _describe(self._columns(name, cols), percentiles)
 
-        if len(names) > 1 and self.paths_n >= 10_000 and _threads() > 1:
+        stored = isinstance(self.metrics, _StoreMetrics)  # read back one metric at a time: bounded memory
+        if len(names) > 1 and self.paths_n >= 10_000 and _threads() > 1 and not stored:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(_threads()) as pool:
@@ -319,10 +333,10 @@ class Result:
         """Probabilities (share of paths) in the target year (or ``year``): revenue >= target, gross margin > 0,
         cumulative free cash flow > 0 (summed from the first projected year), both revenue and margin."""
         k = self._col(year)
-        rev = self.metrics["revenue_usd"][:, k]
-        gp = self.metrics["gross_profit_usd"][:, k]
-        cum = self.metrics["cumulative_free_cash_flow_usd"][:, k]
-        op = self.metrics["operating_profit_usd"][:, k]
+        rev = self._columns("revenue_usd", k)
+        gp = self._columns("gross_profit_usd", k)
+        cum = self._columns("cumulative_free_cash_flow_usd", k)
+        op = self._columns("operating_profit_usd", k)
         t = self.scenario.spec.target
         out = {
             "year": self.base_year + k,
@@ -351,7 +365,7 @@ class Result:
         from inferonomics.market.calibrate import calibration_of
 
         rows = []
-        last = self.metrics["revenue_usd"].shape[1] - 1
+        last = self._last_col()
         items = []
         cal = calibration_of(self.scenario)
         if cal is not None:
@@ -368,7 +382,7 @@ class Result:
                    "modelled_p90": np.nan, "modelled_p50_over_reported": np.nan, "tolerance": tol,
                    "calibrated_ok": ok, "solved_by": by, "provenance": value.provenance}
             if all(0 <= k <= last for k in ks) and metric in self.metrics:
-                s = self.metrics[metric][:, ks].sum(1)
+                s = self._columns(metric, ks).sum(1)
                 q = _quantiles(s[:, None])[:, 0]
                 row.update(modelled_p10=q[0], modelled_p50=q[1], modelled_p90=q[2],
                            modelled_p50_over_reported=q[1] / reported if reported else np.nan)
@@ -592,14 +606,22 @@ class _StoreMetrics(Mapping):
 
     def __init__(self, path, names: list[str]):
         self.path, self.names = path, list(names)
+        import xarray as xr
 
-    def __getitem__(self, name: str) -> np.ndarray:
+        with xr.open_zarr(self.path, consolidated=False) as ds:
+            self.years = ds.sizes["year"]
+
+    def read(self, name: str, cols) -> np.ndarray:
+        """``paths x len(cols)`` (or ``paths`` for one column) of one metric, read from the store."""
         if name not in self.names:
             raise KeyError(name)
         import xarray as xr
 
         with xr.open_zarr(self.path, consolidated=False) as ds:
-            return np.ascontiguousarray(ds[name].transpose("year", "path").values).T
+            return np.asarray(ds[name].isel(year=cols).values).T  # stored year x path: a contiguous read
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.read(name, slice(None))
 
     def __iter__(self):
         return iter(self.names)
