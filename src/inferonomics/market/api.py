@@ -608,7 +608,7 @@ class _StoreMetrics(Mapping):
         self.path, self.names = path, list(names)
         import xarray as xr
 
-        with xr.open_zarr(self.path, consolidated=False) as ds:
+        with xr.open_zarr(self.path, consolidated=False, chunks=None) as ds:
             self.years = ds.sizes["year"]
 
     def read(self, name: str, cols) -> np.ndarray:
@@ -617,7 +617,7 @@ class _StoreMetrics(Mapping):
             raise KeyError(name)
         import xarray as xr
 
-        with xr.open_zarr(self.path, consolidated=False) as ds:
+        with xr.open_zarr(self.path, consolidated=False, chunks=None) as ds:
             return np.asarray(ds[name].isel(year=cols).values).T  # stored year x path: a contiguous read
 
     def __getitem__(self, name: str) -> np.ndarray:
