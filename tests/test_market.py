@@ -871,3 +871,16 @@ def test_provider_run_scheduler_errors(capsys, monkeypatch):
     assert rc == 2 and "--out" in err and ".zarr" in err
     rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--metrics", "no_such_metric")
     assert rc == 2 and "--metrics" in err
+
+
+def test_large_runs_keep_what_the_run_shows(base):
+    from inferonomics.cli.provider import RUN_COLUMNS, _keep_metrics
+
+    assert _keep_metrics(base, None, 200_000, True) is None  # every metric up to 200,000 paths
+    keep = _keep_metrics(base, None, 1_000_000, True)
+    assert [m for m, *_ in RUN_COLUMNS] == keep[:len(RUN_COLUMNS)]
+    assert {"ai_share_of_revenue", "capex_buildings_usd", "operating_profit_usd"} <= set(keep)  # the base-year check
+    assert _keep_metrics(base, "all", 10_000_000, True) is None
+    assert _keep_metrics(base, " revenue_usd , capex_usd ", 10, True) == ["revenue_usd", "capex_usd"]
+    with pytest.raises(InputError, match="--metrics"):
+        _keep_metrics(base, " , ", 10, True)
