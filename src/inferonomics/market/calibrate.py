@@ -97,8 +97,6 @@ def _unknown_range(sc, paths: list[str], where: str) -> tuple[float, float]:
 
 def solve(sc) -> CalibrationResult:
     """Solve ``sc``'s calibration targets on its central point (see the module docstring)."""
-    from scipy.optimize import brentq
-
     from inferonomics.market.model import Inputs, project
 
     spec = sc.spec
@@ -156,6 +154,8 @@ def solve(sc) -> CalibrationResult:
 
             u = _secant(f, u0, r0, lo, hi)
             if u is None:
+                from scipy.optimize import brentq  # (only when secant steps do not meet the target)
+
                 a, b = _bracket(f, u0, lo, hi, i, t)
                 u = brentq(f, a, b, xtol=1e-14 * max(1.0, abs(a), abs(b)), rtol=1e-15, maxiter=200)
             setv(values, t.solve_for, u)
