@@ -366,14 +366,146 @@ def test_simulation_reaches_the_target_year_when_fewer_years_are_shown(base):
 def test_calibration_reproduces_the_reported_base_year(base_run):
     cal = base_run.calibration().set_index("check")
     rev = cal.loc["FY2026 Cloud Intelligence revenue"]
-    assert rev["modelled_p50"] == pytest.approx(rev["reported_usd"])  # the classic residual closes the base year
-    assert len(cal) == 4 and cal["modelled_p50"].notna().all()
+    assert rev["modelled_p50"] == pytest.approx(rev["reported"])  # the classic residual closes the base year
+    assert rev["calibrated_ok"] is True and rev["tolerance"] == 0.005
+    plan = cal.loc["Three-year cloud + AI infrastructure plan (> RMB 380 bn)"]
+    assert plan["solved_by"] == "(check)" and plan["calibrated_ok"] is None
+    assert len(cal) == 8 and cal["modelled_p50"].notna().all()
+    # the solved inputs are fixed on every path: the base year's AI-equipment capex spreads only with demand
+    ebita = cal.loc["FY2026 segment adjusted EBITA"]
+    assert 0.7 < ebita["modelled_p50_over_reported"] < 1.3
+
+
+# --- base-year calibration ------------------------------------------------------------------------------
+def test_alibaba_calibration_meets_every_tolerance(base):
+    from inferonomics.market.calibrate import calibration_of
+
+    cal = calibration_of(base)
+    rows = {r["metric"] + ("" if r["solved_by"] != "(checked only)" else " (check)"): r for r in cal.targets}
+    assert cal.ok and len(cal.targets) == 7
+    for r in cal.targets:
+        assert abs(r["model_over_reported"] - 1) <= r["tolerance"], r
+        assert "http" in r["provenance"], r  # each target cites its filing
+    # the capex parts add up to the filed total; revenue closes by the classic residual
+    parts = sum(rows[k]["model"] for k in ("capex_accelerators_usd", "capex_classic_usd", "capex_buildings_usd"))
+    assert parts == pytest.approx(rows["capex_usd (check)"]["model"], rel=1e-12)
+    assert rows["capex_usd (check)"]["reported"] == pytest.approx(126.063e9 * 0.14048)
+    assert rows["operating_profit_usd"]["model"] == pytest.approx(14.265e9 * 0.14048, rel=1e-9)
+    solved = {p["input"]: p["solved"] for p in cal.parameters}
+    assert set(solved) == {"gpu_rental.base_revenue_usd_per_year", "pools.h20.initial_fleet_purchases_growth_per_year",
+                           "pools.h800.initial_fleet_purchases_growth_per_year", "classic_cloud.capex_share_of_revenue",
+                           "costs.buildings_share_of_it_capex", "costs.sga_share_of_revenue"}
+    assert solved["pools.h20.initial_fleet_purchases_growth_per_year"] == solved[
+        "pools.h800.initial_fleet_purchases_growth_per_year"]
+    assert 0 < solved["costs.sga_share_of_revenue"] < 0.3
+
+
+def test_forward_run_uses_the_solved_inputs_on_every_path(base):
+    from inferonomics.market.calibrate import calibration_of
+
+    solved = calibration_of(base).values
+    x = sample_inputs(base, 500, seed=3)
+    for path, v in solved.items():
+        assert x.values[path].shape == (1,) and x.values[path][0] == v
+    assert x.values["costs.pue"].shape == (1,)  # unaffected inputs keep their draws / values
+    assert x.values["serving.peak_to_average"].shape == (500,)
+    df = sensitivity(base, "revenue_usd", 2031)
+    assert not set(df["input"]) & set(solved)  # solved inputs are no longer free: no tornado bar
+
+
+def _calibrated_toy(targets, **pool):
+    doc = toy()
+    doc["pools"]["h100-sxm"].update(pool)
+    doc["calibration"] = {"targets": targets}
+    return doc
+
+
+def _target(metric, value, solve_for, tol=0.01, label=None):
+    return {"metric": metric, "label": label or metric, "tolerance": tol, "solve_for": solve_for,
+            "value": {"value": value, "assumption": "hand-made test target"}}
+
+
+def test_calibration_of_a_tiny_scenario_by_hand():
+    from inferonomics.market.calibrate import solve
+
+    plain = simulate(load_scenario(toy()), paths=1, seed=0).metrics
+    rev0 = 1e9 * 0.56  # 1e9 Mtok at the realized blended price (see test_toy_provider_by_hand)
+    need0 = plain["fleet_serving_h100_sxm_need_gpu_eq"][0, 0]
+    full_fleet_usd = need0 * 30000  # the whole base-year fleet at $20k x 1.5
+    gp0, rnd0 = plain["gross_profit_usd"][0, 0], 1e7
+    # bought over two years; base-year purchases 80% of the fleet: 1 / (1 + 1/(1+h)) = 0.8 -> h = 3
+    # buildings 30% of the base-year IT capex; EBITA 5% of revenue -> SG&A = (gp - R&D - EBITA) / revenue
+    sc = load_scenario(_calibrated_toy([
+        _target("capex_accelerators_usd", 0.8 * full_fleet_usd, ["pools.h100-sxm.initial_fleet_purchases_growth_per_year"]),
+        _target("capex_buildings_usd", 0.3 * 0.8 * full_fleet_usd, ["costs.buildings_share_of_it_capex"]),
+        _target("operating_profit_usd", 0.05 * rev0, ["costs.sga_share_of_revenue"]),
+        _target("revenue_usd", rev0, []),
+    ], initial_fleet_purchase_years=2))
+    cal = solve(sc)
+    assert cal.ok
+    solved = {p["input"]: p["solved"] for p in cal.parameters}
+    assert solved["pools.h100-sxm.initial_fleet_purchases_growth_per_year"] == pytest.approx(3.0, rel=1e-9)
+    assert solved["costs.buildings_share_of_it_capex"] == pytest.approx(0.3, rel=1e-9)
+    # with a 2-year life both purchase years are in service: base-year depreciation (so gross profit) is the
+    # uncalibrated toy's, and SG&A = (gross profit - R&D - EBITA) / revenue
+    r = simulate(sc, paths=1, seed=0).metrics
+    assert r["gross_profit_usd"][0, 0] == pytest.approx(gp0, rel=1e-12)
+    assert solved["costs.sga_share_of_revenue"] == pytest.approx((gp0 - rnd0 - 0.05 * rev0) / rev0, rel=1e-9)
+    assert r["operating_profit_usd"][0, 0] == pytest.approx(0.05 * rev0, rel=1e-9)
+    assert r["capex_buildings_usd"][0, 0] == pytest.approx(0.3 * r["capex_accelerators_usd"][0, 0], rel=1e-9)
+    assert r["capex_usd"][0, 0] == pytest.approx(1.3 * 0.8 * full_fleet_usd, rel=1e-9)
+    # the forward years buy buildings with the IT equipment at the solved share
+    np.testing.assert_allclose(r["capex_buildings_usd"][0], 0.3 * (r["capex_accelerators_usd"][0]), rtol=1e-12)
+
+
+def test_an_infeasible_calibration_target_is_named():
+    from inferonomics.market.calibrate import CalibrationError, solve
+
+    doc = _calibrated_toy([_target("operating_profit_usd", 1e12, ["costs.sga_share_of_revenue"],
+                                   label="EBITA above revenue")])
+    with pytest.raises(CalibrationError) as e:
+        solve(load_scenario(doc))
+    msg = str(e.value)
+    assert "calibration.targets[0] (EBITA above revenue)" in msg and "costs.sga_share_of_revenue" in msg
+    assert "within its allowed range (0 to 1)" in msg and "cannot be met" in msg
+    with pytest.raises(CalibrationError):  # simulate solves the calibration first: same error
+        simulate(load_scenario(doc), paths=10)
+    bad = _calibrated_toy([_target("operating_profit_usd", 1e8, ["costs.sga_share_of_revenu"])])
+    with pytest.raises(UnknownNameError) as e:
+        solve(load_scenario(bad))
+    assert e.value.field == "calibration.targets[0].solve_for" and "costs.sga_share_of_revenue" in str(e.value)
+    twice = _calibrated_toy([_target("operating_profit_usd", 1e8, ["costs.sga_share_of_revenue"]),
+                             _target("revenue_usd", 1e8, ["costs.sga_share_of_revenue"])])
+    with pytest.raises(CalibrationError, match="already solved for by calibration.targets"):
+        solve(load_scenario(twice))
+
+
+def test_calibrate_cli_table_json_and_errors(capsys, tmp_path):
+    rc, out, _ = run(capsys, "provider", "calibrate", "alibaba-100b")
+    assert rc == 0
+    for word in ("EBITA", "equipment", "buildings", "share", "tolerance", "OK", "solved", "prior P50"):
+        assert word in out, word
+    rc, out, _ = run(capsys, "provider", "calibrate", "alibaba-100b", "--json")
+    d = json.loads(out)
+    assert rc == 0 and d["ok"] is True and d["year"] == 2026 and len(d["targets"]) == 7
+    assert {"target", "reported", "model", "model_over_reported", "tolerance", "ok", "provenance"} <= set(d["targets"][0])
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(_calibrated_toy([_target("operating_profit_usd", 1e12, ["costs.sga_share_of_revenue"],
+                                                         label="EBITA above revenue")])))
+    rc, _, err = run(capsys, "provider", "calibrate", str(f))
+    assert rc == 2 and "EBITA above revenue" in err and "Traceback" not in err
+    f.write_text(yaml.safe_dump(_calibrated_toy([_target("revenue_usd", 1e12, [], tol=0.01, label="far off")])))
+    rc, out, _ = run(capsys, "provider", "calibrate", str(f))
+    assert rc == 1 and "NOT OK" in out
 
 
 def test_sensitivity_is_sorted_and_moves_one_input_at_a_time(base):
+    from inferonomics.market.calibrate import calibration_of
+
     df = sensitivity(base, "revenue_usd", 2031)
     assert list(df["swing"]) == sorted(df["swing"], reverse=True)
-    assert len(df) == len(base.uncertain_inputs())
+    solved = calibration_of(base).values
+    assert len(df) == len([lf for lf in base.uncertain_inputs() if lf.path not in solved])
     assert not df["input"].str.startswith("target").any()
     # an input that cannot move revenue (the training fleet's utilization drives power only) has no swing
     util = df[df["input"] == "rnd.training.utilization"].iloc[0]
@@ -678,3 +810,80 @@ def test_bad_scheduler_and_metric_names(base):
     assert e.value.field == "scheduler"
     with pytest.raises(UnknownNameError):
         simulate(base, paths=10, metrics=["revenue_usd", "no_such_metric"])
+
+
+def test_results_stream_to_zarr_and_summarize_from_the_store(base, tmp_path):
+    pytest.importorskip("zarr")
+    keep = ["gross_margin", "capex_usd"]
+    store = tmp_path / "run.zarr"
+    streamed = simulate(base, paths=1500, seed=4, years=6, chunk_paths=400, metrics=keep, store=store)
+    local = simulate(base, paths=1500, seed=4, years=6, chunk_paths=400)
+    assert store.is_dir() and set(streamed.metrics) == {*keep, "revenue_usd", "gross_profit_usd",
+                                                         "operating_profit_usd", "cumulative_free_cash_flow_usd"}
+    for k in streamed.metrics:  # read back from the store: the same paths as held in memory
+        np.testing.assert_array_equal(streamed.metrics[k], local.metrics[k])
+    assert streamed.summary(keep).equals(local.summary(keep)) and streamed.events() == local.events()
+    import xarray as xr
+
+    with xr.open_zarr(store, consolidated=False) as ds:
+        assert ds.sizes == {"year": 7, "path": 1500} and int(ds["path"][-1]) == 1499
+        assert ds["capex_usd"].attrs["units"] == "USD"
+    nc = tmp_path / "run.nc"
+    simulate(base, paths=300, seed=4, years=3, metrics=keep, store=nc)
+    with xr.open_dataset(nc) as ds:
+        np.testing.assert_array_equal(ds["capex_usd"].values,
+                                      simulate(base, paths=300, seed=4, years=3).metrics["capex_usd"][:, :4])
+    with pytest.raises(InputError, match=r"\.zarr"):
+        simulate(base, paths=10, store=tmp_path / "run.parquet")
+
+
+def test_provider_run_on_a_scheduler_address_streams_to_zarr(base, capsys, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    store = tmp_path / "cli.zarr"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        rc, out, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "1200", "--seed", "5", "--years",
+                           "6", "--scheduler", cluster.scheduler_address, "--out", str(store), "--metrics",
+                           "gross_margin,capex_usd", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["scheduler"].startswith("tcp://") and d["out"] == str(store) and store.is_dir()
+    local = simulate(base, paths=1200, seed=5, years=6).summary(["gross_margin", "capex_usd"])
+    got = {(r["metric"], r["year"]): r["p50"] for r in d["summary"]}
+    for _, r in local.iterrows():
+        assert got[(r["metric"], r["year"])] == r["p50"]  # exactly the in-process paths
+
+
+def test_provider_run_scheduler_errors(capsys, monkeypatch):
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "6000000")
+    assert rc == 2 and "--paths" in err and "--scheduler" in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100000001", "--scheduler", "local")
+    assert rc == 2 and "--paths" in err and "100,000,000" in err
+    from inferonomics.market import api
+
+    monkeypatch.setattr(api, "CONNECT_TIMEOUT_S", 1)
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "tcp://127.0.0.1:9")
+    assert rc == 2 and "--scheduler" in err and "no dask scheduler answered" in err and "Traceback" not in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "somewhere")
+    assert rc == 2 and "--scheduler" in err and "tcp://HOST:PORT" in err
+    monkeypatch.setitem(__import__("sys").modules, "dask.distributed", None)  # the dask extra not installed
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--scheduler", "local")
+    assert rc == 2 and "pip install 'inferonomics[dask]'" in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--out", "x.csv")
+    assert rc == 2 and "--out" in err and ".zarr" in err
+    rc, _, err = run(capsys, "provider", "run", "alibaba-100b", "--paths", "100", "--metrics", "no_such_metric")
+    assert rc == 2 and "--metrics" in err
+
+
+def test_large_runs_keep_what_the_run_shows(base):
+    from inferonomics.cli.provider import RUN_COLUMNS, _keep_metrics
+
+    assert _keep_metrics(base, None, 200_000, True) is None  # every metric up to 200,000 paths
+    keep = _keep_metrics(base, None, 1_000_000, True)
+    assert [m for m, *_ in RUN_COLUMNS] == keep[:len(RUN_COLUMNS)]
+    assert {"ai_share_of_revenue", "capex_buildings_usd", "operating_profit_usd"} <= set(keep)  # the base-year check
+    assert _keep_metrics(base, "all", 10_000_000, True) is None
+    assert _keep_metrics(base, " revenue_usd , capex_usd ", 10, True) == ["revenue_usd", "capex_usd"]
+    with pytest.raises(InputError, match="--metrics"):
+        _keep_metrics(base, " , ", 10, True)

@@ -148,6 +148,8 @@ FLAGS: dict[str, Limit] = {
     "--port": Limit(1, 65_535, "a TCP port", integer=True),
     # provider
     "--paths": Limit(1, 5_000_000, "Monte Carlo paths", integer=True),
+    # provider run: above 5,000,000 paths only with --scheduler (checked by the command)
+    "provider run --paths": Limit(1, 100_000_000, "Monte Carlo paths", integer=True),
     "--seed": SEED,
     "--years": Limit(1, 100, "years", integer=True),
     "provider run --years": Limit(1, 50, "years", integer=True),

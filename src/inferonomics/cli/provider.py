@@ -18,6 +18,18 @@ provider_app = typer.Typer(
 ScenarioArg = Annotated[str, typer.Argument(help="A built-in scenario (see: inferonomics provider list) or a YAML file.")]
 Paths = Annotated[int, typer.Option("--paths", help="Monte Carlo paths.", min=1, max=5_000_000)]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).", min=0)]
+RunPaths = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (above 5,000,000 only with --scheduler).",
+                                        min=1, max=100_000_000)]
+Scheduler = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run the paths on a dask.distributed cluster: 'local' (two worker processes on this "
+    "machine) or a scheduler address, tcp://HOST:PORT. Needs the dask extra: pip install 'inferonomics[dask]'.")]
+Out = Annotated[str | None, typer.Option(
+    "--out", help="Also write the kept paths to FILE.zarr (written chunk by chunk as they arrive; the summary "
+    "then reads the store back, one metric at a time) or FILE.nc (NetCDF, written at the end).")]
+KeepMetrics = Annotated[str | None, typer.Option(
+    "--metrics", help="Metrics to keep, comma-separated, or 'all'. Default: all up to 200,000 paths; above, "
+    "those the table, the events and the base-year check show (memory: paths x years x 8 bytes each).")]
+ALL_METRICS_UP_TO_PATHS = 200_000
 Years = Annotated[int | None, typer.Option("--years", help="Years to project (default: the scenario's horizon).",
                                               min=1, max=50)]
 Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object.")]
@@ -91,9 +103,24 @@ def _show_progress(json_out: bool) -> bool:
 
 def _retain_freed_memory() -> None:
     """Let this process reuse freed memory instead of returning it to the OS (glibc): fresh pages are slow to
-    fault in on some virtual machines.  CLI process only; the library does not change malloc settings."""
+    fault in on some virtual machines.  And do not ask for transparent huge pages for NumPy's arrays: where the
+    kernel compacts memory to make them at fault time (``defrag`` = ``madvise``), a fresh 100,000-path run spent
+    1.5-2 s of system time in page faults with them against ~0.5 s without.  CLI process only; the library
+    changes neither setting."""
     import ctypes
     import ctypes.util
+    import os
+    import sys
+
+    if "numpy" in sys.modules:
+        try:
+            from numpy._core.multiarray import _set_madvise_hugepage
+
+            _set_madvise_hugepage(False)
+        except ImportError:  # another NumPy layout: leave it
+            pass
+    else:
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -103,16 +130,46 @@ def _retain_freed_memory() -> None:
         pass
 
 
-def _simulate(scenario: str, paths: int, seed: int, years: int | None, json_out: bool):
+def _simulate(scenario: str, paths: int, seed: int, years: int | None, json_out: bool, *, scheduler=None,
+              metrics: str | None = None, out: str | None = None, table_metrics: bool = False):
+    from inferonomics.errors import InputError
     from inferonomics.market import load_scenario, simulate
 
     _retain_freed_memory()
     sc = load_scenario(scenario)
-    with _progress(_show_progress(json_out)) as prog:
-        task = prog.add_task(f"Monte Carlo {sc.name}", total=paths)
-        res = simulate(sc, paths=paths, seed=seed, years=years,
-                       progress=lambda done, total: prog.update(task, completed=done))
+    keep = _keep_metrics(sc, metrics, paths, table_metrics)
+    try:
+        with _progress(_show_progress(json_out)) as prog:
+            task = prog.add_task(f"Monte Carlo {sc.name}", total=paths)
+            res = simulate(sc, paths=paths, seed=seed, years=years, scheduler=scheduler, metrics=keep, store=out,
+                           progress=lambda done, total: prog.update(task, completed=done))
+    except InputError as exc:  # name the options as typed
+        flag = {"scheduler": "--scheduler", "metrics": "--metrics", "out": "--out"}.get(exc.field)
+        if flag is None:
+            raise
+        raise InputError(flag, exc.value, exc.allowed, exc.hint) from None
     return res
+
+
+def _keep_metrics(sc, metrics: str | None, paths: int, table_metrics: bool) -> list[str] | None:
+    """``--metrics``: a list, 'all' (None), or by default all up to 200,000 paths and, above, what the run
+    shows (its table, the events and the base-year check)."""
+    if metrics is not None:
+        if metrics.strip() == "all":
+            return None
+        names = [m.strip() for m in metrics.split(",") if m.strip()]
+        if not names:
+            from inferonomics.errors import InputError
+
+            raise InputError("--metrics", metrics, "must name metrics, comma-separated, or be 'all'")
+        return names
+    if paths <= ALL_METRICS_UP_TO_PATHS or not table_metrics:
+        return None
+    names = [m for m, *_ in RUN_COLUMNS]
+    if sc.spec.calibration is not None:
+        names += [t.metric for t in sc.spec.calibration.targets]
+    names += [c.metric for c in sc.spec.checks]
+    return list(dict.fromkeys(names))
 
 
 def _records(df):
@@ -153,20 +210,30 @@ def list_scenarios(json_out: Json = False) -> None:
 @provider_app.command()
 def run(
     scenario: ScenarioArg,
-    paths: Paths = 10_000,
+    paths: RunPaths = 10_000,
     seed: Seed = 0,
     years: Years = None,
     json_out: Json = False,
     csv: Csv = None,
+    scheduler: Scheduler = None,
+    out: Out = None,
+    metrics: KeepMetrics = None,
 ) -> None:
-    """Year-by-year P10/P50/P90 of revenue, margins, capex, cash, fleet and R&D/gross profit; event probabilities."""
+    """Year-by-year P10/P50/P90 of revenue, margins, capex, cash, fleet and R&D/gross profit; event probabilities.
+
+    A scenario with a calibration section runs with its solved base year (see `provider calibrate`)."""
     from rich.console import Console
     from rich.table import Table
 
     from inferonomics.cli._render import print_json
+    from inferonomics.errors import InputError
     from inferonomics.present import probability
 
-    res = _simulate(scenario, paths, seed, years, json_out)
+    if scheduler is None and paths > 5_000_000:
+        raise InputError("--paths", paths, "must be at most 5,000,000 without --scheduler (in this process); "
+                         "give --scheduler local or tcp://HOST:PORT for more")
+    res = _simulate(scenario, paths, seed, years, json_out, scheduler=scheduler, metrics=metrics, out=out,
+                    table_metrics=True)
     sc = res.scenario
     summary = res.summary()
     _write_csv(csv, summary)
@@ -177,7 +244,7 @@ def run(
             "scenario": sc.name, "title": sc.spec.title, "origin": sc.origin, "paths": res.paths_n, "seed": res.seed,
             "years": res.years, "base_year": res.base_year, "fiscal_years": res.fiscal_years,
             "events": ev, "calibration": _records(cal), "tiers": sc.tier_perf,
-            "summary": _records(summary), "csv": csv,
+            "summary": _records(summary), "csv": csv, "out": out, "scheduler": scheduler,
         })
         return
     con = Console()
@@ -211,17 +278,67 @@ def run(
     con.print("  [dim]± one Monte Carlo standard error, sqrt(p(1-p)/paths), in percentage points[/]")
     if len(cal):
         ct = Table(title=f"Base-year check: modelled {sc.year_label(res.base_year)} against reported figures",
-                   header_style="bold")
+                   caption="calibrated: solved on the central point (inferonomics provider calibrate); "
+                   "check: compared only", header_style="bold")
         for c in ("check", "reported", "modelled P50 [P10 - P90]", "modelled / reported"):
             ct.add_column(c, justify="left" if c == "check" else "right")
         for _, r in cal.iterrows():
-            ct.add_row(r["check"], fmt(r["metric"], r["reported_usd"]),
+            kind = "check" if r["calibrated_ok"] is None else "calibrated"
+            ct.add_row(f"{r['check']} [dim]({kind})[/]", fmt(r["metric"], r["reported"]),
                        f"{fmt(r['metric'], r['modelled_p50'])} [{fmt(r['metric'], r['modelled_p10'])} - "
                        f"{fmt(r['metric'], r['modelled_p90'])}]",
                        fmt("times", r["modelled_p50_over_reported"]))
         con.print(ct)
     if csv:
         con.print(f"wrote {csv} ({len(summary)} rows: year x metric with p10, p50, p90, mean)")
+    if out:
+        con.print(f"wrote {out} ({len(res.metrics)} metrics x {res.paths_n:,} paths x years)")
+
+
+@provider_app.command()
+def calibrate(scenario: ScenarioArg, json_out: Json = False, csv: Csv = None) -> None:
+    """Solve the scenario's base year to its reported figures (revenue, EBITA, capex by kind, AI share): each
+    target, the filed value, the model, their ratio, the tolerance, and the inputs solved for it.
+
+    The solve sets every other input at its median; `provider run`, `compare` and `sensitivity` use the solved
+    values on every Monte Carlo path.  Exit code 1 when a target is outside its tolerance."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from inferonomics.cli._render import print_json
+    from inferonomics.market import load_scenario
+    from inferonomics.market.calibrate import solve
+
+    sc = load_scenario(scenario)
+    cal = solve(sc)
+    _write_csv(csv, cal.table())
+    if json_out:
+        print_json({**cal.to_dict(), "origin": sc.origin, "csv": csv})
+    else:
+        from rich import box
+
+        con = Console()
+        t = Table(title=f"{sc.name}: {cal.year_label} solved to the reported figures", header_style="bold",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        for c in ("target", "reported", "model", "model /\nreported", "tolerance", "ok"):
+            t.add_column(c, justify="left" if c == "target" else "right", no_wrap=c != "target")
+        for r in cal.targets:
+            t.add_row(r["target"], fmt(r["metric"], r["reported"]), fmt(r["metric"], r["model"]),
+                      f"{r['model_over_reported']:.4f}", f"± {r['tolerance']:.1%}",
+                      "[green]OK[/]" if r["ok"] else "[red]NOT OK[/]")
+        con.print(t)
+        p = Table(title="Inputs solved (they replace the input on every Monte Carlo path)", header_style="bold",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        for c in ("input", "solved", "prior P50"):
+            p.add_column(c, justify="left" if c == "input" else "right", overflow="fold", no_wrap=c != "input")
+        for r in cal.parameters:
+            p.add_row(r["input"], fmt(r["input"], r["solved"]), fmt(r["input"], r["prior_p50"]))
+        con.print(p)
+        con.print("[dim]Sources: inferonomics provider calibrate ... --json (provenance of each target).[/]")
+        if csv:
+            con.print(f"wrote {csv}")
+    if not cal.ok:
+        raise typer.Exit(1)
 
 
 @provider_app.command()

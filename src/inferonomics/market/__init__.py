@@ -45,8 +45,9 @@ Fleet (built on the perf and cost engines)
     purchases growing at a given rate, at the base-year price.  Fleets never sell spare GPUs.
   * Power, facility and operations per GPU-hour come from ``inferonomics.cost.tco`` (accelerator draw at the
     fleet's average utilization + host overhead, x PUE x tariff; facility per kW provisioned a month;
-    operations as a share of the gross book of hardware in service).  Data-centre buildings are in the
-    facility charge (opex), so modelled capex is IT equipment only: reported capex also has buildings.
+    operations as a share of the gross book of hardware in service).  Data-centre buildings are charged to the
+    P&L through the facility cost (the rent-equivalent of owned halls); their purchase is a capex line,
+    ``costs.buildings_share_of_it_capex`` x IT capex (cash only, no depreciation line).
 
 P&L and cash (per fiscal year, USD)
   * Cost of revenue = serving and rental fleets' depreciation + power + facility + operations, plus classic
@@ -60,8 +61,10 @@ P&L and cash (per fiscal year, USD)
 
 Base year and calibration
   * Column 0 of every result array is the modelled base year: same rules, base-year inputs, no growth.
-    A scenario's ``checks`` (reported revenue, capex, EBITA...) are set beside it by
-    ``Result.calibration()``; they never change the model.
+  * A scenario's ``calibration`` targets (reported revenue, adjusted EBITA, capex by kind, AI share...) are
+    solved on its central point by moving the inputs each names (:mod:`inferonomics.market.calibrate`); the
+    solved values replace those inputs on every path.  ``checks`` are only compared.  ``Result.calibration()``
+    sets both beside the modelled base year (P10/P50/P90).
 
 Uncertainty
   * Any number may be a distribution (:mod:`inferonomics.market.dists`); each is drawn once per path (a

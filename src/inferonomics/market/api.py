@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +15,9 @@ from inferonomics.market.scenario import Scenario, load_scenario
 DEFAULT_PATHS = 10_000
 DEFAULT_SEED = 0
 CHUNK_PATHS = 25_000  # paths projected at once (bounds memory; progress is reported per chunk)
+ONE_CHUNK_PATHS = 131_072  # in process, up to this many paths run as one chunk: no copy into the outputs
+CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler address
+DASK_CHUNK_PATHS = 50_000  # paths per task on a dask cluster (worker memory grows with it)
 PERCENTILES = (10, 50, 90)
 _U_EPS = 1e-12
 
@@ -47,8 +50,12 @@ def _check_int(name: str, v, lo: int, hi: int) -> int:
     return int(v)
 
 
-def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str, np.ndarray]:
-    """Evaluate every input: ``u_of(path)`` gives the uniform draws of an uncertain input (None: its median)."""
+def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None], calibrated: bool = True) -> dict[str, np.ndarray]:
+    """Evaluate every input: ``u_of(path)`` gives the uniform draws of an uncertain input (None: its median).
+
+    With ``calibrated`` (the default) the inputs a ``calibration`` section solves for take their solved values
+    on every row (:mod:`inferonomics.market.calibrate`)."""
+    fixed = _calibrated(sc) if calibrated else {}
     out = {}
     for leaf in sc.leaves():
         u = u_of(leaf.path) if leaf.uncertain else None
@@ -57,7 +64,18 @@ def _values(sc: Scenario, u_of: Callable[[str], np.ndarray | None]) -> dict[str,
         else:
             vals = [np.asarray(s.ppf(u), dtype=float) for s in leaf.specs]
         out[leaf.path] = np.stack(vals, axis=1) if leaf.per_year else vals[0]
+    for path, v in fixed.items():
+        out[path] = np.array([v])
     return out
+
+
+def _calibrated(sc: Scenario) -> dict[str, float]:
+    """Input path -> solved value of the scenario's base-year calibration (empty without one)."""
+    if sc.spec.calibration is None:
+        return {}
+    from inferonomics.market.calibrate import calibration_of
+
+    return calibration_of(sc).values
 
 
 def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | None = None) -> Inputs:
@@ -77,7 +95,11 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
     cop = sc.copula()  # rank-correlated inputs: the same streams, joined by a Gaussian copula
     joined = cop.correlate({p: indep(p) for p in cop.names}) if cop.names else {}
 
-    def u_of(path: str) -> np.ndarray:
+    fixed = _calibrated(sc)
+
+    def u_of(path: str) -> np.ndarray | None:
+        if path in fixed:  # solved by the calibration: no draws
+            return None
         return joined[path] if path in joined else indep(path)
 
     vals = _values(sc, u_of)
@@ -88,27 +110,78 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
     return Inputs(vals, hi - lo)
 
 
-def _quantiles(a: np.ndarray, qs=PERCENTILES) -> np.ndarray:
+def _order_stats(b: np.ndarray, ranks) -> dict[int, np.ndarray]:
+    """Values of rank k and k + 1 (0-based, where k + 1 < n) along axis 1 of ``b`` (rows x n), for each k in
+    ``ranks``: per row, nested single-rank selections (``ndarray.partition`` in place on one reused copy of
+    the row), the middle rank first, then each side within its part only; the value of rank k + 1 is the
+    minimum of the part above k.  A few times faster than one ``np.partition`` at several ranks or a full
+    sort, and it touches one row's worth of new memory."""
+    rows, n = b.shape
+    ks = sorted({int(k) for k in ranks})
+    out = {k: np.empty(rows) for k in ks}
+    out.update({k + 1: np.empty(rows) for k in ks if k + 1 < n})
+    c = np.empty(n)
+
+    def select(r: int, lo: int, hi: int, part: list[int]) -> None:
+        if not part:
+            return
+        m = len(part) // 2
+        k = part[m]
+        c[lo:hi].partition(k - lo)
+        out[k][r] = c[k]
+        if k + 1 < hi:  # (else k + 1 is hi: a rank an enclosing call selected, or n)
+            out[k + 1][r] = c[k + 1:hi].min()
+        select(r, lo, k, part[:m])
+        select(r, k + 1, hi, part[m + 1:])
+
+    for r in range(rows):
+        np.copyto(c, b[r])
+        select(r, 0, n, ks)
+    return out
+
+
+def _quantiles(a: np.ndarray, qs=PERCENTILES, finite: bool | None = None) -> np.ndarray:
     """Percentiles over paths (axis 0), linear interpolation as ``np.quantile``; non-finite values (e.g. an
     infinite R&D/gross-profit ratio) allowed.
 
-    Finite metrics take a selection (``np.partition`` at the few ranks needed) along the contiguous path
-    axis of the kernel's year-major arrays instead of ``np.quantile``'s copy and wider partition."""
+    Finite metrics take exact order statistics (:func:`_order_stats`) along the contiguous path axis of the
+    kernel's year-major arrays, instead of ``np.quantile``'s copy and wider partition.  ``finite``: already
+    known (the caller summed the metric)."""
     q = np.asarray(qs, dtype=float) / 100.0
-    if np.isfinite(a).all():
+    if finite is None:
+        finite = bool(np.isfinite(a).all())
+    if finite:
         b = a.T if a.T.flags.c_contiguous else np.ascontiguousarray(a.T)  # (years, paths)
         n = b.shape[1]
         h = (n - 1) * q
         lo = np.floor(h).astype(np.int64)
         hi = np.minimum(lo + 1, n - 1)
-        part = np.partition(b, np.unique(np.concatenate([lo, hi])), axis=1)
-        x0, x1 = part[:, lo], part[:, hi]
+        stats = _order_stats(b, lo)
+        x0 = np.stack([stats[k] for k in lo], axis=1)
+        x1 = np.stack([stats[k] for k in hi], axis=1)
         return (x0 + (x1 - x0) * (h - lo)).T
     import warnings
 
     with warnings.catch_warnings():  # a metric undefined on every path (e.g. no token revenue) stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanquantile(a, q, axis=0, method="nearest")
+
+
+def _describe(a: np.ndarray, percentiles) -> tuple[np.ndarray, np.ndarray]:
+    """(percentiles x years, mean per year) of one metric's paths x years; the mean is NaN for a year with a
+    non-finite path.  One pass sums the paths: a finite sum means every path is finite."""
+    b = a.T if a.T.flags.c_contiguous else np.ascontiguousarray(a.T)
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = b.sum(axis=1)
+    finite = np.isfinite(total)
+    q = _quantiles(a, percentiles, finite=bool(finite.all()))
+    return q, np.where(finite, total / b.shape[1], np.nan)
+
+
+def _threads() -> int:
+    import os
+
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -139,6 +212,19 @@ class Result:
     def metric_names(self) -> list[str]:
         return list(self.metrics)
 
+    def _columns(self, name: str, cols) -> np.ndarray:
+        """``metric[:, cols]``; a store-backed result reads only those years."""
+        if isinstance(self.metrics, _StoreMetrics):
+            if name not in self.metrics:
+                raise UnknownNameError("metric", name, self.metrics)
+            return self.metrics.read(name, cols)
+        return self._metric(name)[:, cols]
+
+    def _last_col(self) -> int:
+        if isinstance(self.metrics, _StoreMetrics):
+            return self.metrics.years - 1
+        return self.metrics["revenue_usd"].shape[1] - 1
+
     def _metric(self, name: str) -> np.ndarray:
         if name not in self.metrics:
             raise UnknownNameError("metric", name, self.metrics)
@@ -149,7 +235,7 @@ class Result:
         if year is None:
             return self.target_index or self.years
         k = year - self.base_year if year > 100 else year
-        last = self.metrics["revenue_usd"].shape[1] - 1
+        last = self._last_col()
         if not 1 <= k <= last:
             raise InputError("year", year, f"must be a projected year: 1 to {last} or fiscal year "
                              f"{self.base_year + 1} to {self.base_year + last}")
@@ -157,35 +243,46 @@ class Result:
 
     # -- outputs -------------------------------------------------------------------------------------
     def summary(self, metrics: list[str] | None = None, percentiles=PERCENTILES):
-        """Tidy DataFrame: one row per (fiscal year, metric) with p10, p50, p90 (and the mean) over paths."""
+        """Tidy DataFrame: one row per (fiscal year, metric) with p10, p50, p90 (and the mean) over paths.
+
+        Metrics are described in parallel threads (the selections release the GIL), each exactly as alone."""
         import pandas as pd
 
-        names = metrics or self.metric_names()
-        frames = []
+        names = list(metrics or self.metric_names())
         cols = slice(1, self.years + 1)
-        for name in names:
-            a = self._metric(name)[:, cols]
-            q = _quantiles(a, percentiles)
-            with np.errstate(invalid="ignore", over="ignore"):
-                mean = np.where(np.isfinite(a).all(0), a.mean(0), np.nan)
-            d = {"year": self.fiscal_years, "year_label": [self.scenario.year_label(y) for y in self.fiscal_years],
-                 "metric": name}
-            for i, p in enumerate(percentiles):
-                d[f"p{p}"] = q[i]
-            d["mean"] = mean
-            frames.append(pd.DataFrame(d))
-        return pd.concat(frames, ignore_index=True)
+
+        def describe(name: str):
+            return _describe(self._columns(name, cols), percentiles)
+
+        stored = isinstance(self.metrics, _StoreMetrics)  # read back one metric at a time: bounded memory
+        if len(names) > 1 and self.paths_n >= 10_000 and _threads() > 1 and not stored:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(_threads()) as pool:
+                parts = list(pool.map(describe, names))
+        else:
+            parts = [describe(n) for n in names]
+        ny = self.years
+        d = {"year": np.tile(self.fiscal_years, len(names)),
+             "year_label": np.tile([self.scenario.year_label(y) for y in self.fiscal_years], len(names)),
+             "metric": np.repeat(np.array(names, dtype=object), ny)}
+        for i, p in enumerate(percentiles):
+            d[f"p{p}"] = np.concatenate([q[i] for q, _ in parts]) if parts else np.empty(0)
+        d["mean"] = np.concatenate([m for _, m in parts]) if parts else np.empty(0)
+        return pd.DataFrame(d)
 
     def wide(self, percentile: int = 50, metrics: list[str] | None = None):
         """One percentile as a year × metric table."""
         df = self.summary(metrics, (percentile,))
         return df.pivot(index="year", columns="metric", values=f"p{percentile}")[metrics or self.metric_names()]
 
-    def to_dataset(self, include_base_year: bool = True):
+    def to_dataset(self, include_base_year: bool = True, stack: bool = True, path_offset: int = 0):
         """Every metric as a labelled ``xarray.Dataset``: dims ``path x year`` (fiscal years), per-tier metrics
         gathered along ``tier`` and per-fleet ones along ``fleet`` (coordinates ``fleet_kind``,
         ``accelerator``), ``units`` from the name's unit suffix.  Tier and fleet metrics are stacked (copied),
-        the others are views of the paths."""
+        the others are views of the paths.  ``stack=False``: every metric stays its own ``path x year``
+        variable under its own name (what a store written by :func:`simulate` holds); ``path_offset``: the
+        number of the first path (a chunk of a larger run)."""
         import xarray as xr
 
         spec = self.scenario.spec
@@ -203,6 +300,8 @@ class Result:
         tier_keys = {"tokens_{}_mtok": "tokens_mtok", "price_{}_usd_per_mtok": "price_usd_per_mtok",
                      "revenue_tokens_{}_usd": "revenue_usd"}
         used, data = set(), {}
+        if not stack:
+            tier_keys, tags = {}, {}
         for pattern, short in tier_keys.items():
             names = [pattern.format(key) for key in tiers.values()]
             if names and all(n in self.metrics for n in names):
@@ -218,7 +317,7 @@ class Result:
             if k not in used:
                 data[k] = (("path", "year"), v[:, cols])
         ds = xr.Dataset(data, coords={
-            "path": np.arange(self.paths_n), "year": years, "tier": list(tiers),
+            "path": np.arange(path_offset, path_offset + self.paths_n), "year": years, "tier": list(tiers),
             "fleet": [f"{k} {a}" for k, a in fleets], "fleet_kind": ("fleet", [k for k, _ in fleets]),
             "accelerator": ("fleet", [a for _, a in fleets]),
         }, attrs={"scenario": self.scenario.name, "seed": self.seed, "base_year": self.base_year})
@@ -239,10 +338,10 @@ class Result:
         """Probabilities (share of paths) in the target year (or ``year``): revenue >= target, gross margin > 0,
         cumulative free cash flow > 0 (summed from the first projected year), both revenue and margin."""
         k = self._col(year)
-        rev = self.metrics["revenue_usd"][:, k]
-        gp = self.metrics["gross_profit_usd"][:, k]
-        cum = self.metrics["cumulative_free_cash_flow_usd"][:, k]
-        op = self.metrics["operating_profit_usd"][:, k]
+        rev = self._columns("revenue_usd", k)
+        gp = self._columns("gross_profit_usd", k)
+        cum = self._columns("cumulative_free_cash_flow_usd", k)
+        op = self._columns("operating_profit_usd", k)
         t = self.scenario.spec.target
         out = {
             "year": self.base_year + k,
@@ -263,20 +362,32 @@ class Result:
         return out
 
     def calibration(self):
-        """The scenario's reported figures (``checks``) beside the modelled base years (P10/P50/P90)."""
+        """Reported base-year figures beside the Monte Carlo's modelled years (P10/P50/P90): the scenario's
+        calibration targets (solved on its central point, see :mod:`inferonomics.market.calibrate`; the
+        tolerance and whether the central point meets it) and its ``checks`` (no effect on the model)."""
         import pandas as pd
 
+        from inferonomics.market.calibrate import calibration_of
+
         rows = []
-        last = self.metrics["revenue_usd"].shape[1] - 1
+        last = self._last_col()
+        items = []
+        cal = calibration_of(self.scenario)
+        if cal is not None:
+            for t, solved in zip(self.scenario.spec.calibration.targets, cal.targets, strict=True):
+                items.append((t.label, t.metric, [self.base_year], t.value, t.tolerance, solved["ok"],
+                              solved["solved_by"]))
         for c in self.scenario.spec.checks:
-            ks = [y - self.base_year for y in c.years]
-            reported = c.value.fixed_value()
-            row = {"check": c.label, "metric": c.metric, "years": "+".join(str(y) for y in c.years),
-                   "reported_usd": reported, "modelled_p10": np.nan, "modelled_p50": np.nan,
-                   "modelled_p90": np.nan, "modelled_p50_over_reported": np.nan,
-                   "provenance": c.value.provenance}
-            if all(0 <= k <= last for k in ks):
-                s = self.metrics[c.metric][:, ks].sum(1)
+            items.append((c.label, c.metric, c.years, c.value, np.nan, None, "(check)"))
+        for label, metric, years, value, tol, ok, by in items:
+            ks = [y - self.base_year for y in years]
+            reported = value.fixed_value()
+            row = {"check": label, "metric": metric, "years": "+".join(str(y) for y in years),
+                   "reported": reported, "modelled_p10": np.nan, "modelled_p50": np.nan,
+                   "modelled_p90": np.nan, "modelled_p50_over_reported": np.nan, "tolerance": tol,
+                   "calibrated_ok": ok, "solved_by": by, "provenance": value.provenance}
+            if all(0 <= k <= last for k in ks) and metric in self.metrics:
+                s = self._columns(metric, ks).sum(1)
                 q = _quantiles(s[:, None])[:, 0]
                 row.update(modelled_p10=q[0], modelled_p50=q[1], modelled_p90=q[2],
                            modelled_p50_over_reported=q[1] / reported if reported else np.nan)
@@ -347,7 +458,12 @@ def _client(scheduler):
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
     if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:  # nothing listening, wrong host, firewall
+            raise InputError("scheduler", scheduler, "no dask scheduler answered there within "
+                             f"{CONNECT_TIMEOUT_S} s ({str(exc).splitlines()[0][:160]}); start one with "
+                             "`dask scheduler` (and workers with `dask worker ADDRESS`), or give 'local'") from None
         return client, client.close
     raise InputError("scheduler", scheduler, "give 'local', a scheduler address such as tcp://HOST:PORT, or a "
                      "dask.distributed Client")
@@ -362,7 +478,8 @@ def simulate(
     *,
     scheduler=None,
     metrics: list[str] | None = None,
-    chunk_paths: int = CHUNK_PATHS,
+    chunk_paths: int | None = None,
+    store=None,
 ) -> Result:
     """Monte Carlo over ``paths`` draws of the uncertain inputs (seeded), vectorized over paths × years.
 
@@ -370,12 +487,20 @@ def simulate(
     called after each chunk of paths.  ``scheduler``: run the chunks on a dask.distributed cluster
     (``"local"``, ``tcp://HOST:PORT`` or a Client); each worker draws its own paths (the streams jump ahead),
     so the same seed gives the same paths, hence the same percentiles, as the in-process run.  ``metrics``:
-    keep only these (memory: paths x years x 8 bytes each)."""
+    keep only these (memory: paths x years x 8 bytes each).  ``chunk_paths``: paths projected at once (default:
+    all of them up to 131,072 in process, else 25,000; 50,000 per task on a cluster).  ``store``: a
+    ``.zarr`` path: each chunk is written there as it arrives (in path order) instead of being kept, and the
+    result reads its metrics back from the store one at a time (memory: one metric, not all); a ``.nc`` path:
+    the whole result is written there as NetCDF at the end (held in memory first)."""
     sc = _as_scenario(scenario)
     paths = _check_int("paths", paths, 1, 100_000_000 if scheduler is not None else 5_000_000)
     seed = _check_int("seed", seed, 0, 2**63 - 1)
+    if chunk_paths is None:
+        chunk_paths = DASK_CHUNK_PATHS if scheduler is not None else (
+            paths if paths <= ONE_CHUNK_PATHS else CHUNK_PATHS)
     chunk_paths = _check_int("chunk_paths", chunk_paths, 1, 10_000_000)
     shown, sim = _horizon(sc, years)
+    _calibrated(sc)  # solve the base year here, once: a cluster's workers receive the solved scenario
     keep = None
     if metrics is not None:
         known = _metric_names(sc)
@@ -387,8 +512,13 @@ def simulate(
                                    "cumulative_free_cash_flow_usd"]))
     bounds = [(lo, min(lo + chunk_paths, paths)) for lo in range(0, paths, chunk_paths)]
     out: dict[str, np.ndarray] = {}
+    kind = _store_kind(store)
+    writer = _ZarrWriter(store, sc, seed, sim) if kind == "zarr" else None
 
-    def store(lo: int, hi: int, part: dict) -> None:
+    def keep_part(lo: int, hi: int, part: dict) -> None:
+        if writer is not None:
+            writer.add(lo, hi, part)
+            return
         if hi - lo == paths:
             out.update(part)
             return
@@ -399,13 +529,13 @@ def simulate(
 
     if scheduler is None:
         for lo, hi in bounds:
-            store(lo, hi, _project_chunk(sc, paths, seed, lo, hi, sim, keep))
+            keep_part(lo, hi, _project_chunk(sc, paths, seed, lo, hi, sim, keep))
             if progress:
                 progress(hi, paths)
     else:
+        client, close = _client(scheduler)  # first: it says what is missing when dask is not installed
         from dask.distributed import as_completed
 
-        client, close = _client(scheduler)
         try:
             sc_remote = client.scatter(sc, broadcast=True)
             futures = {client.submit(_project_chunk, sc_remote, paths, seed, lo, hi, sim, keep, pure=False): (lo, hi)
@@ -413,14 +543,103 @@ def simulate(
             done = 0
             for fut in as_completed(futures):
                 lo, hi = futures[fut]
-                store(lo, hi, fut.result())
+                keep_part(lo, hi, fut.result())
                 fut.release()
                 done += hi - lo
                 if progress:
                     progress(done, paths)
         finally:
             close()
-    return Result(sc, paths, seed, shown, out)
+    if writer is not None:
+        return Result(sc, paths, seed, shown, writer.finish())
+    res = Result(sc, paths, seed, shown, out)
+    if kind == "netcdf":
+        _write_netcdf(res, store)
+    return res
+
+
+def _store_kind(store) -> str | None:
+    if store is None:
+        return None
+    import os
+
+    p = os.fspath(store)
+    if p.endswith(".zarr"):
+        return "zarr"
+    if p.endswith(".nc"):
+        return "netcdf"
+    raise InputError("out", p, "must be a path ending in .zarr (streamed as the chunks arrive) or .nc (NetCDF)")
+
+
+class _ZarrWriter:
+    """Appends chunks of paths to a Zarr store in path order (chunks finishing early wait in a buffer), one
+    ``year x path`` variable per metric (as the kernel lays them out: reading one back is contiguous)."""
+
+    def __init__(self, path, sc: Scenario, seed: int, sim: int):
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            raise InputError("out", str(path), "a .zarr store needs zarr: pip install 'inferonomics[dask]'") from None
+        self.path, self.sc, self.seed, self.sim = path, sc, seed, sim
+        self.next, self.waiting, self.names = 0, {}, None
+
+    def add(self, lo: int, hi: int, part: dict) -> None:
+        self.waiting[lo] = (hi, part)
+        while self.next in self.waiting:
+            hi2, p = self.waiting.pop(self.next)
+            self._write(self.next, hi2, p)
+            self.next = hi2
+
+    def _write(self, lo: int, hi: int, part: dict) -> None:
+        ds = Result(self.sc, hi - lo, self.seed, self.sim, part).to_dataset(stack=False, path_offset=lo)
+        ds = ds.drop_vars(["tier", "fleet", "fleet_kind", "accelerator"], errors="ignore").transpose("year", "path")
+        if lo == 0:
+            ds.to_zarr(self.path, mode="w", consolidated=False,
+                       encoding={k: {"chunks": (self.sim + 1, hi - lo)} for k in ds.data_vars})
+            self.names = list(ds.data_vars)
+        else:
+            ds.to_zarr(self.path, append_dim="path", consolidated=False)
+
+    def finish(self) -> _StoreMetrics:
+        if self.waiting:  # pragma: no cover - every chunk arrives before finish
+            raise RuntimeError(f"chunks not written: {sorted(self.waiting)}")
+        return _StoreMetrics(self.path, self.names or [])
+
+
+class _StoreMetrics(Mapping):
+    """Metrics of a result kept in a Zarr store: ``paths x years`` arrays read on access, one at a time."""
+
+    def __init__(self, path, names: list[str]):
+        self.path, self.names = path, list(names)
+        import xarray as xr
+
+        with xr.open_zarr(self.path, consolidated=False, chunks=None) as ds:
+            self.years = ds.sizes["year"]
+
+    def read(self, name: str, cols) -> np.ndarray:
+        """``paths x len(cols)`` (or ``paths`` for one column) of one metric, read from the store."""
+        if name not in self.names:
+            raise KeyError(name)
+        import xarray as xr
+
+        with xr.open_zarr(self.path, consolidated=False, chunks=None) as ds:
+            return np.asarray(ds[name].isel(year=cols).values).T  # stored year x path: a contiguous read
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.read(name, slice(None))
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _write_netcdf(res: Result, path) -> None:
+    """The whole result as NetCDF (netCDF4 or h5netcdf if installed, else NetCDF3 through SciPy)."""
+    ds = res.to_dataset(stack=False).drop_vars(["tier", "fleet", "fleet_kind", "accelerator"], errors="ignore")
+    ds.attrs = {k: v for k, v in ds.attrs.items() if v is not None}
+    ds.to_netcdf(path)
 
 
 def _metric_names(sc: Scenario) -> list[str]:
@@ -435,7 +654,8 @@ def sensitivity(scenario, output: str = "revenue_usd", year: int | None = None, 
 
     sc = _as_scenario(scenario)
     _, sim = _horizon(sc, years)
-    leaves = sc.uncertain_inputs()
+    fixed = _calibrated(sc)  # inputs the calibration solves for are not free: no bar
+    leaves = [lf for lf in sc.uncertain_inputs() if lf.path not in fixed]
     rows = 2 * len(leaves) + 1
     pos = {leaf.path: i for i, leaf in enumerate(leaves)}
 

@@ -458,7 +458,10 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
     sga = x.s("costs.sga_share_of_revenue") * revenue
     op = gp - rnd - sga
     dep = agg["depreciation"] + dep_classic
-    capex = agg["capex"] + capex_classic
+    # data-centre buildings (land, shells, power and cooling plant) bought with the IT equipment: cash only; the
+    # P&L charges the halls through the facility cost per kW-month (the rent-equivalent of owned buildings)
+    capex_buildings = full(x.s("costs.buildings_share_of_it_capex") * (agg["capex"] + capex_classic))
+    capex = agg["capex"] + capex_classic + capex_buildings
     ebitda = op + dep
     fcf = ebitda - capex
     cum = np.cumsum(fcf, axis=0) - fcf[:1]  # from the first projected year on; 0 in the base year
@@ -487,6 +490,7 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
         "capex_usd": capex,
         "capex_accelerators_usd": agg["capex"],
         "capex_classic_usd": capex_classic,
+        "capex_buildings_usd": capex_buildings,
         "depreciation_usd": dep,
         "power_usd": agg["power"],
         "facility_usd": agg["facility"],

@@ -208,7 +208,7 @@ def _zero() -> list[Spec]:
 
 # --- scenario sections -----------------------------------------------------------------------------------
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)  # defaults get their bounds too
 
 
 def _slug(v: str) -> str:
@@ -403,6 +403,10 @@ class Costs(_Strict):
     operations_share_of_capex_per_year: Num(0.0, 1.0) | None = None
     cost_of_capital: Num(0.0, 1.0) | None = None
     sga_share_of_revenue: Share = Field(default_factory=lambda: Spec(value=0.0))
+    buildings_share_of_it_capex: Num(0.0, 5.0) = Field(
+        default_factory=lambda: Spec(value=0.0),
+        description="data-centre buildings (land, shells, power and cooling plant) bought per USD of IT capex",
+    )
 
 
 class BaseYear(_Strict):
@@ -470,6 +474,32 @@ class MarketLink(_Strict):
     note: str | None = None
 
 
+class CalibrationTarget(_Strict):
+    """A reported base-year figure the calibration solves the model to (see :mod:`inferonomics.market.calibrate`)."""
+
+    metric: str = Field(description="a metric of the projection, e.g. operating_profit_usd")
+    label: str
+    value: Num()
+    tolerance: float = Field(gt=0.0, le=1.0, description="allowed |model / value - 1|")
+    solve_for: list[str] = Field(default_factory=list, description="input paths set to one solved value; "
+                                 "empty: the target is only checked")
+    note: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _fixed(cls, v: Spec) -> Spec:
+        if v._dist is not None:
+            raise ValueError("a calibration target is a fixed number ('value'), not a distribution")
+        return v
+
+
+class Calibration(_Strict):
+    """Base-year calibration: each target with ``solve_for`` moves those inputs until the model meets it."""
+
+    targets: list[CalibrationTarget] = Field(min_length=1)
+    note: str | None = None
+
+
 class ScenarioSpec(_Strict):
     name: str
     title: str
@@ -485,6 +515,7 @@ class ScenarioSpec(_Strict):
     rnd: Rnd = Field(default_factory=Rnd)
     costs: Costs
     checks: list[Check] = Field(default_factory=list)
+    calibration: Calibration | None = None
     correlations: list[Correlation] = Field(default_factory=list, description="rank correlations of inputs")
     sources: list[str] = Field(default_factory=list, description="documents the file draws on")
     notes: str | None = None
@@ -723,7 +754,7 @@ class Scenario:
         return Copula([(c.inputs[0], c.inputs[1], c.rank_correlation) for c in self.spec.correlations])
 
     def uncertain_inputs(self) -> list[Leaf]:
-        skip = ("target.", "checks")
+        skip = ("target.", "checks", "calibration.")
         return [x for x in self.leaves() if x.uncertain and not x.path.startswith(skip)]
 
     def year_label(self, year: int) -> str:
