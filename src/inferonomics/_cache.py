@@ -46,27 +46,41 @@ def _hook(d: dict):
     return d
 
 
-def _path(kind: str, text: str) -> Path | None:
+def _path(kind: str, text: str, version: str | None = "") -> Path | None:
     d = cache_dir()
-    if d is None:
+    if d is None or version is None:
         return None
-    return d / kind / (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
+    key = f"{version}\0{text}" if version else text
+    return d / kind / (hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
 
 
-def get(kind: str, text: str) -> Any:
-    """The cached document parsed from ``text``, or ``_MISS``."""
-    p = _path(kind, text)
+def _hooked(hook):
+    if hook is None:
+        return _hook
+
+    def both(d: dict):
+        d = _hook(d)
+        return hook(d) if isinstance(d, dict) else d
+
+    return both
+
+
+def get(kind: str, text: str, *, version: str | None = "", hook=None) -> Any:
+    """The cached document parsed from ``text``, or ``_MISS``.  ``version`` names what else the parse depends
+    on (part of the key; ``None``: not cached); ``hook`` builds objects from the JSON mappings (``json.loads``
+    ``object_hook``)."""
+    p = _path(kind, text, version)
     if p is None:
         return _MISS
     try:
-        return json.loads(p.read_text(encoding="utf-8"), object_hook=_hook)
+        return json.loads(p.read_text(encoding="utf-8"), object_hook=_hooked(hook))
     except (OSError, ValueError):
         return _MISS
 
 
-def put(kind: str, text: str, doc: Any) -> None:
+def put(kind: str, text: str, doc: Any, *, version: str | None = "") -> None:
     """Remember ``doc`` as the parse of ``text`` (only if it survives the JSON round trip unchanged)."""
-    p = _path(kind, text)
+    p = _path(kind, text, version)
     if p is None:
         return
     try:
@@ -81,12 +95,16 @@ def put(kind: str, text: str, doc: Any) -> None:
         return
 
 
-def parsed(kind: str, text: str, parse) -> Any:
-    """``parse(text)``, from the cache when the same text was parsed before."""
-    doc = get(kind, text)
+def parsed(kind: str, text: str, parse, *, version: str | None = "", hook=None) -> Any:
+    """``parse(text)``, from the cache when the same text was parsed before (by the same ``version`` of the
+    parser).  With a ``hook``, a fresh parse goes through the same JSON form and hook as a cached one, so a
+    hit and a miss give the same objects."""
+    doc = get(kind, text, version=version, hook=hook)
     if doc is _MISS:
         doc = parse(text)
-        put(kind, text, doc)
+        put(kind, text, doc, version=version)
+        if hook is not None:
+            doc = json.loads(json.dumps(doc, default=_default, allow_nan=True), object_hook=_hooked(hook))
     return doc
 
 

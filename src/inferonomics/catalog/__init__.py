@@ -13,45 +13,60 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inferonomics.catalog.schema import (
-    Accelerator,
-    ApiPrice,
-    Constant,
-    EfficiencyFamily,
-    EngineProfile,
-    FxRate,
-    Model,
-    Region,
-    Sourced,
-)
 from inferonomics.errors import CatalogFileError, UnknownNameError
+
+if TYPE_CHECKING:
+    from inferonomics.catalog.schema import (
+        Accelerator,
+        ApiPrice,
+        Constant,
+        EfficiencyFamily,
+        EngineProfile,
+        FxRate,
+        Model,
+        Region,
+        Sourced,
+    )
 
 ENV_DIR = "INFERONOMICS_CATALOG_DIR"
 
-_SECTIONS: dict[str, tuple[type, str]] = {
-    "accelerators": (Accelerator, "slug"),
-    "models": (Model, "slug"),
-    "regions": (Region, "slug"),
-    "fx": (FxRate, "currency"),
-    "efficiency": (EfficiencyFamily, "family"),
-    "constants": (Constant, "name"),
-    "api_prices": (ApiPrice, "key"),
-    "engines": (EngineProfile, "engine"),
+# section -> (schema class, field that identifies a record).  The records a catalog holds are built without
+# pydantic (inferonomics.catalog.records) from what the schema validated, so that reading an unchanged
+# catalog does not import pydantic; the schema classes are imported on first use.
+_SECTIONS: dict[str, tuple[str, str]] = {
+    "accelerators": ("Accelerator", "slug"),
+    "models": ("Model", "slug"),
+    "regions": ("Region", "slug"),
+    "fx": ("FxRate", "currency"),
+    "efficiency": ("EfficiencyFamily", "family"),
+    "constants": ("Constant", "name"),
+    "api_prices": ("ApiPrice", "key"),
+    "engines": ("EngineProfile", "engine"),
 }
+_SCHEMA_NAMES = ("Accelerator", "ApiPrice", "Constant", "EfficiencyFamily", "EngineProfile", "FxRate", "Model",
+                 "Region", "Sourced")
+
+
+def __getattr__(name: str):
+    if name in _SCHEMA_NAMES:
+        from inferonomics.catalog import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 KINDS = ("accelerators", "models", "regions")
 
 __all__ = [
-    "Catalog",
-    "load_catalog",
-    "get_catalog",
     "Accelerator",
+    "Catalog",
+    "CatalogFileError",
     "Model",
     "Region",
     "Sourced",
-    "CatalogFileError",
+    "get_catalog",
+    "load_catalog",
 ]
 
 
@@ -188,30 +203,52 @@ def _format_pydantic(err: Any) -> str:
     return format_errors(err.errors())
 
 
-def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
+@lru_cache(maxsize=1)
+def _parser_version() -> str | None:
+    """What a file's validated records depend on besides its text: the source of this loader, the schema, the
+    records, the numeric limits and the YAML gate.  An edit to any of them makes new cache keys, so records
+    validated by older code are never read; ``None`` (not cached) where the sources cannot be read."""
+    import hashlib
+
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    try:
+        for p in (here / "__init__.py", here / "schema.py", here / "records.py", here.parent / "limits.py",
+                  here.parent / "io.py"):
+            h.update(p.read_bytes())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _validated(path: str, text: str) -> list:
+    """The records of one catalog file, validated by the schema, as ``[[section, [record, ...]], ...]`` with
+    each record in the JSON form of :func:`inferonomics.catalog.records.dump`."""
     from pydantic import ValidationError
 
+    from inferonomics.catalog import records, schema
     from inferonomics.io import InputFileError, parse_yaml
 
-    from inferonomics import _cache
-
-    try:  # the same text parsed (and checked) before is read back from the cache
-        doc = _cache.parsed("catalog-yaml", text, lambda t: parse_yaml(t, path))
+    try:
+        doc = parse_yaml(text, path)
     except InputFileError as exc:
         raise CatalogFileError(str(exc)) from None
     if doc is None:
-        return
+        return []
     if not isinstance(doc, dict):
         raise CatalogFileError(f"{path}: the top level must be a mapping with keys {', '.join(_SECTIONS)}")
-    for section, records in doc.items():
+    out = []
+    for section, recs in doc.items():
         if section not in _SECTIONS:
             raise CatalogFileError(
                 f"{path}: unknown section {section!r}; allowed sections are {', '.join(_SECTIONS)}"
             )
-        cls, key = _SECTIONS[section]
-        if not isinstance(records, list):
+        cls_name, key = _SECTIONS[section]
+        cls = getattr(schema, cls_name)
+        if not isinstance(recs, list):
             raise CatalogFileError(f"{path}: section '{section}' must be a list of records")
-        for i, rec in enumerate(records):
+        dumped = []
+        for i, rec in enumerate(recs):
             name = rec.get(key, f"#{i + 1}") if isinstance(rec, dict) else f"#{i + 1}"
             if not isinstance(rec, dict):
                 raise CatalogFileError(f"{path}: {section} entry {name}: must be a mapping")
@@ -221,6 +258,21 @@ def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dic
                 raise CatalogFileError(f"{path}: {section} entry '{name}': {_format_pydantic(exc)}") from None
             except TypeError as exc:
                 raise CatalogFileError(f"{path}: {section} entry '{name}': {exc}") from None
+            dumped.append(records.dump(obj))
+        out.append([section, dumped])
+    return out
+
+
+def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
+    from inferonomics import _cache
+    from inferonomics.catalog import records
+
+    # the same text validated before (by the same code) is read back from the cache, without pydantic
+    sections = _cache.parsed("catalog-records", text, lambda t: _validated(path, t), version=_parser_version(),
+                             hook=records.hook)
+    for section, recs in sections:
+        key = _SECTIONS[section][1]
+        for obj in recs:
             out[section][getattr(obj, key)] = obj
             origin[f"{section}:{getattr(obj, key)}"] = path
 
