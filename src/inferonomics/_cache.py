@@ -1,7 +1,7 @@
 """A content-addressed cache of parsed data files, so that a command does not re-parse the catalog's YAML.
 
 An entry is the JSON form of a document that an earlier run parsed (and checked) from exactly the same text:
-the key is the SHA-256 of that text, so an edited file is a new key and a stale entry is never read.  JSON
+the key is a hash (BLAKE2b) of that text, so an edited file is a new key and a stale entry is never read.  JSON
 holds no code (unlike a pickle), dates are tagged, and a document that does not survive the JSON round trip
 unchanged is simply not cached.  Entries live in ``$INFERONOMICS_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/inferonomics`` or ``~/.cache/inferonomics``); ``INFERONOMICS_CACHE_DIR=off`` turns the
@@ -11,7 +11,6 @@ cache off.  Any failure to read or write the cache is ignored: the file is parse
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,6 +18,16 @@ from typing import Any
 
 ENV = "INFERONOMICS_CACHE_DIR"
 _MISS = object()
+
+try:  # the interpreter's own BLAKE2: importing hashlib loads OpenSSL, 2-10 ms of a command's start
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover (an interpreter without it)
+    from hashlib import blake2b as _blake2b
+
+
+def digest(data: bytes) -> str:
+    """A content hash (256-bit BLAKE2b, hex) for cache keys."""
+    return _blake2b(data, digest_size=32).hexdigest()
 
 
 def cache_dir() -> Path | None:
@@ -51,7 +60,7 @@ def _path(kind: str, text: str, version: str | None = "") -> Path | None:
     if d is None or version is None:
         return None
     key = f"{version}\0{text}" if version else text
-    return d / kind / (hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
+    return d / kind / (digest(key.encode("utf-8", "surrogatepass")) + ".json")
 
 
 def _hooked(hook):
@@ -108,4 +117,4 @@ def parsed(kind: str, text: str, parse, *, version: str | None = "", hook=None) 
     return doc
 
 
-__all__ = ["ENV", "cache_dir", "get", "parsed", "put"]
+__all__ = ["ENV", "cache_dir", "digest", "get", "parsed", "put"]

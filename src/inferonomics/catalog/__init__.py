@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,17 +207,15 @@ def _parser_version() -> str | None:
     """What a file's validated records depend on besides its text: the source of this loader, the schema, the
     records, the numeric limits and the YAML gate.  An edit to any of them makes new cache keys, so records
     validated by older code are never read; ``None`` (not cached) where the sources cannot be read."""
-    import hashlib
+    from inferonomics._cache import digest
 
     here = Path(__file__).parent
-    h = hashlib.sha256()
     try:
-        for p in (here / "__init__.py", here / "schema.py", here / "records.py", here.parent / "limits.py",
-                  here.parent / "io.py"):
-            h.update(p.read_bytes())
+        return digest(b"".join(p.read_bytes() for p in (here / "__init__.py", here / "schema.py",
+                                                        here / "records.py", here.parent / "limits.py",
+                                                        here.parent / "io.py")))
     except OSError:
         return None
-    return h.hexdigest()
 
 
 def _validated(path: str, text: str) -> list:
@@ -281,7 +278,11 @@ def load_catalog(user_dir: str | os.PathLike | None = None) -> Catalog:
     """Load the built-in catalog plus the user's files (which add or override records)."""
     out: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     origin: dict[str, str] = {}
-    data = resources.files("inferonomics.catalog") / "data"
+    data = Path(__file__).with_name("data")
+    if not data.is_dir():  # not installed as files (a zip): through importlib.resources (slower to import)
+        from importlib import resources
+
+        data = resources.files("inferonomics.catalog") / "data"
     for entry in sorted(data.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
             _load_file(f"built-in {entry.name}", entry.read_text(encoding="utf-8"), out, origin)
