@@ -62,6 +62,8 @@ SAME = [
     ["cost", *M, "--concurrency", "8", "--usd-per-gpu-hour", "2.5"],
     ["frontier", *M, "--gpus", "4", "--points", "5", "--json"],
     ["--catalog-dir", "tests", "perf", *M, "--concurrency", "1"],
+    ["--catalog-dir=tests", "perf", *M, "--gpus", "08", "--max-tpot-s", "5E-2", "--prefix-hit-rate", "0"],
+    ["perf", *M, "--isl", "0012", "--concurrency", "1.", "--prefix-hit-rate", ".5", "--mtp-accept-rate", "1e-1"],
 ]
 
 

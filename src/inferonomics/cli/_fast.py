@@ -171,6 +171,8 @@ def run(typer_app, commands, argv: list[str]) -> tuple[bool, Any]:
     if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):  # shell completion: Typer's
         return False, None
     try:
+        if typer_app.registered_callback is None or typer_app.registered_callback.callback is None:
+            raise _Unusual
         root = _command(typer_app.registered_callback.callback, (), typer_app)
         root_values, rest = _parse(root, argv, stop_at_word=True)
         if not rest:
