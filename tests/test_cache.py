@@ -53,6 +53,18 @@ def test_cache_off_and_unwritable_directory_change_nothing(tmp_path, monkeypatch
     assert _cache.parsed("k", "t", lambda t: {"v": 3}) == {"v": 3}
 
 
+def test_old_entries_are_dropped_oldest_first(cache, monkeypatch):
+    import os
+
+    monkeypatch.setattr(_cache, "MAX_ENTRIES", 3)
+    for i in range(5):
+        _cache.put("k", f"text {i}", {"i": i})
+        (entry,) = [e for e in (cache / "k").glob("*.json") if json.loads(e.read_text())["i"] == i]
+        os.utime(entry, (1_000_000 + i, 1_000_000 + i))  # written in this order
+    assert sorted(json.loads(e.read_text())["i"] for e in (cache / "k").glob("*.json")) == [2, 3, 4]
+    assert _cache.get("k", "text 4") == {"i": 4} and _cache.get("k", "text 0") is _cache._MISS
+
+
 def test_the_version_of_the_parser_is_part_of_the_key(cache):
     calls = []
 

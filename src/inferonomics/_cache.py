@@ -102,6 +102,22 @@ def put(kind: str, text: str, doc: Any, *, version: str | None = "") -> None:
         os.replace(tmp, p)
     except (OSError, TypeError, ValueError, RecursionError):
         return
+    _prune(p.parent)
+
+
+MAX_ENTRIES = 256  # per kind: entries of edited files (or of older code) are dropped, oldest first
+
+
+def _prune(d: Path) -> None:
+    try:
+        entries = list(d.glob("*.json"))
+        if len(entries) <= MAX_ENTRIES:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime)
+        for e in entries[: len(entries) - MAX_ENTRIES]:
+            e.unlink(missing_ok=True)
+    except OSError:
+        return
 
 
 def parsed(kind: str, text: str, parse, *, version: str | None = "", hook=None) -> Any:
