@@ -1,16 +1,17 @@
 """A short way through the command line for a well-formed call of one of the core commands (``perf ... --json``).
 
-The command groups of later capabilities (provider, decide, market...) are registered on the root app the
-first time anything looks at its commands (:class:`DeferredGroups`): a core command does not pay ~15 ms for
-importing them, and ``--help``, the other commands and every use of ``app`` see all of them.
-
 Typer converts option values with pydantic, and importing pydantic costs more than the prediction itself.
-This reads the options of the one command being run from the same Typer definitions (so names, aliases and
-defaults cannot drift), converts plain values (``--gpus 4``, ``--isl=2048``, ``--json``) as Typer does,
-checks every number against the same limits, and calls the same command.  Anything else (``--help``, an
-unknown or repeated option, a value that is not a plain number, a number out of range, a missing option)
-returns ``None`` before anything has run, and the caller runs the call through Typer, which prints the same
-message it always does.  The outcome of a call never depends on which way it went.
+:func:`run` reads the options of the one command being run from the same Typer definitions (so names,
+aliases and defaults cannot drift), converts plain values (``--gpus 4``, ``--isl=2048``, ``--json``) as Typer
+does, checks every number against the same limits (:func:`~inferonomics.cli.guard_numbers`) and calls the
+same command.  Anything else (``--help``, an unknown or repeated option, a value that is not a plain number,
+a number out of range, a missing option) is declined before anything has run, and the caller runs the call
+through Typer, which prints the same message it always does.  The outcome of a call never depends on which
+way it went.
+
+The command groups of later capabilities (provider, decide, market...) are registered on the root app the
+first time anything looks at its commands (:func:`deferred_groups_typer`): a core command does not pay
+~15 ms for importing them, and ``--help``, the other commands and every use of ``app`` see all of them.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ def run(typer_app, commands, argv: list[str]) -> tuple[bool, Any]:
 
     if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):  # shell completion: Typer's
         return False, None
+    if os.name == "nt" and any(c in a for a in argv for c in "*?["):  # Typer expands wildcards on Windows
+        return False, None
     try:
         if typer_app.registered_callback is None or typer_app.registered_callback.callback is None:
             raise _Unusual
@@ -183,7 +186,7 @@ def run(typer_app, commands, argv: list[str]) -> tuple[bool, Any]:
             raise _Unusual
         cmd = _command(info.callback, (rest[0],), typer_app)
         values, _ = _parse(cmd, rest[1:])
-    except _Unusual:
+    except (_Unusual, AttributeError, ImportError, TypeError):  # the last three: a Typer built differently
         return False, None
     return True, _invoke(root.callback, root_values, cmd.callback, values)
 
@@ -194,7 +197,6 @@ def _invoke(root, root_values: dict, command, values: dict) -> Any:
     import sys
 
     from typer import Abort, Exit
-    from typer._click.utils import PacifyFlushWrapper
 
     try:
         try:
@@ -207,6 +209,8 @@ def _invoke(root, root_values: dict, command, values: dict) -> Any:
             raise Exit(130) from e
         except OSError as e:
             if e.errno == errno.EPIPE:
+                from typer._click.utils import PacifyFlushWrapper
+
                 sys.stdout = PacifyFlushWrapper(sys.stdout)
                 sys.stderr = PacifyFlushWrapper(sys.stderr)
                 sys.exit(1)
