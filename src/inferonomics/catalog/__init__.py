@@ -2,8 +2,10 @@
 
 Built-in records live in ``catalog/data/*.yaml``.  User files (``*.yaml`` in a directory given by
 ``--catalog-dir`` or the ``INFERONOMICS_CATALOG_DIR`` environment variable) add records or override
-built-in ones with the same slug.  Every record is validated on load; an error names the file, the
-entry and the field.
+built-in ones with the same slug.  Every record is validated by the schema (:mod:`.schema`); an error names
+the file, the entry and the field.  The validated records of a file are cached by its content (and the code
+that validated them), and the catalog holds plain immutable records built from them (:mod:`.records`), so
+reading an unchanged catalog does not import pydantic.
 """
 
 from __future__ import annotations
