@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from inferonomics.catalog import load_catalog
-from inferonomics.catalog.schema import ACCELERATOR_KINDS, Sourced
+from inferonomics.catalog.records import SourcedMethods
+from inferonomics.catalog.schema import ACCELERATOR_KINDS
 from inferonomics.errors import CatalogFileError, InputError, NoRentalPriceError, UnknownNameError
 from inferonomics.perf import predict
 from inferonomics.perf.arch import (
@@ -46,7 +47,7 @@ def test_required_records_present(cat):
 
 
 def _sourced_values(obj, path=""):
-    if isinstance(obj, Sourced):
+    if isinstance(obj, SourcedMethods):  # a catalog record or a schema object
         yield path, obj
     elif hasattr(type(obj), "model_fields"):
         for name in type(obj).model_fields:

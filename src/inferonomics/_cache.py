@@ -1,7 +1,7 @@
 """A content-addressed cache of parsed data files, so that a command does not re-parse the catalog's YAML.
 
 An entry is the JSON form of a document that an earlier run parsed (and checked) from exactly the same text:
-the key is the SHA-256 of that text, so an edited file is a new key and a stale entry is never read.  JSON
+the key is a hash (BLAKE2b) of that text, so an edited file is a new key and a stale entry is never read.  JSON
 holds no code (unlike a pickle), dates are tagged, and a document that does not survive the JSON round trip
 unchanged is simply not cached.  Entries live in ``$INFERONOMICS_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/inferonomics`` or ``~/.cache/inferonomics``); ``INFERONOMICS_CACHE_DIR=off`` turns the
@@ -11,7 +11,6 @@ cache off.  Any failure to read or write the cache is ignored: the file is parse
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,6 +18,16 @@ from typing import Any
 
 ENV = "INFERONOMICS_CACHE_DIR"
 _MISS = object()
+
+try:  # the interpreter's own BLAKE2: importing hashlib loads OpenSSL, 2-10 ms of a command's start
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover (an interpreter without it)
+    from hashlib import blake2b as _blake2b
+
+
+def digest(data: bytes) -> str:
+    """A content hash (256-bit BLAKE2b, hex) for cache keys."""
+    return _blake2b(data, digest_size=32).hexdigest()
 
 
 def cache_dir() -> Path | None:
@@ -46,27 +55,41 @@ def _hook(d: dict):
     return d
 
 
-def _path(kind: str, text: str) -> Path | None:
+def _path(kind: str, text: str, version: str | None = "") -> Path | None:
     d = cache_dir()
-    if d is None:
+    if d is None or version is None:
         return None
-    return d / kind / (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
+    key = f"{version}\0{text}" if version else text
+    return d / kind / (digest(key.encode("utf-8", "surrogatepass")) + ".json")
 
 
-def get(kind: str, text: str) -> Any:
-    """The cached document parsed from ``text``, or ``_MISS``."""
-    p = _path(kind, text)
+def _hooked(hook):
+    if hook is None:
+        return _hook
+
+    def both(d: dict):
+        d = _hook(d)
+        return hook(d) if isinstance(d, dict) else d
+
+    return both
+
+
+def get(kind: str, text: str, *, version: str | None = "", hook=None) -> Any:
+    """The cached document parsed from ``text``, or ``_MISS``.  ``version`` names what else the parse depends
+    on (part of the key; ``None``: not cached); ``hook`` builds objects from the JSON mappings (``json.loads``
+    ``object_hook``)."""
+    p = _path(kind, text, version)
     if p is None:
         return _MISS
     try:
-        return json.loads(p.read_text(encoding="utf-8"), object_hook=_hook)
+        return json.loads(p.read_text(encoding="utf-8"), object_hook=_hooked(hook))
     except (OSError, ValueError):
         return _MISS
 
 
-def put(kind: str, text: str, doc: Any) -> None:
+def put(kind: str, text: str, doc: Any, *, version: str | None = "") -> None:
     """Remember ``doc`` as the parse of ``text`` (only if it survives the JSON round trip unchanged)."""
-    p = _path(kind, text)
+    p = _path(kind, text, version)
     if p is None:
         return
     try:
@@ -79,15 +102,35 @@ def put(kind: str, text: str, doc: Any) -> None:
         os.replace(tmp, p)
     except (OSError, TypeError, ValueError, RecursionError):
         return
+    _prune(p.parent)
 
 
-def parsed(kind: str, text: str, parse) -> Any:
-    """``parse(text)``, from the cache when the same text was parsed before."""
-    doc = get(kind, text)
+MAX_ENTRIES = 256  # per kind: entries of edited files (or of older code) are dropped, oldest first
+
+
+def _prune(d: Path) -> None:
+    try:
+        entries = list(d.glob("*.json"))
+        if len(entries) <= MAX_ENTRIES:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime)
+        for e in entries[: len(entries) - MAX_ENTRIES]:
+            e.unlink(missing_ok=True)
+    except OSError:
+        return
+
+
+def parsed(kind: str, text: str, parse, *, version: str | None = "", hook=None) -> Any:
+    """``parse(text)``, from the cache when the same text was parsed before (by the same ``version`` of the
+    parser).  With a ``hook``, a fresh parse goes through the same JSON form and hook as a cached one, so a
+    hit and a miss give the same objects."""
+    doc = get(kind, text, version=version, hook=hook)
     if doc is _MISS:
         doc = parse(text)
-        put(kind, text, doc)
+        put(kind, text, doc, version=version)
+        if hook is not None:
+            doc = json.loads(json.dumps(doc, default=_default, allow_nan=True), object_hook=_hooked(hook))
     return doc
 
 
-__all__ = ["ENV", "cache_dir", "get", "parsed", "put"]
+__all__ = ["ENV", "cache_dir", "digest", "get", "parsed", "put"]

@@ -2,8 +2,10 @@
 
 Built-in records live in ``catalog/data/*.yaml``.  User files (``*.yaml`` in a directory given by
 ``--catalog-dir`` or the ``INFERONOMICS_CATALOG_DIR`` environment variable) add records or override
-built-in ones with the same slug.  Every record is validated on load; an error names the file, the
-entry and the field.
+built-in ones with the same slug.  Every record is validated by the schema (:mod:`.schema`); an error names
+the file, the entry and the field.  The validated records of a file are cached by its content (and the code
+that validated them), and the catalog holds plain immutable records built from them (:mod:`.records`), so
+reading an unchanged catalog does not import pydantic.
 """
 
 from __future__ import annotations
@@ -11,47 +13,61 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inferonomics.catalog.schema import (
-    Accelerator,
-    ApiPrice,
-    Constant,
-    EfficiencyFamily,
-    EngineProfile,
-    FxRate,
-    Model,
-    Region,
-    Sourced,
-)
 from inferonomics.errors import CatalogFileError, UnknownNameError
+
+if TYPE_CHECKING:
+    from inferonomics.catalog.schema import (
+        Accelerator,
+        ApiPrice,
+        Constant,
+        EfficiencyFamily,
+        EngineProfile,
+        FxRate,
+        Model,
+        Region,
+        Sourced,
+    )
 
 ENV_DIR = "INFERONOMICS_CATALOG_DIR"
 
-_SECTIONS: dict[str, tuple[type, str]] = {
-    "accelerators": (Accelerator, "slug"),
-    "models": (Model, "slug"),
-    "regions": (Region, "slug"),
-    "fx": (FxRate, "currency"),
-    "efficiency": (EfficiencyFamily, "family"),
-    "constants": (Constant, "name"),
-    "api_prices": (ApiPrice, "key"),
-    "engines": (EngineProfile, "engine"),
+# section -> (schema class, field that identifies a record).  The records a catalog holds are built without
+# pydantic (inferonomics.catalog.records) from what the schema validated, so that reading an unchanged
+# catalog does not import pydantic; the schema classes are imported on first use.
+_SECTIONS: dict[str, tuple[str, str]] = {
+    "accelerators": ("Accelerator", "slug"),
+    "models": ("Model", "slug"),
+    "regions": ("Region", "slug"),
+    "fx": ("FxRate", "currency"),
+    "efficiency": ("EfficiencyFamily", "family"),
+    "constants": ("Constant", "name"),
+    "api_prices": ("ApiPrice", "key"),
+    "engines": ("EngineProfile", "engine"),
 }
+_SCHEMA_NAMES = ("Accelerator", "ApiPrice", "Constant", "EfficiencyFamily", "EngineProfile", "FxRate", "Model",
+                 "Region", "Sourced")
+
+
+def __getattr__(name: str):
+    if name in _SCHEMA_NAMES:
+        from inferonomics.catalog import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 KINDS = ("accelerators", "models", "regions")
 
 __all__ = [
-    "Catalog",
-    "load_catalog",
-    "get_catalog",
     "Accelerator",
+    "Catalog",
+    "CatalogFileError",
     "Model",
     "Region",
     "Sourced",
-    "CatalogFileError",
+    "get_catalog",
+    "load_catalog",
 ]
 
 
@@ -188,30 +204,50 @@ def _format_pydantic(err: Any) -> str:
     return format_errors(err.errors())
 
 
-def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
+@lru_cache(maxsize=1)
+def _parser_version() -> str | None:
+    """What a file's validated records depend on besides its text: the source of this loader, the schema, the
+    records, the numeric limits and the YAML gate.  An edit to any of them makes new cache keys, so records
+    validated by older code are never read; ``None`` (not cached) where the sources cannot be read."""
+    from inferonomics._cache import digest
+
+    here = Path(__file__).parent
+    try:
+        return digest(b"".join(p.read_bytes() for p in (here / "__init__.py", here / "schema.py",
+                                                        here / "records.py", here.parent / "limits.py",
+                                                        here.parent / "io.py")))
+    except OSError:
+        return None
+
+
+def _validated(path: str, text: str) -> list:
+    """The records of one catalog file, validated by the schema, as ``[[section, [record, ...]], ...]`` with
+    each record in the JSON form of :func:`inferonomics.catalog.records.dump`."""
     from pydantic import ValidationError
 
+    from inferonomics.catalog import records, schema
     from inferonomics.io import InputFileError, parse_yaml
 
-    from inferonomics import _cache
-
-    try:  # the same text parsed (and checked) before is read back from the cache
-        doc = _cache.parsed("catalog-yaml", text, lambda t: parse_yaml(t, path))
+    try:
+        doc = parse_yaml(text, path)
     except InputFileError as exc:
         raise CatalogFileError(str(exc)) from None
     if doc is None:
-        return
+        return []
     if not isinstance(doc, dict):
         raise CatalogFileError(f"{path}: the top level must be a mapping with keys {', '.join(_SECTIONS)}")
-    for section, records in doc.items():
+    out = []
+    for section, recs in doc.items():
         if section not in _SECTIONS:
             raise CatalogFileError(
                 f"{path}: unknown section {section!r}; allowed sections are {', '.join(_SECTIONS)}"
             )
-        cls, key = _SECTIONS[section]
-        if not isinstance(records, list):
+        cls_name, key = _SECTIONS[section]
+        cls = getattr(schema, cls_name)
+        if not isinstance(recs, list):
             raise CatalogFileError(f"{path}: section '{section}' must be a list of records")
-        for i, rec in enumerate(records):
+        dumped = []
+        for i, rec in enumerate(recs):
             name = rec.get(key, f"#{i + 1}") if isinstance(rec, dict) else f"#{i + 1}"
             if not isinstance(rec, dict):
                 raise CatalogFileError(f"{path}: {section} entry {name}: must be a mapping")
@@ -221,6 +257,21 @@ def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dic
                 raise CatalogFileError(f"{path}: {section} entry '{name}': {_format_pydantic(exc)}") from None
             except TypeError as exc:
                 raise CatalogFileError(f"{path}: {section} entry '{name}': {exc}") from None
+            dumped.append(records.dump(obj))
+        out.append([section, dumped])
+    return out
+
+
+def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
+    from inferonomics import _cache
+    from inferonomics.catalog import records
+
+    # the same text validated before (by the same code) is read back from the cache, without pydantic
+    sections = _cache.parsed("catalog-records", text, lambda t: _validated(path, t), version=_parser_version(),
+                             hook=records.hook)
+    for section, recs in sections:
+        key = _SECTIONS[section][1]
+        for obj in recs:
             out[section][getattr(obj, key)] = obj
             origin[f"{section}:{getattr(obj, key)}"] = path
 
@@ -229,7 +280,11 @@ def load_catalog(user_dir: str | os.PathLike | None = None) -> Catalog:
     """Load the built-in catalog plus the user's files (which add or override records)."""
     out: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     origin: dict[str, str] = {}
-    data = resources.files("inferonomics.catalog") / "data"
+    data = Path(__file__).with_name("data")
+    if not data.is_dir():  # not installed as files (a zip): through importlib.resources (slower to import)
+        from importlib import resources
+
+        data = resources.files("inferonomics.catalog") / "data"
     for entry in sorted(data.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
             _load_file(f"built-in {entry.name}", entry.read_text(encoding="utf-8"), out, origin)

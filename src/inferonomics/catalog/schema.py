@@ -14,12 +14,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+from inferonomics.catalog.records import (  # noqa: F401 (the vocabularies live with the run-time records)
+    ACCELERATOR_KINDS,
+    API_MARKETS,
+    DTYPES,
+    KV_DTYPES,
+    QUALITY_TIERS,
+    WEIGHT_DTYPES,
+    AcceleratorMethods,
+    ApiPriceMethods,
+    SourcedMethods,
+)
+from inferonomics.catalog.records import CTX_RE as _CTX_RE
+from inferonomics.catalog.records import ctx_tokens as _ctx_tokens
 
-DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
-WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4", "q4_0", "q4_k_m", "q8_0")
-KV_DTYPES = ("bf16", "fp16", "fp8")
-ACCELERATOR_KINDS = ("datacenter", "rack-scale", "workstation", "edge")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -68,7 +77,7 @@ def _check_date(v: object) -> str | None:
     return s
 
 
-class Sourced(_Strict):
+class Sourced(SourcedMethods, _Strict):
     """A number with where it comes from."""
 
     value: float
@@ -97,14 +106,8 @@ class Sourced(_Strict):
             raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
         return self
 
-    @property
-    def provenance(self) -> str:
-        if self.assumption:
-            return f"assumption: {self.assumption}"
-        return f"{self.source} ({self.date})"
 
-
-class Accelerator(_Strict):
+class Accelerator(AcceleratorMethods, _Strict):
     slug: str
     name: str
     vendor: str
@@ -141,20 +144,6 @@ class Accelerator(_Strict):
     _v_rent = field_validator("rental_usd_per_gpu_hour")(_range(0, 1e4, "USD per GPU-hour"))
     _v_srv = field_validator("server_overhead_w")(_range(0, 1e6, "W"))
 
-    def rental_price(self, field: str = "gpu") -> Sourced:
-        """The rental price, or a :class:`NoRentalPriceError` naming the accelerator when it has none."""
-        if self.rental_usd_per_gpu_hour is None:
-            from inferonomics.errors import NoRentalPriceError
-
-            raise NoRentalPriceError(
-                field,
-                self.slug,
-                "no public per-hour rental price was found for it; give a price (--rent-usd-per-gpu-hour, "
-                "or rent_usd_per_gpu_hour in a file), own it instead, or add rental_usd_per_gpu_hour to it "
-                "in a user catalog file",
-            )
-        return self.rental_usd_per_gpu_hour
-
     @field_validator("peak_dense_tflops")
     @classmethod
     def _dtypes(cls, v: dict[str, Sourced]) -> dict[str, Sourced]:
@@ -164,16 +153,6 @@ class Accelerator(_Strict):
         if "bf16" not in v and "fp16" not in v:
             raise ValueError("needs at least a bf16 or fp16 peak")
         return v
-
-    def peak_tflops(self, dtype: str) -> float | None:
-        """Dense peak for a compute dtype, falling back as engines do (fp16<->bf16)."""
-        d = self.peak_dense_tflops
-        if dtype in d:
-            return d[dtype].value
-        if dtype in ("bf16", "fp16"):
-            other = "fp16" if dtype == "bf16" else "bf16"
-            return d[other].value if other in d else None
-        return None
 
 
 class MoE(_Strict):
@@ -327,17 +306,10 @@ class EngineProfile(_Strict):
 
 
 # --- API prices (buyer's decision) ------------------------------------------------------------------
-API_MARKETS = ("china", "international")
-QUALITY_TIERS = ("small", "medium", "large", "frontier")  # ordered, lowest first
-_CTX_RE = re.compile(r"^(\d+(?:\.\d+)?)(k|m)?-(\d+(?:\.\d+)?)(k|m)?$")
 _API_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$")
 
 
-def _ctx_tokens(num: str, unit: str | None) -> int:
-    return int(round(float(num) * {"k": 1e3, "m": 1e6, None: 1.0}[unit]))
-
-
-class ApiPrice(_Strict):
+class ApiPrice(ApiPriceMethods, _Strict):
     """One list price of one API model on one date (a history is several records of one product).
 
     Prices are per million tokens in ``currency``.  ``effective_date`` is the date from which the price
@@ -396,20 +368,6 @@ class ApiPrice(_Strict):
     @classmethod
     def _slugs(cls, v: list[str]) -> list[str]:
         return [_check_slug(s) for s in v]
-
-    @property
-    def context_range_tokens(self) -> tuple[int, int | None]:
-        """(from, to] input tokens per request the price applies to; (0, None) when not tiered."""
-        if self.context_tier is None:
-            return 0, None
-        m = _CTX_RE.match(self.context_tier)
-        return _ctx_tokens(m[1], m[2]), _ctx_tokens(m[3], m[4])
-
-    @property
-    def key(self) -> str:
-        """Identity of a record: a user file overrides the built-in record with the same key."""
-        k = f"{self.provider}/{self.model}/{self.market}/{self.effective_date}"
-        return k + (f"/{self.context_tier}" if self.context_tier else "")
 
 
 CatalogKind = Literal["accelerators", "models", "regions"]

@@ -7,17 +7,16 @@ paragraph and exit with code 2, never a traceback.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 from typing import Annotated
 
 import typer
 
+from inferonomics.cli import _fast
 from inferonomics.cli import _options as O
 
-app = typer.Typer(
+app = _fast.deferred_groups_typer(typer.Typer)(
     name="inferonomics",
     help="Unit economics of AI inference: from the silicon to the balance sheet.",
     no_args_is_help=True,
@@ -292,9 +291,8 @@ def demo(
 _CORE_COMMANDS = list(app.registered_commands)
 _CORE_GROUPS = list(app.registered_groups)
 
-for _name in ("provider", "decide", "prices", "bench", "report", "fleet", "market", "answers"):
-    if importlib.util.find_spec(f"inferonomics.cli.{_name}") is not None:
-        importlib.import_module(f"inferonomics.cli.{_name}").register(app)
+# (registered the first time something looks at the app's commands, so that a core command skips importing them)
+app.defer("inferonomics.cli", ("provider", "decide", "prices", "bench", "report", "fleet", "market", "answers"))
 
 
 def _core_app() -> typer.Typer:
@@ -391,9 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     args = list(_ARGV)
     try:
         word = _command_word(args)
-        cmd = typer.main.get_command(_core_app() if word in _core_names() else app)
-        guard_numbers(cmd)
-        rc = cmd(args=argv, standalone_mode=False)
+        done = False
+        if word in _core_names():  # a plain call of a core command runs without Typer's parser (and pydantic)
+            done, rc = _fast.run(app, _CORE_COMMANDS, args)
+        if not done:
+            cmd = typer.main.get_command(_core_app() if word in _core_names() else app)
+            guard_numbers(cmd)
+            rc = cmd(args=argv, standalone_mode=False)
     except InferonomicsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

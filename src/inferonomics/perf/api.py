@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from inferonomics._lazy import loaded, np
 from inferonomics.catalog import Catalog, get_catalog
-from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
+from inferonomics.catalog.records import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import DoesNotFitError, InputError, UnknownNameError
 from inferonomics.perf import arch as _arch
 from inferonomics.perf import hardware as _hw

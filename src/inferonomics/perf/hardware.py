@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inferonomics.catalog import Catalog
-from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES, Accelerator
+from inferonomics.catalog.records import KV_DTYPES, WEIGHT_DTYPES
+
+if TYPE_CHECKING:
+    from inferonomics.catalog.schema import Accelerator
 
 HW_COLUMNS = (
     "peak_gemm_tflops",
