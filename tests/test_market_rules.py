@@ -60,16 +60,43 @@ def test_every_builtin_provider_scenario_obeys_the_price_and_margin_rules(name):
     assert _violations(res) == []
 
 
+class _Fake:
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+
 def test_the_rule_check_is_not_vacuous():
-    """The unlinked price war of the old token-war variant (-90% a year on every tier, five years) breaks
-    both rules; the check says so."""
+    """A path priced at half its cash cost for two years with a token gross margin of -200% breaks both
+    rules; the check says so."""
+    years, rows = 4, 3
+    price = np.full((rows, years), 1.0)
+    price[1, 1:3] = 0.5
+    gm = np.zeros((rows, years))
+    gm[2, 2] = -2.0
+    m = {"cash_cost_flagship_usd_per_mtok": np.full((rows, years), 1.0), "price_flagship_usd_per_mtok": price,
+         "tokens_flagship_mtok": np.ones((rows, years)), "gross_margin": np.zeros((rows, years)),
+         "gross_margin_tokens": gm}
+    v = _violations(_Fake(m))
+    assert any("below cash cost" in x for x in v) and any("gross_margin_tokens" in x for x in v)
+
+
+def test_the_old_price_war_premise_is_floored_and_exits():
+    """The unlinked price war of the old token-war variant (-90% a year on every tier, five years): the exit
+    rule (serving.exit_gross_margin) withdraws the token tiers on most paths, prices stay at or above the
+    cash cost while tokens are sold, and neither rule is broken."""
     sc = load_scenario({
         "base": "alibaba-100b", "name": "old-war",
         "token_tiers": {t: {"price_steps": [], "price_change_per_year": [
             {"value": -0.9, "assumption": "test: the old premise"}]} for t in ("flagship", "plus", "turbo")},
     })
-    v = _violations(simulate(sc, paths=50, seed=0))
-    assert any("below cash cost" in x for x in v) and any("gross_margin_tokens" in x for x in v)
+    res = simulate(sc, paths=50, seed=0)
+    m = res.metrics
+    assert m["token_sales_exited"][:, -1].mean() > 0.5
+    for tier in ("flagship", "plus", "turbo"):
+        sold = m[f"tokens_{tier}_mtok"][:, 1:] > 0
+        assert (m[f"price_{tier}_usd_per_mtok"][:, 1:][sold]
+                >= m[f"cash_cost_{tier}_usd_per_mtok"][:, 1:][sold] * (1 - 1e-12)).all()
+    assert _violations(res) == []
 
 
 def _alibaba(res, tier: str):
@@ -113,13 +140,19 @@ def test_linked_tier_takes_the_market_price_index_and_volume_beyond_demand_growt
     np.testing.assert_allclose(m["price_flagship_usd_per_mtok"][:, 1:][at], m["cash_cost_flagship_usd_per_mtok"][:, 1:][at])
 
 
-def test_unlinked_scenario_keeps_its_own_price_path():
-    """alibaba-100b is not linked: its tier prices follow its own inputs (no floor, no market inputs)."""
+def test_unlinked_scenario_keeps_its_own_price_path_above_its_cash_cost():
+    """alibaba-100b is not linked: its tier prices follow its own inputs, floored at each tier's cash cost
+    from the first projected year on (the base year keeps its reported price)."""
     sc = load_scenario("alibaba-100b")
     assert sc.spec.market is None
     res = simulate(sc, paths=20, seed=0)
-    assert not any(k.endswith("_at_cash_cost_floor") for k in res.metrics)
-    assert "cash_cost_flagship_usd_per_mtok" in res.metrics
+    m = res.metrics
+    for tier in ("flagship", "plus", "turbo"):
+        price, cash = m[f"price_{tier}_usd_per_mtok"], m[f"cash_cost_{tier}_usd_per_mtok"]
+        assert (price[:, 1:] >= cash[:, 1:] * (1 - 1e-12)).all()
+        at = m[f"price_{tier}_at_cash_cost_floor"][:, 1:] == 1
+        np.testing.assert_allclose(price[:, 1:][at], cash[:, 1:][at])
+        assert (m[f"price_{tier}_at_cash_cost_floor"][:, 0] == 0).all()
 
 
 @pytest.mark.parametrize("patch,needle", [

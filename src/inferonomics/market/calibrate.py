@@ -71,7 +71,13 @@ def central_values(sc) -> dict[str, np.ndarray]:
     """Every input at its median (fixed inputs at their value), one row: the point the calibration solves."""
     from inferonomics.market.api import _values
 
-    return _values(sc, lambda path: None, calibrated=False)
+    values = _values(sc, lambda path: None, calibrated=False)
+    if sc.spec.market is not None:  # linked token tiers: the market's per-year median path, as in the tornado
+        from inferonomics.market.api import DEFAULT_SEED
+        from inferonomics.market.link import market_inputs
+
+        values.update(market_inputs(sc.spec.market, DEFAULT_SEED))
+    return values
 
 
 def _leaf_specs(sc) -> dict:

@@ -230,12 +230,15 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
     """All yearly metrics, ``(rows, years)`` each, column 0 the base year.  ``books``, if given, receives each
     fleet's vintage books, time-major (for the accounting checks).
 
-    Tiers linked to a market (:mod:`inferonomics.market.link`) follow the market's exit rule: on a path whose
-    token gross margin falls below the market's ``exit_gross_margin`` in a projected year, the linked tiers
-    sell nothing from that year on (a second pass; the years before are unchanged, since a fleet is bought
-    for the year's own need)."""
-    exit_gm = x.values.get("market.exit_gross_margin") if sc.spec.market is not None else None
-    if exit_gm is None:
+    The exit rule: on a path whose token gross margin falls below the exit margin in a projected year, the
+    token tiers sell nothing from that year on (a second pass; the years before are unchanged, since a fleet
+    is bought for the year's own need).  Tiers linked to a market (:mod:`inferonomics.market.link`) take the
+    market file's ``exit_gross_margin``; other scenarios ``serving.exit_gross_margin`` (none: no exit)."""
+    if sc.spec.market is not None:
+        exit_gm = x.values.get("market.exit_gross_margin")
+    else:
+        exit_gm = x.values.get("serving.exit_gross_margin")
+    if exit_gm is None or years < 2:  # no projected year: nothing to exit from
         return _project(sc, x, years, books)
     m = _project(sc, x, years, books)
     with np.errstate(invalid="ignore"):
@@ -248,9 +251,12 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
 
         stay = ~(hit[:, None] & (np.arange(years)[None, :] >= out[:, None]))
         values = dict(x.values)
-        for name in sc.spec.market.tiers:
-            k = f"market.{name}.volume_factor"
-            values[k] = market_years(values[k], years).T * stay
+        if sc.spec.market is not None:
+            for name in sc.spec.market.tiers:
+                k = f"market.{name}.volume_factor"
+                values[k] = market_years(values[k], years).T * stay
+        else:
+            values["token_sales.stay"] = stay.astype(float)
         if books is not None:
             books.clear()
         m = _project(sc, Inputs(values, x.rows), years, books)
@@ -307,6 +313,8 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
             pidx = index(x.y(f"{p}.price_change_per_year", years)) * _steps(x, p, t.price_steps, y0, years)
             elasticity = x.s(f"{p}.price_elasticity")
             vol = full(vol0 * volume(p) * (pidx ** -elasticity if np.any(elasticity) else 1.0))
+            if "token_sales.stay" in x.values:  # the exit pass of project()
+                vol = vol * x.values["token_sales.stay"].T
         price = full(price0 * pidx)
         rev = vol * price
         tps = sc.tiers_tokens_per_s_per_gpu[name] * x.s(f"{p}.throughput_multiplier") * sw

@@ -335,6 +335,8 @@ class Serving(_Strict):
     software_throughput_gain_per_year: Rate = Field(default_factory=_zero)
     utilization_from: Literal["inputs", "fleet"] = "inputs"
     fleet_scenario: str | None = Field(default=None, description="a fleet scenario: built-in name or YAML path")
+    exit_gross_margin: Num(-10.0, 0.0, what=" (token gross margin below which the token tiers stop selling "
+                           "from that year on)") | None = None
 
     @model_validator(mode="after")
     def _utilization(self) -> Serving:
