@@ -65,9 +65,9 @@ _FLAG_OF_FIELD = {
     "output_tokens_per_month": "--output-tokens-per-month (or --tokens-per-month)",
     "growth_per_year": "--growth-per-year", "peak_to_average": "--peak-to-average", "isl_tokens": "--isl",
     "osl_tokens": "--osl", "slo.max_ttft_s": "--max-ttft-s", "slo.max_tpot_s": "--max-tpot-s",
-    "horizon_months": "--horizon-months", "discount_rate_per_year": "--discount-rate",
+    "horizon_months": "--horizon-months", "discount_rate_per_year": "--cost-of-capital",
     "api_price_change_per_year": "--api-price-change-per-year", "prices_as_of": "--prices-as-of",
-    "accelerators": "--gpu", "precisions": "--precision", "api_markets": "--api-market",
+    "accelerators": "--gpu", "precisions": "--weights", "api_markets": "--api-market",
 }
 
 
@@ -232,10 +232,10 @@ def register(app: typer.Typer) -> None:
         quality_tier: Annotated[str | None, typer.Option("--quality-tier", help="Quality needed: small, medium, large, frontier.")] = None,
         sovereign: Annotated[bool | None, typer.Option("--sovereign/--no-sovereign", help="Must run on own premises (no API, no rented cloud).")] = None,
         horizon_months: Annotated[int | None, typer.Option("--horizon-months", help="Months the options are compared over (the NPV horizon).")] = None,
-        discount_rate: Annotated[float | None, typer.Option("--discount-rate", "--cost-of-capital", help="Yearly discount rate for the NPV, the cost of capital (0.08 = 8%).")] = None,
+        discount_rate: Annotated[float | None, typer.Option("--cost-of-capital", "--discount-rate", help="Yearly discount rate for the NPV, the cost of capital (0.08 = 8%).")] = None,
         region: Annotated[str | None, typer.Option("--region", help="Region slug (electricity price, PUE) of owned hardware.")] = None,
         gpu: Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Candidate accelerator (repeat; default: the workload's, else all).")] = None,
-        precision: Annotated[list[str] | None, typer.Option("--precision", "--weights", help="Candidate weight precision (repeat; --weights: same option).")] = None,
+        precision: Annotated[list[str] | None, typer.Option("--weights", "--precision", help="Candidate weight precision (repeat).")] = None,
         api_market: Annotated[list[str] | None, typer.Option("--api-market", help="API market allowed (repeat): china, international.")] = None,
         api_price_change_per_year: Annotated[float | None, typer.Option("--api-price-change-per-year", help="Expected yearly change of API prices (-0.3 = -30%/yr).")] = None,
         prices_as_of: Annotated[str | None, typer.Option("--prices-as-of", help="Use the API prices in force on this date (YYYY-MM-DD).")] = None,

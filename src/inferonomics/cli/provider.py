@@ -272,7 +272,7 @@ def compare(
 @provider_app.command()
 def sensitivity(
     scenario: ScenarioArg,
-    output: Annotated[str, typer.Option("--output", "--metric", "-o", help="Output metric, e.g. revenue_usd, gross_margin, "
+    output: Annotated[str, typer.Option("--metric", "--output", "-o", help="Output metric, e.g. revenue_usd, gross_margin, "
                                         "free_cash_flow_usd, cumulative_free_cash_flow_usd, rnd_to_gross_profit.")],
     year: Annotated[int | None, typer.Option("--year", help="Fiscal year (e.g. 2031) or projection year (1 = first); "
                                                 "default: the target year.")] = None,
