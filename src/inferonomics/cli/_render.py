@@ -120,8 +120,8 @@ COST_ROWS = [
 def _title(r: dict) -> str:
     if r.get("prefill_gpus") and r.get("decode_gpus") and r.get("decode_gpus") == r.get("decode_gpus"):
         return (
-            f"{r['model']} on {r['gpus']}x {r['gpu']}, disaggregated: prefill {r['prefill_gpus']:.0f} GPUs "
-            f"(tp={r['prefill_tp']} ep={r['prefill_ep']}), decode {r['decode_gpus']:.0f} GPUs (tp={r['tp']} "
+            f"{r['model']} on {r['gpus']}x {r['gpu']}, disaggregated: prefill {_fmt(r['prefill_gpus'])} GPUs "
+            f"(tp={r['prefill_tp']} ep={r['prefill_ep']}), decode {_fmt(r['decode_gpus'])} GPUs (tp={r['tp']} "
             f"ep={r['ep']}), weights {r['weights']}, kv {r['kv']}, ISL {r['isl']} / OSL {r['osl']}"
         )
     return (
@@ -291,7 +291,7 @@ def demo(region: str, as_json: bool) -> None:
     from inferonomics.cost.answers import FLAGSHIP_ISL as DEMO_ISL
     from inferonomics.cost.answers import FLAGSHIP_OSL as DEMO_OSL
     from inferonomics.cost.answers import INTERACTIVE_MAX_TPOT_S as DEMO_MAX_TPOT_S
-    from inferonomics.present import value
+    from inferonomics.present import seconds, value
 
     df = demo_table(region)
     if as_json:
@@ -300,7 +300,7 @@ def demo(region: str, as_json: bool) -> None:
         return
     t = Table(
         title=f"What a million tokens costs to make: ISL {DEMO_ISL} / OSL {DEMO_OSL}, the most requests in "
-        f"flight with TPOT <= {DEMO_MAX_TPOT_S * 1000:.0f} ms, region {region}",
+        f"flight with TPOT <= {seconds(DEMO_MAX_TPOT_S)}, region {region}",
         padding=(0, 1),
         show_lines=True,
     )

@@ -83,6 +83,12 @@ def _num(x) -> str:
     return number(x, 3)
 
 
+def _pct(x) -> str:
+    from inferonomics.present import percent
+
+    return percent(x, 0)
+
+
 def _tok(x) -> str:
     from inferonomics.present import tokens
 
@@ -111,7 +117,7 @@ def _render(d, show_all: bool, top: int) -> None:
         f"SLO TTFT<={num(slo['max_ttft_s']) if 'max_ttft_s' in slo else '-'} s, TPOT<={num(slo['max_tpot_s']) if 'max_tpot_s' in slo else '-'} s; "
         f"self-host {', '.join(res['self_host_models'])} (quality {res['required_quality_tier'] or '-'}); "
         f"region {res['region']}; {'[red]sovereign[/]; ' if w.get('sovereign') else ''}"
-        f"discount {res['discount_rate_per_year']:.0%}/yr"
+        f"discount {_pct(res['discount_rate_per_year'])}/yr"
     )
     opts = d.options
     rows = opts.to_dict(orient="records")
@@ -142,7 +148,7 @@ def _render(d, show_all: bool, top: int) -> None:
 
     def add(r, style=None):
         g = "" if r["gpus_month1"] is None or (isinstance(r["gpus_month1"], float) and math.isnan(r["gpus_month1"])) else \
-            f" [dim]{r['gpus_month1']:.0f}->{r['gpus_horizon']:.0f} GPUs[/]"
+            f" [dim]{_num(r['gpus_month1'])}->{_num(r['gpus_horizon'])} GPUs[/]"
         t.add_row(r["option"] + g + (" [excluded]" if not r["eligible"] else ""), _usd(r["month1_usd"]),
                   _usd(r["horizon_month_usd"]), _usd(r["usd_per_mtok"]), _usd(r["npv_usd"]), be_text(r),
                   style=style)
@@ -193,7 +199,7 @@ def _render(d, show_all: bool, top: int) -> None:
                 if f["multiplier"] is None:
                     return "[dim]no flip within x1000[/]" if f["direction"] == "up" else "[dim]no flip within x1/1000[/]"
                 k = f["multiplier"]
-                return f"x{k:.3g} ({(k - 1) * 100:+.0f}%) -> {f['new_option']}"
+                return f"x{_num(k)} ({'+' if k > 1 else ''}{_pct(k - 1)}) -> {f['new_option']}"
             label = {"volume": "token volume", "api_price": "API prices", "gpu_price": "hardware purchase price",
                      "gpu_rental": "GPU rental price", "electricity": "electricity price", "staff": "staff cost",
                      "sovereign": "sovereignty dropped"}.get(lever, lever)

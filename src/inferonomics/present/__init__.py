@@ -75,6 +75,13 @@ def money(v, digits: int = 4) -> str:
     return ("-$" if v < 0 else "$") + s
 
 
+def signed_money(v, digits: int = 4) -> str:
+    """A change in US dollars, always with its sign: ``+$0.01230``, ``-$1.500``, ``$0`` for no change."""
+    if _bad(v):
+        return MISSING
+    return money(v, digits) if float(v) <= 0 else "+" + money(v, digits)
+
+
 def percent(v, decimals: int = 1) -> str:
     """A fraction as a percentage: ``0.6`` → ``60.0%``; large ratios without decimals (``1,250%``)."""
     if _bad(v):
@@ -275,5 +282,5 @@ def html_table(df, columns: list[str] | None = None, labels: dict[str, str] | No
 
 __all__ = [
     "LABELS", "MISSING", "count", "frame", "html_table", "kind", "label", "mean_pm", "money", "number", "percent",
-    "probability", "rate", "ratio", "seconds", "sig", "tokens", "value",
+    "probability", "rate", "ratio", "seconds", "sig", "signed_money", "tokens", "value",
 ]
