@@ -381,3 +381,24 @@ def test_every_page_shows_only_formatted_figures(at):
     assert "%" in seen["Cost"] and "years" in seen["Cost"]
     if at.get("select_slider"):
         assert all(o for s in at.select_slider for o in s.options)
+
+
+@needs_decide
+@needs_market
+def test_the_dashboard_and_the_command_line_agree_to_the_digit(at, capsys):
+    """The buyer's answer and the provider's headline probability read the same in the dashboard as in the
+    CLI's JSON written by the presentation layer (the report is held to the same in tests/test_report.py)."""
+    from inferonomics.decide import builtin_names
+    from inferonomics.market import builtin_names as scenarios
+
+    name = builtin_names()[0]
+    assert main(["breakeven", name, "--no-flips", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)["recommendation"]
+    at.run()
+    at.sidebar.radio(key="page").set_value("Buyer break-even").run()
+    assert f"Recommended: {rec['option']}" in at.success[0].value
+    assert _metrics(at)["Net present cost"] == fmt_usd(rec["npv_usd"])
+    assert main(["provider", "run", scenarios()[0], "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)["events"]
+    at.sidebar.radio(key="page").set_value("Provider scenario").run()
+    assert _events_shown(at)["P(revenue ≥ target)"] == probability(ev["p_revenue_at_least_target"], DEFAULT_PATHS)

@@ -101,3 +101,22 @@ def test_money_in_tables_has_a_dollar_sign_and_separators(report):
     assert "Own, $ per M output tokens" in heads and "Output tokens/s per GPU" in heads
     assert re.search(r"<td>\$\d", costs)
     assert re.search(r"<td>\d{1,3},\d{3}</td>", costs)  # thousands separators on tokens/s per GPU
+
+
+def test_the_report_and_the_command_line_agree_to_the_digit(report, capsys):
+    """The same question answered by the CLI and by the report reads the same, digit for digit."""
+    from inferonomics.present import money, probability
+
+    res, _ = report
+    assert main(["breakeven", "bank-sovereign", "--no-flips", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)["recommendation"]
+    assert res.headlines["bank-sovereign: recommendation"] == (
+        f"{rec['option']} (net present cost {money(rec['npv_usd'])})")
+    assert main(["provider", "run", "alibaba-100b", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    ev, paths = run["events"], run["paths"]
+    key = f"alibaba-100b: P(revenue >= target and GM > 0) in {ev['year_label']}"
+    assert res.headlines[key] == (f"{probability(ev['p_target_and_gross_margin_positive'], paths)} (revenue >= "
+                                  f"target: {probability(ev['p_revenue_at_least_target'], paths)})")
+    assert main(["provider", "run", "alibaba-100b"]) == 0  # the table a person reads prints the same figure
+    assert f"P(revenue >= target) = {probability(ev['p_revenue_at_least_target'], paths)}" in capsys.readouterr().out
