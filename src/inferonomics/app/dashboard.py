@@ -422,12 +422,7 @@ def page_provider() -> None:
     st.title("Provider scenario")
     st.caption("An inference provider's P&L over time: demand, prices, fleet, capex, margins and cash, with "
                "Monte Carlo over the uncertain inputs (P10-P90 band, median line).")
-    if not has("inferonomics.market"):
-        not_installed("Provider economics", "inferonomics.market", "inferonomics provider")
-        return
-    missing = _api_missing("inferonomics.market", MARKET_API)
-    if missing:
-        api_mismatch("inferonomics.market", missing)
+    if not capability("inferonomics.market", "Provider economics", "inferonomics provider", "inferonomics.market", MARKET_API):
         return
     try:
         got = provider_inputs()
@@ -520,6 +515,18 @@ def _api_missing(module: str, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if not callable(getattr(mod, n, None))]
 
 
+def capability(module: str, what: str, cli: str, api_module: str, api: tuple[str, ...]) -> bool:
+    """Whether this version has the capability a page shows; if not, the page says so plainly."""
+    if not has(module):
+        not_installed(what, module, cli)
+        return False
+    missing = _api_missing(api_module, api)
+    if missing:
+        api_mismatch(api_module, missing)
+        return False
+    return True
+
+
 def api_mismatch(module: str, missing: list[str]) -> None:
     st.warning(f"`{module}` is installed but lacks {', '.join(missing)}, which this page uses. Its functions: "
                f"{', '.join(public_functions(module))}.", icon=":material/warning:")
@@ -605,12 +612,7 @@ def page_buyer() -> None:
     st.caption("A buyer's choice for one workload: pay an API per token, rent dedicated GPUs or own them. "
                "Self-hosted options are sized with the performance model for the peak within the latency target, "
                "then every option is priced month by month.")
-    if not has("inferonomics.decide"):
-        not_installed("The buyer's decision model", "inferonomics.decide", "inferonomics decide")
-        return
-    missing = _api_missing("inferonomics.decide", BUYER_API)
-    if missing:
-        api_mismatch("inferonomics.decide", missing)
+    if not capability("inferonomics.decide", "The buyer's decision model", "inferonomics decide", "inferonomics.decide", BUYER_API):
         return
     cat = get_catalog()
     try:
@@ -682,12 +684,7 @@ def page_prices() -> None:
     st.title("Price history")
     st.caption("API list prices per million tokens over time, from the catalog (every record has its source). "
                "Prices in RMB are converted at the catalog's dated FX rate.")
-    if not has("inferonomics.decide.prices"):
-        not_installed("The API price catalog", "inferonomics.decide.prices", "inferonomics prices")
-        return
-    missing = _api_missing("inferonomics.decide", PRICES_API)
-    if missing:
-        api_mismatch("inferonomics.decide", missing)
+    if not capability("inferonomics.decide.prices", "The API price catalog", "inferonomics prices", "inferonomics.decide", PRICES_API):
         return
     sb = st.sidebar
     sb.subheader("Prices")
