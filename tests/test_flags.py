@@ -59,6 +59,7 @@ def test_help_of_every_command_names_only_the_canonical_spellings(capsys, monkey
     for canonical in ("--weights", "--rent-usd-per-gpu-hour", "--cost-of-capital", "--max-tpot-s", "--max-ttft-s"):
         assert canonical in out
     assert "-o" in _help(capsys, "report")  # -o stays the output directory of the report
+    assert "(Allowed: a whole number" in out  # the range of a numeric option is in its help (not eaten as markup)
 
 
 def _help(capsys, *path):

@@ -351,8 +351,8 @@ def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
             return _prev(ctx, param, value) if _prev is not None else value
 
         p.callback = check
-        if p.help and "must be" not in p.help:
-            p.help = f"{p.help} [{lim.describe()}]"
+        if p.help and "(Allowed:" not in p.help and "must be" not in p.help:
+            p.help = f"{p.help} (Allowed: {lim.describe().removeprefix('must be ')}.)"  # [..] is Rich markup
     for name, sub in (getattr(cmd, "commands", None) or {}).items():
         guard_numbers(sub, path + (name,))
 
