@@ -89,6 +89,12 @@ def _pct(x) -> str:
     return percent(x, 0)
 
 
+def _sec(x) -> str:
+    from inferonomics.present import seconds
+
+    return seconds(x)
+
+
 def _tok(x) -> str:
     from inferonomics.present import tokens
 
@@ -110,11 +116,14 @@ def _render(d, show_all: bool, top: int) -> None:
         return x["value"] if isinstance(x, dict) else x
 
     slo = w.get("slo", {})
-    con.print(f"[bold]{w.get('name', 'custom')}[/]: {w.get('description') or ''}")
+    targets = [f"{what} <= {_sec(num(slo[k]))}" for k, what in (("max_ttft_s", "time to first token"),
+                                                                ("max_tpot_s", "time per output token")) if k in slo]
+    desc = w.get("description")
+    con.print(f"[bold]{w.get('name', 'custom')}[/]" + (f": {desc}" if desc else ""))
     con.print(
         f"  {_tok(res['tokens_month1'])} tokens in month 1 -> {_tok(res['tokens_horizon_month'])} in month {H}; "
         f"ISL {int(num(w['isl_tokens']))} / OSL {int(num(w['osl_tokens']))}; peak {_num(res['peak_requests_per_s_month1'])} requests/s; "
-        f"SLO TTFT<={num(slo['max_ttft_s']) if 'max_ttft_s' in slo else '-'} s, TPOT<={num(slo['max_tpot_s']) if 'max_tpot_s' in slo else '-'} s; "
+        f"latency target: {', '.join(targets) or 'none'}; "
         f"self-host {', '.join(res['self_host_models'])} (quality {res['required_quality_tier'] or '-'}); "
         f"region {res['region']}; {'[red]sovereign[/]; ' if w.get('sovereign') else ''}"
         f"discount {_pct(res['discount_rate_per_year'])}/yr"
