@@ -359,8 +359,10 @@ def _shown_text(at) -> str:
         parts += [s.label, *s.options]
     for s in at.slider:
         parts += [s.label, str(s.value)]
-    for w in list(at.number_input) + list(at.selectbox) + list(at.radio) + list(at.checkbox):
+    for w in list(at.number_input) + list(at.checkbox):
         parts.append(w.label)
+    for w in list(at.selectbox) + list(at.radio) + list(at.multiselect):  # the choices as the page writes them
+        parts += [w.label, *w.options]
     return "\n".join(parts)
 
 
@@ -378,6 +380,7 @@ def test_every_page_shows_only_formatted_figures(at):
         text = _shown_text(at)
         seen[page] = text
         assert not problems(text), (page, problems(text))
+        assert "revenue_usd" not in text  # a metric is chosen by its label, "Revenue ($)"
     assert "%" in seen["Cost"] and "years" in seen["Cost"]
     if at.get("select_slider"):
         assert all(o for s in at.select_slider for o in s.options)

@@ -134,7 +134,8 @@ def cost_inputs(cat) -> dict:
                       "(or 1 with ep).")
     ep = c2.selectbox("ep", PARALLEL, key="cost_ep", help="Expert-parallel degree (mixture-of-experts models).")
     c1, c2 = sb.columns(2)
-    weights = c1.selectbox("Weights", WEIGHT_DTYPES, index=WEIGHT_DTYPES.index(DEFAULTS["weights"]), key="cost_weights")
+    weights = c1.selectbox("Weights", WEIGHT_DTYPES, index=WEIGHT_DTYPES.index(DEFAULTS["weights"]), key="cost_weights",
+                           format_func=lambda w: w.upper() if w.startswith("q") else w)  # GGUF's Q4_K_M
     kv = c2.selectbox("KV cache", ("auto",) + KV_DTYPES, key="cost_kv",
                       help="auto: fp8 for fp8/fp4 weights, else the weight precision.")
     c1, c2 = sb.columns(2)
@@ -353,7 +354,7 @@ def provider_inputs() -> tuple[str, tuple, int, int] | None:
                 "sidebar.", icon=":material/info:")
         return None
     paths = sb.select_slider("Monte Carlo paths", (1_000, 2_000, 5_000, 10_000, 20_000), value=DEFAULT_PATHS,
-                             key="prov_paths", help="More paths: smoother percentiles, slower.")
+                             format_func=fmt_count, key="prov_paths", help="More paths: smoother percentiles, slower.")
     seed = sb.number_input("Seed", min_value=0, value=DEFAULT_SEED, step=1, key="prov_seed")
     sb.subheader("Key assumptions")
     sb.caption("The inputs that move revenue the most (P10 to P90 of each). Moving a slider fixes that input at "
@@ -440,7 +441,7 @@ def page_provider() -> None:
     ev = res.events()
     st.markdown(f"**Events in {ev['year_label'] or ev['year']}** (share of {fmt_count(paths)} paths)"
                 + (f", target revenue {fmt_usd(ev['target_revenue_usd'])}" if ev.get("target_revenue_usd") else ""))
-    cols = st.columns(len(EVENTS))
+    cols = [c for _ in range(0, len(EVENTS), 2) for c in st.columns(2)]  # two a row: "14.7% ± 0.4 pp" stays whole
     for col, (key, text) in zip(cols, EVENTS, strict=True):
         col.metric(text, "-" if ev.get(key) is None else probability(ev[key], res.paths_n),
                    help="± one Monte Carlo standard error, in percentage points")
@@ -448,7 +449,8 @@ def page_provider() -> None:
     tab_fan, tab_tornado, tab_pl, tab_in, tab_cal = st.tabs(
         ["Fan chart", "Sensitivity", "P&L by year (P50)", "Inputs", "Calibration"])
     with tab_fan:
-        metric = st.selectbox("Metric", names + [m for m in res.metric_names() if m not in names], key="prov_metric")
+        metric = st.selectbox("Metric", names + [m for m in res.metric_names() if m not in names], key="prov_metric",
+                              format_func=label)
         summ = res.summary([metric])
         target = ev.get("target_revenue_usd") if metric == "revenue_usd" else None
         st.altair_chart(_fan(summ, metric, target), width="stretch")
@@ -457,7 +459,7 @@ def page_provider() -> None:
         people_table(summ.drop(columns=["year"]), by={q: "metric" for q in ("p10", "p50", "p90", "mean")})
         csv_button(res.summary(), f"{res.scenario.name}_summary", key="dl_prov_summary", label="Download all metrics CSV (P10/P50/P90)")
     with tab_tornado:
-        out = st.selectbox("Output", names, key="prov_tornado_output")
+        out = st.selectbox("Output", names, key="prov_tornado_output", format_func=label)
         try:
             tor = _sensitivity(name, fixed, out, _stamp(name))
         except InferonomicsError as exc:
