@@ -222,8 +222,12 @@ def test_price_history_page_lists_the_catalog_history(at):
     model = at.sidebar.selectbox(key="px_model").value
     shown = at.dataframe[0].value
     want = price_history(model)
-    assert list(shown["effective_date"]) == list(want["effective_date"])
-    assert list(shown["input_usd_per_mtok"]) == pytest.approx(list(want["input_usd_per_mtok"]))
+    from inferonomics.present import date, label
+
+    # the API's figures, written by the presentation layer (headings with units, $ amounts)
+    assert list(shown[label("effective_date")]) == [date(d) for d in want["effective_date"]]
+    assert list(shown[label("input_usd_per_mtok")]) == [fmt_usd(v) for v in want["input_usd_per_mtok"]]
+    assert label("input_usd_per_mtok") == "Input ($ per M tokens)"
 
 
 needs_market = pytest.mark.skipif(
@@ -301,9 +305,12 @@ def test_provider_page_on_a_scenario_file_follows_its_sliders(at, tmp_path):
     shown = _events_shown(at)
     assert shown["P(revenue ≥ target)"] == probability(ev["p_revenue_at_least_target"], DEFAULT_PATHS)
     # The sliders are the uncertain inputs that move revenue; fixing one reruns the model with it fixed.
-    sliders = {s.key: s for s in at.sidebar.slider}
+    sliders = {s.key: s for s in at.sidebar.select_slider}
     key = f"prov_{f}_token_tiers.flagship.growth_per_year"
     assert key in sliders and sliders[key].label == "flagship: growth per year"
+    # a growth rate reads as a percentage (uniform 0.2-2.0: P10 0.38, P90 1.82), never as a raw fraction
+    assert {"38.0%", "110.0%", "182.0%", "150.0%"} <= set(sliders[key].options)
+    assert sliders[key].value == pytest.approx(1.1)
     sliders[key].set_value(1.5).run()
     fixed = load_scenario(scenario_overrides(str(f), [("token_tiers.flagship.growth_per_year", 1.5)]))
     ev2 = simulate(fixed, paths=DEFAULT_PATHS, seed=0).events()
@@ -318,3 +325,83 @@ def test_provider_page_bad_scenario_file_is_a_message(at, tmp_path):
     at.sidebar.text_input(key="prov_file").set_value(str(tmp_path / "missing.yaml")).run()
     assert not at.exception
     assert len(at.error) == 1 and "missing.yaml" in at.error[0].value
+
+
+def test_slider_options_read_like_the_presentation_layer():
+    from inferonomics.app import slider_options
+    from inferonomics.present import percent
+
+    # a round step (0.1 for a span of 2.54 in about 50 positions) plus the anchors, exactly
+    opts = slider_options(0.0, 2.54, percent, anchors=(0.38, 1.1, 1.82))
+    assert opts[:6] == [0.0, 0.1, 0.2, 0.3, 0.38, 0.4] and opts[-1] == 2.5
+    assert 1.1 in opts and 1.82 in opts and len(opts) == 26 + 2  # 0, 0.1 ... 2.5 and the two off-grid anchors
+    # positions written alike are kept once (the anchor wins): 0.1% steps on a percent scale of one decimal
+    tight = slider_options(0.0, 0.0005, percent, anchors=(0.00026,), step=0.0001)
+    assert len({percent(v) for v in tight}) == len(tight) and 0.00026 in tight
+    assert slider_options(0.05, 1.0, percent, anchors=(0.7,), step=0.05) == [round(0.05 * k, 12) for k in range(1, 21)]
+
+
+def _shown_text(at) -> str:
+    """Everything the page writes for a person: headings, figures, captions, table cells and headings,
+    slider positions (help tooltips and download file names are not on the page)."""
+    parts = []
+    for m in at.metric:
+        parts += [m.label, m.value]
+    for kind in ("title", "subheader", "markdown", "caption", "success", "info", "warning", "error"):
+        parts += [str(e.value) for e in at.get(kind)]
+    for df in at.dataframe:
+        v = df.value
+        parts += [str(c) for c in v.columns]
+        for c in v.columns:  # sources are quoted as published (URLs, paper ids, catalog keys): only no None there
+            cells = [str(x) for x in v[c]]
+            parts += cells if c not in ("Source", "Provenance") else [x for x in cells if x in ("None", "nan")]
+    for s in at.select_slider:
+        parts += [s.label, *s.options]
+    for s in at.slider:
+        parts += [s.label, str(s.value)]
+    for w in list(at.number_input) + list(at.checkbox):
+        parts.append(w.label)
+    for w in list(at.selectbox) + list(at.radio) + list(at.multiselect):  # the choices as the page writes them
+        parts += [w.label, *w.options]
+    return "\n".join(parts)
+
+
+@needs_streamlit
+def test_every_page_shows_only_formatted_figures(at):
+    """No raw float, scientific notation, snake_case or None on any page (the issue's 3.464 growth slider)."""
+    from _readable import problems
+
+    at.run()
+    at.sidebar.radio(key="cost_own").set_value("Own").run()  # the ownership sliders too
+    seen = {}
+    for page in PAGES:
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert not at.exception, page
+        text = _shown_text(at)
+        seen[page] = text
+        assert not problems(text), (page, problems(text))
+        assert "revenue_usd" not in text  # a metric is chosen by its label, "Revenue ($)"
+    assert "%" in seen["Cost"] and "years" in seen["Cost"]
+    if at.get("select_slider"):
+        assert all(o for s in at.select_slider for o in s.options)
+
+
+@needs_decide
+@needs_market
+def test_the_dashboard_and_the_command_line_agree_to_the_digit(at, capsys):
+    """The buyer's answer and the provider's headline probability read the same in the dashboard as in the
+    CLI's JSON written by the presentation layer (the report is held to the same in tests/test_report.py)."""
+    from inferonomics.decide import builtin_names
+    from inferonomics.market import builtin_names as scenarios
+
+    name = builtin_names()[0]
+    assert main(["breakeven", name, "--no-flips", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)["recommendation"]
+    at.run()
+    at.sidebar.radio(key="page").set_value("Buyer break-even").run()
+    assert f"Recommended: {rec['option']}" in at.success[0].value
+    assert _metrics(at)["Net present cost"] == fmt_usd(rec["npv_usd"])
+    assert main(["provider", "run", scenarios()[0], "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)["events"]
+    at.sidebar.radio(key="page").set_value("Provider scenario").run()
+    assert _events_shown(at)["P(revenue ≥ target)"] == probability(ev["p_revenue_at_least_target"], DEFAULT_PATHS)

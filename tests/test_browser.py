@@ -243,6 +243,10 @@ def test_report_renders_every_chart_without_console_errors(browser, tmp_path):
 
 
 WIDTHS = (1280, 390)
+# Streamlit draws its icons with the Material Symbols font: their text is a ligature name, not words a person reads.
+_ICON_NAMES_JS = """() => [...document.querySelectorAll('span, i')]
+    .filter(e => !e.children.length && getComputedStyle(e).fontFamily.includes('Material'))
+    .map(e => e.innerText).filter(t => t)"""
 _OVERFLOW_JS = "() => document.documentElement.scrollWidth - window.innerWidth"
 
 
@@ -277,6 +281,9 @@ def test_report_fits_the_page_and_every_section_is_screenshotted(browser, tmp_pa
 @needs_streamlit
 @pytest.mark.parametrize("width", WIDTHS)
 def test_dashboard_pages_fit_the_page(browser, dashboard, tmp_path, width):
+    """Every page at a desktop and a phone width: screenshotted, nothing wider than the page, and no raw
+    float, scientific notation, snake_case or None in what it shows."""
+    from _readable import problems
     from playwright.sync_api import expect
 
     from inferonomics.app import PAGES
@@ -290,10 +297,21 @@ def test_dashboard_pages_fit_the_page(browser, dashboard, tmp_path, width):
             toggle = page.locator('[data-testid="stExpandSidebarButton"], [data-testid="stSidebarCollapsedControl"]')
             if toggle.count():
                 toggle.first.click()
-        page.locator('[data-testid="stSidebar"]').get_by_text(name, exact=True).click()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text(name, exact=True).click()
+        title = "What a million tokens costs to make" if name == "Cost" else name
+        expect(page.locator("h1").filter(has_text=title)).to_be_visible()
         page.wait_for_load_state("networkidle")
+        expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)  # the run has finished
         main = page.locator('[data-testid="stMain"], section.main').first
         main.screenshot(path=str(tmp_path / f"dashboard-{name}-{width}.png"))
         assert page.locator('[data-testid="stException"]').count() == 0, name
         assert page.evaluate(_OVERFLOW_JS) <= 0, f"{name}: wider than {width} px"
+        # what a person reads on the page and in the sidebar (slider positions included): formatted figures only
+        text = main.inner_text() + "\n" + (sidebar.inner_text() if sidebar.is_visible() else "")
+        for icon in set(page.evaluate(_ICON_NAMES_JS)):
+            text = text.replace(icon, " ")  # an icon's ligature name (keyboard_double_arrow_left) is drawn, not read
+        assert not problems(text), (name, width, problems(text))
+        if name == "Buyer break-even":  # the growth slider reads as a percentage, not as 3.464
+            assert "%" in sidebar.inner_text()
     page.close()

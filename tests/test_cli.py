@@ -138,3 +138,24 @@ def test_demo_runs(capsys):
     assert len(priced) >= 6
     for r in priced:
         assert r["own_usd_per_mtok_output"] > 0 and r["rent_usd_per_mtok_output"] > 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["catalog", "list", "models"],
+    ["compare", "--model", "qwen3-235b-a22b", "--gpu", "h20", "--gpu", "h100-sxm", "--gpus", "8"],
+])
+def test_tables_fit_80_columns_and_name_what_they_leave_out(argv, monkeypatch, capsys):
+    from rich.console import Console
+
+    from inferonomics.cli import _render
+
+    monkeypatch.setattr(_render._LazyConsole, "_console", Console(width=80))
+    rc, out, _ = run(capsys, *argv)
+    assert rc == 0
+    lines = out.splitlines()
+    assert max(len(x) for x in lines) <= 80
+    if argv[0] == "catalog":
+        assert "deepseek-r1 " in out and "dee…" not in out  # slugs whole
+        assert "Left out at this terminal width: params bn, active bn, max context" in " ".join(lines)
+    else:
+        assert "cheapest" in out and "$ per M" in out and "Left out" not in out  # every column, headings whole

@@ -70,3 +70,25 @@ def test_frame_formats_cells_and_drops_empty_columns():
     out = P.frame(df)
     assert list(out.columns) == ["Model", "$ per M output tokens", "GPUs"]
     assert out.iloc[0].tolist() == ["a", "$0.1000", "8"] and out.iloc[1].tolist() == ["b", "-", "4"]
+
+
+def test_frame_formats_a_long_table_by_the_figure_named_in_each_row():
+    import pandas as pd
+
+    df = pd.DataFrame({"year": [2027, 2028], "metric": ["revenue_usd", "gross_margin"], "p50": [2.9e10, 0.35],
+                       "swing": [1e9, 2e9]})
+    out = P.frame(df, by={"p50": "metric", "swing": "revenue_usd"})
+    assert list(out.columns) == ["Year", "Metric", "P50", "Swing"]
+    assert out["P50"].tolist() == ["$29.0bn", "35.0%"] and out["Swing"].tolist() == ["$1.00bn", "$2.00bn"]
+    assert out["Metric"].tolist() == ["Revenue ($)", "Gross margin"]  # figure names read as labels
+
+
+def test_compact_years_dates_and_signed_money():
+    import datetime
+
+    assert P.compact(0.3) == "0.3" and P.compact(1.58132e11) == "158,132,000,000" and P.compact(2.0) == "2"
+    assert P.compact(0.428626, 4) == "0.4286" and P.compact(None) == "-"
+    assert P.years(5) == "5 years" and P.years(5.5) == "5.5 years" and P.years(1) == "1 year"
+    assert P.date(datetime.date(2025, 3, 1)) == "2025-03-01" and P.date("2025-03") == "2025-03"
+    assert P.value("effective_date", datetime.datetime(2025, 3, 1, 12)) == "2025-03-01"
+    assert P.signed_money(0.0123) == "+$0.01230" and P.signed_money(-1.5) == "-$1.500" and P.signed_money(0) == "$0"

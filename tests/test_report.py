@@ -119,3 +119,22 @@ def test_scale_section_answers_where_scale_stops_paying(report):
         assert f"from {tokens(f['flattens_at_daily_tokens'])} tokens a day" in text
         assert money(f["level_usd_per_mtok"]) in text and f"cuts it {percent(f['reduction'], 0)}" in text
         assert 0 < f["reduction"] < 1
+
+
+def test_the_report_and_the_command_line_agree_to_the_digit(report, capsys):
+    """The same question answered by the CLI and by the report reads the same, digit for digit."""
+    from inferonomics.present import money, probability
+
+    res, _ = report
+    assert main(["breakeven", "bank-sovereign", "--no-flips", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)["recommendation"]
+    assert res.headlines["bank-sovereign: recommendation"] == (
+        f"{rec['option']} (net present cost {money(rec['npv_usd'])})")
+    assert main(["provider", "run", "alibaba-100b", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    ev, paths = run["events"], run["paths"]
+    key = f"alibaba-100b: P(revenue >= target and GM > 0) in {ev['year_label']}"
+    assert res.headlines[key] == (f"{probability(ev['p_target_and_gross_margin_positive'], paths)} (revenue >= "
+                                  f"target: {probability(ev['p_revenue_at_least_target'], paths)})")
+    assert main(["provider", "run", "alibaba-100b"]) == 0  # the table a person reads prints the same figure
+    assert f"P(revenue >= target) = {probability(ev['p_revenue_at_least_target'], paths)}" in capsys.readouterr().out

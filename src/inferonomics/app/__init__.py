@@ -61,6 +61,28 @@ def scenario_overrides(name: str, fixed: tuple | list) -> dict:
     return doc
 
 
+def slider_options(lo: float, hi: float, fmt, anchors=(), step: float | None = None, points: int = 50) -> list[float]:
+    """The positions of a slider that shows its values the way people read them (``fmt``: a formatter of
+    :mod:`inferonomics.present`, e.g. ``35.0%`` for 0.35) rather than as raw floats.
+
+    Positions are the multiples of ``step`` from ``lo`` to ``hi`` (default: a round step, 1, 2, 2.5 or 5
+    times a power of ten, giving about ``points`` positions), plus each of ``anchors`` (the current value,
+    P10/P50/P90) exactly.  Positions that ``fmt`` writes alike are kept once, an anchor first, so no two
+    positions read the same."""
+    import math
+
+    lo, hi = float(min(lo, hi)), float(max(lo, hi))
+    if step is None:
+        raw = (hi - lo) / max(points, 1) or 1.0
+        mag = 10 ** math.floor(math.log10(raw))
+        step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * 0.999)
+    grid = [round(k * step, 12) for k in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)]
+    seen: dict[str, float] = {}
+    for v in [float(a) for a in anchors] + grid:
+        seen.setdefault(fmt(v), v)
+    return sorted(seen.values())
+
+
 # The dashboard writes numbers exactly as the CLI and the report do: one presentation layer.
 from inferonomics.present import money as fmt_usd
 from inferonomics.present import number as fmt_count
@@ -72,5 +94,5 @@ from inferonomics.present import tokens as fmt_tokens
 
 __all__ = [
     "COST_DEFAULTS", "DASHBOARD_PATH", "PAGES", "fmt_count", "fmt_fraction", "fmt_rate", "fmt_seconds", "fmt_tokens",
-    "fmt_usd", "scenario_overrides", "sig", "streamlit_command",
+    "fmt_usd", "scenario_overrides", "sig", "slider_options", "streamlit_command",
 ]

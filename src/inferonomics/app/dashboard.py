@@ -40,12 +40,13 @@ from inferonomics.app import (
     fmt_usd,
     scenario_overrides,
     sig,
+    slider_options,
 )
 from inferonomics.catalog import get_catalog
 from inferonomics.catalog.schema import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import InferonomicsError
 from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
-from inferonomics.present import probability
+from inferonomics.present import frame, label, percent, probability, ratio, value, years
 from inferonomics.report.charts import PALETTE
 
 LOAD_MODES = ("Concurrency", "Max throughput", "Latency target (TPOT)")
@@ -67,6 +68,21 @@ def has(module: str) -> bool:
 
 def show_error(exc: Exception) -> None:
     st.error(str(exc), icon=":material/error:")
+
+
+def formatted_slider(container, text: str, lo: float, hi: float, current: float, fmt, key: str,
+                     step: float | None = None, anchors=(), help: str | None = None):
+    """A slider whose positions read as people write the figure (``35.0%``, ``$2.50``, ``2.00x``), through the
+    presentation layer, never as raw floats; it returns the float chosen."""
+    opts = slider_options(lo, hi, fmt, (current, *anchors), step=step)
+    return container.select_slider(text, options=opts, value=float(current), format_func=fmt, key=key, help=help)
+
+
+def people_table(df: pd.DataFrame, by: dict | None = None, names: dict | None = None) -> None:
+    """A table as people read it: headings with units, every cell formatted by the presentation layer
+    (``by``: see :func:`inferonomics.present.frame`; ``names``: extra columns of figure names it reads)."""
+    data = df.assign(**names) if names else df
+    st.dataframe(frame(data, [c for c in df.columns], by=by), hide_index=True, width="stretch")
 
 
 def csv_button(df: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
@@ -118,7 +134,8 @@ def cost_inputs(cat) -> dict:
                       "(or 1 with ep).")
     ep = c2.selectbox("ep", PARALLEL, key="cost_ep", help="Expert-parallel degree (mixture-of-experts models).")
     c1, c2 = sb.columns(2)
-    weights = c1.selectbox("Weights", WEIGHT_DTYPES, index=WEIGHT_DTYPES.index(DEFAULTS["weights"]), key="cost_weights")
+    weights = c1.selectbox("Weights", WEIGHT_DTYPES, index=WEIGHT_DTYPES.index(DEFAULTS["weights"]), key="cost_weights",
+                           format_func=lambda w: w.upper() if w.startswith("q") else w)  # GGUF's Q4_K_M
     kv = c2.selectbox("KV cache", ("auto",) + KV_DTYPES, key="cost_kv",
                       help="auto: fp8 for fp8/fp4 weights, else the weight precision.")
     c1, c2 = sb.columns(2)
@@ -142,14 +159,15 @@ def cost_inputs(cat) -> dict:
     region = sb.selectbox("Region", regions, index=regions.index("us-average") if "us-average" in regions else 0,
                           key="cost_region",
                           help="Electricity price and PUE (used when owning).")
-    utilization = sb.slider("Utilization", min_value=0.05, max_value=1.0, value=float(cat.const("utilization")),
-                            step=0.05, key="cost_utilization", help="Fraction of hours the deployment serves.")
+    utilization = formatted_slider(sb, "Utilization", 0.05, 1.0, float(cat.const("utilization")), percent,
+                                   "cost_utilization", step=0.05, help="Share of hours the deployment serves.")
     own = sb.radio("Hardware", ("Rent", "Own"), key="cost_own", horizontal=True) == "Own"
     rent = life_years = cost_of_capital = None
     if own:
-        life_years = sb.slider("Life (years)", 1.0, 10.0, float(cat.const("life_years")), 0.5, key="cost_life")
-        cost_of_capital = sb.slider("Cost of capital (per year)", 0.0, 0.30, float(cat.const("cost_of_capital")),
-                                    0.01, key="cost_wacc")
+        life_years = formatted_slider(sb, "Life", 1.0, 10.0, float(cat.const("life_years")), years, "cost_life",
+                                      step=0.5, help="Years over which the capex is recovered.")
+        cost_of_capital = formatted_slider(sb, "Cost of capital (per year)", 0.0, 0.30,
+                                           float(cat.const("cost_of_capital")), percent, "cost_wacc", step=0.01)
     else:
         listed = cat.accelerator(gpu).rental_usd_per_gpu_hour
         catalog_price = float(listed.value) if listed is not None else 0.0
@@ -165,7 +183,7 @@ def cost_inputs(cat) -> dict:
 
 
 def page_cost() -> None:
-    from inferonomics.cli._render import COST_ROWS, PERF_ROWS, _fmt
+    from inferonomics.cli._render import COST_ROWS, PERF_ROWS
 
     cat = get_catalog()
     st.title("What a million tokens costs to make")
@@ -211,7 +229,7 @@ def page_cost() -> None:
         cols = ["concurrency", "output_tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "output_tokens_per_s",
                 "ttft_s", "tpot_s", "memory_per_gpu_gb"]
         here = pd.DataFrame([{k: r[k] for k in cols}])
-        tip = [alt.Tooltip(k, format=",.4~g") for k in cols]
+        tip = [alt.Tooltip(k, format=",.4~g", title=label(k)) for k in cols]
         x = alt.X("output_tokens_per_s_per_user:Q", title="output tokens/s per user (interactivity)",
                   scale=alt.Scale(zero=False))
         y = alt.Y("output_tokens_per_s_per_gpu:Q", title="output tokens/s per GPU (throughput)",
@@ -221,7 +239,7 @@ def page_cost() -> None:
         st.altair_chart(chart.properties(height=380), width="stretch")
         st.caption("Each point is one load level, from 1 request in flight to the most that fits in memory; the "
                    "orange diamond is the operating point above.")
-        st.dataframe(fr[cols], hide_index=True, width="stretch")
+        people_table(fr[cols])
         csv_button(fr[cols], "frontier", key="dl_frontier", label="Download frontier CSV")
     with tab_tco:
         items = pd.DataFrame([
@@ -234,18 +252,20 @@ def page_cost() -> None:
             x=alt.X("usd_per_mtok_output_all_in:Q", title="USD per million output tokens (all-in)"),
             y=alt.Y("line item:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)),
             color=alt.Color("line item:N", legend=None, sort=None, scale=alt.Scale(range=PALETTE)),
-            tooltip=["line item", alt.Tooltip("usd_per_gpu_hour", format=",.4~g"),
-                     alt.Tooltip("usd_per_mtok_output_all_in", format=",.4~g")],
+            tooltip=["line item", alt.Tooltip("usd_per_gpu_hour", format=",.4~g", title=label("usd_per_gpu_hour")),
+                     alt.Tooltip("usd_per_mtok_output_all_in", format=",.4~g",
+                                 title=label("usd_per_mtok_output_all_in"))],
         )
         st.altair_chart(bar.properties(height=max(80, 42 * len(items))), width="stretch")
         if r["mode"] == "rent":
             st.caption(f"Rented at {fmt_usd(r['usd_per_gpu_hour'])} per GPU-hour; source: "
                        f"{r.get('rental_price_source', '')}. Choose **Own** to see capex, power, facility and "
                        "operations.")
-        st.dataframe(items, hide_index=True, width="stretch")
+        people_table(items)
         csv_button(items, "tco_line_items", key="dl_tco", label="Download line items CSV")
     with tab_all:
-        rows = [{"figure": label, "field": k, "value": _fmt(r[k])} for k, label in PERF_ROWS + COST_ROWS if k in r]
+        rows = [{"Figure": text[:1].upper() + text[1:], "Value": value(k, r[k])} for k, text in PERF_ROWS + COST_ROWS
+                if k in r]
         table = pd.DataFrame(rows)
         st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 2)
         flat = pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)}])
@@ -279,9 +299,6 @@ EVENTS = (
     ("p_operating_profit_positive", "P(operating profit > 0)"),
     ("p_cumulative_free_cash_flow_positive", "P(cumulative free cash flow > 0)"),
 )
-# Large USD figures read best as 27.7B, 1.2T.
-COMPACT = {c: st.column_config.NumberColumn(format="compact") for c in (
-    "p10", "p50", "p90", "mean", "output_at_input_p10", "output_at_input_p90", "swing")}
 KEY_ASSUMPTIONS = 6  # sliders for the inputs that move revenue the most
 def _stamp(name: str) -> float:
     """Modification time of a scenario file (0 for a built-in name): part of the cache keys."""
@@ -337,7 +354,7 @@ def provider_inputs() -> tuple[str, tuple, int, int] | None:
                 "sidebar.", icon=":material/info:")
         return None
     paths = sb.select_slider("Monte Carlo paths", (1_000, 2_000, 5_000, 10_000, 20_000), value=DEFAULT_PATHS,
-                             key="prov_paths", help="More paths: smoother percentiles, slower.")
+                             format_func=fmt_count, key="prov_paths", help="More paths: smoother percentiles, slower.")
     seed = sb.number_input("Seed", min_value=0, value=DEFAULT_SEED, step=1, key="prov_seed")
     sb.subheader("Key assumptions")
     sb.caption("The inputs that move revenue the most (P10 to P90 of each). Moving a slider fixes that input at "
@@ -352,11 +369,15 @@ def provider_inputs() -> tuple[str, tuple, int, int] | None:
         lo, hi = row.input_p10 - span / 2, row.input_p90 + span / 2
         if row.input_p10 >= 0:
             lo = max(lo, 0.0)
-        step = float(f"{span / 50:.2g}")
-        v = sb.slider(_label(row.input), float(lo), float(hi), float(row.input_p50), step, format="%.4g",
-                      key=f"prov_{name}_{path}", help=f"`{row.input}`: P10 {sig(row.input_p10)}, P50 "
-                                                      f"{sig(row.input_p50)}, P90 {sig(row.input_p90)}.")
-        if abs(v - row.input_p50) > step / 2:
+        field = path.rsplit(".", 1)[-1]  # the unit is in the field's name (growth_per_year: a share, %)
+
+        def fmt(v, _field=field):
+            return value(_field, v)
+
+        v = formatted_slider(sb, _label(row.input), lo, hi, float(row.input_p50), fmt, key=f"prov_{name}_{path}",
+                             anchors=(row.input_p10, row.input_p90),
+                             help=f"P10 {fmt(row.input_p10)}, P50 {fmt(row.input_p50)}, P90 {fmt(row.input_p90)}.")
+        if v != float(row.input_p50):
             fixed.append((path, v))
     return name, tuple(fixed), int(paths), int(seed)
 
@@ -385,15 +406,15 @@ def _fan(summary: pd.DataFrame, metric: str, target: float | None):
     band = alt.Chart(summary).mark_area(opacity=0.25, color=PALETTE[0]).encode(
         x=alt.X("year_label:O", title="fiscal year", sort=None, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("p10:Q", title=title + " (band P10-P90, line median)", axis=alt.Axis(format=fmt)), y2="p90:Q",
-        tooltip=["year", alt.Tooltip("p10:Q", format=",.4~g"), alt.Tooltip("p50:Q", format=",.4~g"),
-                 alt.Tooltip("p90:Q", format=",.4~g")],
+        tooltip=[alt.Tooltip("year_label", title="Fiscal year"), alt.Tooltip("p10:Q", format=",.4~g", title="P10"),
+                 alt.Tooltip("p50:Q", format=",.4~g", title="Median"), alt.Tooltip("p90:Q", format=",.4~g", title="P90")],
     )
     line = alt.Chart(summary).mark_line(point=True, color=PALETTE[0]).encode(
         x=alt.X("year_label:O", sort=None), y="p50:Q")
     chart = band + line
     if target is not None:
         rule = alt.Chart(pd.DataFrame([{"target": target}])).mark_rule(color=PALETTE[1], strokeDash=[6, 4]).encode(
-            y="target:Q", tooltip=[alt.Tooltip("target:Q", format=",.4~g")])
+            y="target:Q", tooltip=[alt.Tooltip("target:Q", format=",.4~g", title="Target")])
         chart = chart + rule
     return chart.properties(height=380)
 
@@ -402,12 +423,7 @@ def page_provider() -> None:
     st.title("Provider scenario")
     st.caption("An inference provider's P&L over time: demand, prices, fleet, capex, margins and cash, with "
                "Monte Carlo over the uncertain inputs (P10-P90 band, median line).")
-    if not has("inferonomics.market"):
-        not_installed("Provider economics", "inferonomics.market", "inferonomics provider")
-        return
-    missing = _api_missing("inferonomics.market", MARKET_API)
-    if missing:
-        api_mismatch("inferonomics.market", missing)
+    if not capability("inferonomics.market", "Provider economics", "inferonomics provider", "inferonomics.market", MARKET_API):
         return
     try:
         got = provider_inputs()
@@ -423,26 +439,27 @@ def page_provider() -> None:
     if spec.description:
         st.caption(spec.description)
     ev = res.events()
-    st.markdown(f"**Events in {ev['year_label'] or ev['year']}** (share of {paths:,} paths)"
+    st.markdown(f"**Events in {ev['year_label'] or ev['year']}** (share of {fmt_count(paths)} paths)"
                 + (f", target revenue {fmt_usd(ev['target_revenue_usd'])}" if ev.get("target_revenue_usd") else ""))
-    cols = st.columns(len(EVENTS))
-    for col, (key, label) in zip(cols, EVENTS, strict=True):
-        col.metric(label, "-" if ev.get(key) is None else probability(ev[key], res.paths_n),
+    cols = [c for _ in range(0, len(EVENTS), 2) for c in st.columns(2)]  # two a row: "14.7% ± 0.4 pp" stays whole
+    for col, (key, text) in zip(cols, EVENTS, strict=True):
+        col.metric(text, "-" if ev.get(key) is None else probability(ev[key], res.paths_n),
                    help="± one Monte Carlo standard error, in percentage points")
     names = [m for m in FAN_METRICS if m in res.metric_names()]
     tab_fan, tab_tornado, tab_pl, tab_in, tab_cal = st.tabs(
         ["Fan chart", "Sensitivity", "P&L by year (P50)", "Inputs", "Calibration"])
     with tab_fan:
-        metric = st.selectbox("Metric", names + [m for m in res.metric_names() if m not in names], key="prov_metric")
+        metric = st.selectbox("Metric", names + [m for m in res.metric_names() if m not in names], key="prov_metric",
+                              format_func=label)
         summ = res.summary([metric])
         target = ev.get("target_revenue_usd") if metric == "revenue_usd" else None
         st.altair_chart(_fan(summ, metric, target), width="stretch")
         st.caption("Band: P10 to P90 over the paths; line: median (P50)"
                    + ("; dashed: the target revenue." if target is not None else "."))
-        st.dataframe(summ, hide_index=True, width="stretch", column_config=COMPACT)
+        people_table(summ.drop(columns=["year"]), by={q: "metric" for q in ("p10", "p50", "p90", "mean")})
         csv_button(res.summary(), f"{res.scenario.name}_summary", key="dl_prov_summary", label="Download all metrics CSV (P10/P50/P90)")
     with tab_tornado:
-        out = st.selectbox("Output", names, key="prov_tornado_output")
+        out = st.selectbox("Output", names, key="prov_tornado_output", format_func=label)
         try:
             tor = _sensitivity(name, fixed, out, _stamp(name))
         except InferonomicsError as exc:
@@ -453,6 +470,7 @@ def page_provider() -> None:
             else:
                 sc_, ttl, fmt_ = _axis(out)
                 top = tor.head(12).assign(
+                    input=lambda d: d["input"].map(_label),
                     output_at_input_p10=lambda d: d["output_at_input_p10"] / sc_,
                     output_at_input_p90=lambda d: d["output_at_input_p90"] / sc_)
                 bars = alt.Chart(top).mark_bar(color=PALETTE[0]).encode(
@@ -460,38 +478,55 @@ def page_provider() -> None:
                     x=alt.X("output_at_input_p10:Q", title=f"{ttl} in {tor.attrs.get('year', '')} (input P10 to P90)",
                             scale=alt.Scale(zero=False), axis=alt.Axis(format=fmt_)),
                     x2="output_at_input_p90:Q",
-                    tooltip=["input", alt.Tooltip("output_at_input_p10:Q", format=",.4~g"),
-                             alt.Tooltip("output_at_input_p90:Q", format=",.4~g")],
+                    tooltip=[alt.Tooltip("input", title="Input"),
+                             alt.Tooltip("output_at_input_p10:Q", format=",.4~g", title=f"{ttl} at input P10"),
+                             alt.Tooltip("output_at_input_p90:Q", format=",.4~g", title=f"{ttl} at input P90")],
                 )
                 rule = alt.Chart(pd.DataFrame([{"base": tor.attrs.get("baseline") / sc_}])).mark_rule(color="black").encode(
                     x="base:Q")
                 st.altair_chart((bars + rule).properties(height=40 * len(top) + 40), width="stretch")
-                st.dataframe(tor, hide_index=True, width="stretch", column_config=COMPACT)
+                shown = tor.assign(input=tor["input"].map(_label))
+                people_table(shown, by={"input_p10": "input_name", "input_p50": "input_name",
+                                        "input_p90": "input_name", "output_at_input_p10": out,
+                                        "output_at_input_p90": out, "swing": out},
+                             names={"input_name": tor["input"].str.removesuffix(" (all years)")})
                 csv_button(tor, f"{res.scenario.name}_sensitivity_{out}", key="dl_prov_tornado", label="Download sensitivity CSV")
     with tab_pl:
         wide = res.wide(50, [m for m in names if m in res.metric_names()]).reset_index()
-        from inferonomics.present import frame
-
-        st.dataframe(frame(wide), hide_index=True, width="stretch")
+        people_table(wide)
         csv_button(wide, f"{res.scenario.name}_p50", key="dl_prov_p50", label="Download P50 table CSV")
     with tab_in:
         inputs = res.scenario.inputs_table()
-        st.dataframe(inputs, hide_index=True, width="stretch")
+        people_table(inputs.assign(input=inputs["input"].map(_label)), by={q: "input_name" for q in ("p10", "p50", "p90")},
+                     names={"input_name": inputs["input"]})
         csv_button(inputs, f"{res.scenario.name}_inputs", key="dl_prov_inputs", label="Download inputs CSV")
         if fixed:
-            st.caption("Fixed with sliders: " + ", ".join(f"{p} = {sig(v)}" for p, v in fixed))
+            st.caption("Fixed with sliders: " + ", ".join(f"{_label(p)} = {value(p.rsplit('.', 1)[-1], v)}"
+                                                          for p, v in fixed))
     with tab_cal:
         cal = res.calibration()
         if cal.empty:
             st.info("This scenario lists no reported figures to compare with.", icon=":material/info:")
         else:
-            st.dataframe(cal, hide_index=True, width="stretch")
+            people_table(cal, by={q: "metric" for q in ("modelled_p10", "modelled_p50", "modelled_p90")})
 
 
 def _api_missing(module: str, names: tuple[str, ...]) -> list[str]:
     """The functions a page needs that this version of ``module`` lacks (its API may be newer or older)."""
     mod = importlib.import_module(module)
     return [n for n in names if not callable(getattr(mod, n, None))]
+
+
+def capability(module: str, what: str, cli: str, api_module: str, api: tuple[str, ...]) -> bool:
+    """Whether this version has the capability a page shows; if not, the page says so plainly."""
+    if not has(module):
+        not_installed(what, module, cli)
+        return False
+    missing = _api_missing(api_module, api)
+    if missing:
+        api_mismatch(api_module, missing)
+        return False
+    return True
 
 
 def api_mismatch(module: str, missing: list[str]) -> None:
@@ -536,25 +571,30 @@ def buyer_inputs(cat) -> tuple[str, tuple]:
 
     d = w.number("input_tokens_per_month") / 1e6
     keep("input_tokens_per_month", sb.number_input("Input tokens per month (millions)", min_value=0.0, value=d,
-                                                   step=10.0, format="%.6g", key=k + "in"), d, 1e6)
+                                                   step=10.0, format="%.2f", key=k + "in"), d, 1e6)
     d = w.number("output_tokens_per_month") / 1e6
     keep("output_tokens_per_month", sb.number_input("Output tokens per month (millions)", min_value=0.0, value=d,
-                                                    step=10.0, format="%.6g", key=k + "out"), d, 1e6)
+                                                    step=10.0, format="%.2f", key=k + "out"), d, 1e6)
+    sb.caption(f"{fmt_tokens(changed.get('input_tokens_per_month', w.number('input_tokens_per_month')))} input and "
+               f"{fmt_tokens(changed.get('output_tokens_per_month', w.number('output_tokens_per_month')))} output "
+               "tokens in month 1.")
     d = float(w.number("growth_per_year"))
-    keep("growth_per_year", sb.slider("Volume growth per year", -0.5, max(5.0, d), d, 0.05, key=k + "g",
-                                      help="0.5 = +50% a year."), d)
+    keep("growth_per_year", formatted_slider(sb, "Volume growth per year", -0.5, max(5.0, d), d, percent, k + "g",
+                                             step=0.05), d)
     d = float(w.number("peak_to_average"))
-    keep("peak_to_average", sb.slider("Peak / average request rate", 1.0, max(10.0, d), d, 0.5, key=k + "pk",
-                                      help="Self-hosted fleets are sized for the peak."), d)
+    keep("peak_to_average", formatted_slider(sb, "Peak / average request rate", 1.0, max(10.0, d), d, ratio,
+                                             k + "pk", step=0.5, help="Self-hosted fleets are sized for the peak."), d)
     d = int(w.number("horizon_months"))
     keep("horizon_months", sb.slider("Horizon (months)", 6, max(120, d), d, 6, key=k + "h"), d)
     sb.subheader("Money")
     d = float(w.number("api_price_change_per_year"))
-    keep("api_price_change_per_year", sb.slider("API price change per year", -0.9, max(0.5, d), d, 0.05, key=k + "pc",
-                                                help="-0.3 = API list prices fall 30% a year."), d)
+    keep("api_price_change_per_year", formatted_slider(sb, "API price change per year", -0.9, max(0.5, d), d, percent,
+                                                       k + "pc", step=0.05,
+                                                       help="-30.0% = API list prices fall 30% a year."), d)
     rate = w.number("discount_rate_per_year")
     d = float(cat.const("cost_of_capital") if rate is None else rate)
-    keep("discount_rate_per_year", sb.slider("Discount rate per year", 0.0, max(0.4, d), d, 0.01, key=k + "dr"), d)
+    keep("discount_rate_per_year", formatted_slider(sb, "Discount rate per year", 0.0, max(0.4, d), d, percent,
+                                                    k + "dr", step=0.01), d)
     regions = sorted(cat.regions)
     keep("region", sb.selectbox("Region", regions, index=regions.index(w.region) if w.region in regions else 0,
                                 key=k + "reg", help="Electricity price and PUE of owned hardware."), w.region)
@@ -574,12 +614,7 @@ def page_buyer() -> None:
     st.caption("A buyer's choice for one workload: pay an API per token, rent dedicated GPUs or own them. "
                "Self-hosted options are sized with the performance model for the peak within the latency target, "
                "then every option is priced month by month.")
-    if not has("inferonomics.decide"):
-        not_installed("The buyer's decision model", "inferonomics.decide", "inferonomics decide")
-        return
-    missing = _api_missing("inferonomics.decide", BUYER_API)
-    if missing:
-        api_mismatch("inferonomics.decide", missing)
+    if not capability("inferonomics.decide", "The buyer's decision model", "inferonomics decide", "inferonomics.decide", BUYER_API):
         return
     cat = get_catalog()
     try:
@@ -612,13 +647,15 @@ def page_buyer() -> None:
             color=alt.Color("option:N", scale=alt.Scale(range=PALETTE),
                             legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
             strokeDash=alt.StrokeDash("kind:N", legend=alt.Legend(orient="bottom")),
-            tooltip=["option", "month", alt.Tooltip("cumulative_cost_usd", format=",.0f"),
-                     alt.Tooltip("cost_usd", format=",.0f"), alt.Tooltip("usd_per_mtok", format=",.4~g")],
+            tooltip=[alt.Tooltip("option", title="Option"), alt.Tooltip("month", title="Month"),
+                     alt.Tooltip("cumulative_cost_usd", format="$,.0f", title="Cumulative cost"),
+                     alt.Tooltip("cost_usd", format="$,.0f", title="Cost this month"),
+                     alt.Tooltip("usd_per_mtok", format="$,.4~g", title=label("usd_per_mtok"))],
         )
         st.altair_chart(chart.properties(height=420), width="stretch")
         st.caption("Cumulative cost (capex depreciated, not paid up front); the cash view is in the Monthly table.")
     with tab_o:
-        st.dataframe(options, hide_index=True, width="stretch")
+        people_table(options)
         csv_button(options, "buyer_options", key="dl_buy_options", label="Download options CSV")
         for x in d["excluded"]:
             st.caption(f"Excluded: {x['count']} {x['kind']} option(s), {x['reason']}; the cheapest was "
@@ -626,7 +663,7 @@ def page_buyer() -> None:
     with tab_f:
         st.markdown("\n".join(f"- {f['text']}" for f in d["flips"]) or "No lever flips the recommendation.")
     with tab_m:
-        st.dataframe(monthly, hide_index=True, width="stretch")
+        people_table(monthly)
         csv_button(monthly, "buyer_monthly", key="dl_buy_monthly", label="Download monthly CSV")
     for note in d["notes"]:
         st.caption(note)
@@ -634,6 +671,8 @@ def page_buyer() -> None:
 
 # ---------------------------------------------------------------------------------------- Price history page
 PRICES_API = ("price_records", "price_history", "latest_prices")
+# List prices in their own currency (the currency column says which): plain numbers, not USD.
+LIST_PRICE = {"input_per_mtok": "list_price", "output_per_mtok": "list_price"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -647,12 +686,7 @@ def page_prices() -> None:
     st.title("Price history")
     st.caption("API list prices per million tokens over time, from the catalog (every record has its source). "
                "Prices in RMB are converted at the catalog's dated FX rate.")
-    if not has("inferonomics.decide.prices"):
-        not_installed("The API price catalog", "inferonomics.decide.prices", "inferonomics prices")
-        return
-    missing = _api_missing("inferonomics.decide", PRICES_API)
-    if missing:
-        api_mismatch("inferonomics.decide", missing)
+    if not capability("inferonomics.decide.prices", "The API price catalog", "inferonomics prices", "inferonomics.decide", PRICES_API):
         return
     sb = st.sidebar
     sb.subheader("Prices")
@@ -673,25 +707,29 @@ def page_prices() -> None:
     st.subheader(f"{model}: price history")
     data = hist.assign(product=hist["provider"] + " / " + hist["market"] + hist["context_tier"].fillna("").map(
         lambda t: f" / {t}" if t else ""))
+    data = data.rename(columns={"input_usd_per_mtok": "input", "output_usd_per_mtok": "output"})
     chart = alt.Chart(data).transform_fold(
-        ["input_usd_per_mtok", "output_usd_per_mtok"], as_=["price", "usd_per_mtok"]
+        ["input", "output"], as_=["price", "usd_per_mtok"]
     ).mark_line(interpolate="step-after", point=True).encode(
         x=alt.X("effective_date:T", title="effective date"),
         y=alt.Y("usd_per_mtok:Q", title="USD per million tokens"),
         color=alt.Color("product:N", scale=alt.Scale(range=PALETTE),
                         legend=alt.Legend(orient="bottom", columns=3, labelLimit=400)),
-        strokeDash=alt.StrokeDash("price:N", legend=None, sort=["input_usd_per_mtok", "output_usd_per_mtok"]),
-        tooltip=["provider:N", "market:N", "version:N", "effective_date:T", "context_tier:N", "price:N",
-                 alt.Tooltip("usd_per_mtok:Q", format=",.4~g"), "currency:N"],
+        strokeDash=alt.StrokeDash("price:N", legend=None, sort=["input", "output"]),
+        tooltip=[alt.Tooltip("provider:N", title="Provider"), alt.Tooltip("market:N", title="Market"),
+                 alt.Tooltip("version:N", title="Version"), alt.Tooltip("effective_date:T", title="Effective date"),
+                 alt.Tooltip("context_tier:N", title="Context tier"), alt.Tooltip("price:N", title="Tokens"),
+                 alt.Tooltip("usd_per_mtok:Q", format="$,.4~g", title="$ per M tokens"),
+                 alt.Tooltip("currency:N", title="Listed in")],
     )
     st.altair_chart(chart.properties(height=360), width="stretch")
     st.caption("Solid: input tokens; dashed: output tokens (USD per million). A price holds until the next record.")
-    st.dataframe(hist[cols], hide_index=True, width="stretch")
+    people_table(hist[cols], by=LIST_PRICE)
     csv_button(hist, f"prices_{model}", key="dl_px_hist", label="Download this history CSV")
     st.subheader("Latest list price of every API")
     show = ["provider", "model", "market", "effective_date", "context_tier", "input_usd_per_mtok",
             "output_usd_per_mtok", "quality_tier"]
-    st.dataframe(latest[show], hide_index=True, width="stretch")
+    people_table(latest[show], by=LIST_PRICE)
     csv_button(latest, "latest_prices", key="dl_px_latest", label="Download latest prices CSV")
 
 

@@ -40,10 +40,10 @@ def measured_cost(
     if not isinstance(gpus, int) or gpus < 1:
         raise InputError("gpus", gpus, "must be a whole number of at least 1 (the GPUs serving the endpoint)")
     if usd_per_gpu_hour is None and gpu is None:
-        raise InputError("usd-per-gpu-hour", None, "give --usd-per-gpu-hour X, or --gpu SLUG (catalog rental "
+        raise InputError("rent-usd-per-gpu-hour", None, "give --rent-usd-per-gpu-hour X, or --gpu SLUG (catalog rental "
                          "price, or ownership cost with --own)")
     if usd_per_gpu_hour is not None and own:
-        raise InputError("usd-per-gpu-hour", usd_per_gpu_hour, "give a price or --own, not both")
+        raise InputError("rent-usd-per-gpu-hour", usd_per_gpu_hour, "give a price or --own, not both")
     if prefill_time_share is not None and not 0.0 <= prefill_time_share < 1.0:
         raise InputError("prefill-time-share", prefill_time_share, "must be a fraction from 0 up to (not incl.) 1")
     sm = run.summarize(slo_ttft_s, slo_tpot_s)
@@ -59,7 +59,7 @@ def measured_cost(
         if not (0 < util <= 1):
             raise InputError("utilization", util, "must be a fraction above 0 and at most 1")
         if not usd_per_gpu_hour >= 0:
-            raise InputError("usd-per-gpu-hour", usd_per_gpu_hour, "must be a price of 0 or more USD per GPU-hour")
+            raise InputError("rent-usd-per-gpu-hour", usd_per_gpu_hour, "must be a price of 0 or more USD per GPU-hour")
         hour = {"mode": "rent", "gpu": None, "utilization": util, "usd_per_gpu_hour": float(usd_per_gpu_hour),
                 "rental_price_source": "given"}
     share = prefill_time_share

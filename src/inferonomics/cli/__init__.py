@@ -349,10 +349,18 @@ def guard_numbers(cmd, path: tuple[str, ...] = ()) -> None:
             return _prev(ctx, param, value) if _prev is not None else value
 
         p.callback = check
-        if p.help and "must be" not in p.help:
-            p.help = f"{p.help} [{lim.describe()}]"
+        if p.help and "(Allowed:" not in p.help and "must be" not in p.help:
+            p.help = f"{p.help} (Allowed: {lim.describe().removeprefix('must be ')}.)"  # [..] is Rich markup
     for name, sub in (getattr(cmd, "commands", None) or {}).items():
         guard_numbers(sub, path + (name,))
+
+
+def command(typer_app: typer.Typer | None = None):
+    """The click command tree that ``main`` runs: every numeric option range-checked, old spellings hidden."""
+    cmd = typer.main.get_command(app if typer_app is None else typer_app)
+    guard_numbers(cmd)
+    O.hide_old_spellings(cmd)
+    return cmd
 
 
 def _explain_bad_value(exc, argv: list[str]) -> None:
@@ -361,24 +369,24 @@ def _explain_bad_value(exc, argv: list[str]) -> None:
     opts = list(getattr(param, "opts", None) or [])
     if not opts or getattr(getattr(param, "type_descriptor", None), "annotation", None) not in (int, float):
         return
-    raw = None
+    raw = typed = None
     for i, a in enumerate(argv):
         for o in opts:
             if a == o and i + 1 < len(argv):
-                raw = argv[i + 1]
+                raw, typed = argv[i + 1], o
             elif a.startswith(o + "="):
-                raw = a[len(o) + 1:]
+                raw, typed = a[len(o) + 1:], o
     if raw is None:
         return
     from inferonomics.limits import Limit, flag_limit
 
-    opt = max(opts, key=len)
+    opt = max(getattr(param, "all_spellings", None) or opts, key=len)  # the key of the range, as guard_numbers
     path, c = [], getattr(exc, "ctx", None)
     while c is not None and getattr(c, "parent", None) is not None:
         path.insert(0, c.info_name)
         c = c.parent
     lim = flag_limit(" ".join(path), opt) or Limit(integer=param.type_descriptor.annotation is int)
-    print(f"error: {opt}: {raw!r} is not allowed; {lim.describe()}.", file=sys.stderr)
+    print(f"error: {typed}: {raw!r} is not allowed; {lim.describe()}.", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,8 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         if word in _core_names():  # a plain call of a core command runs without Typer's parser (and pydantic)
             done, rc = _fast.run(app, _CORE_COMMANDS, args)
         if not done:
-            cmd = typer.main.get_command(_core_app() if word in _core_names() else app)
-            guard_numbers(cmd)
+            cmd = command(_core_app() if word in _core_names() else app)
             rc = cmd(args=argv, standalone_mode=False)
     except InferonomicsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -120,8 +120,8 @@ COST_ROWS = [
 def _title(r: dict) -> str:
     if r.get("prefill_gpus") and r.get("decode_gpus") and r.get("decode_gpus") == r.get("decode_gpus"):
         return (
-            f"{r['model']} on {r['gpus']}x {r['gpu']}, disaggregated: prefill {r['prefill_gpus']:.0f} GPUs "
-            f"(tp={r['prefill_tp']} ep={r['prefill_ep']}), decode {r['decode_gpus']:.0f} GPUs (tp={r['tp']} "
+            f"{r['model']} on {r['gpus']}x {r['gpu']}, disaggregated: prefill {_fmt(r['prefill_gpus'])} GPUs "
+            f"(tp={r['prefill_tp']} ep={r['prefill_ep']}), decode {_fmt(r['decode_gpus'])} GPUs (tp={r['tp']} "
             f"ep={r['ep']}), weights {r['weights']}, kv {r['kv']}, ISL {r['isl']} / OSL {r['osl']}"
         )
     return (
@@ -291,7 +291,7 @@ def demo(region: str, as_json: bool) -> None:
     from inferonomics.cost.answers import FLAGSHIP_ISL as DEMO_ISL
     from inferonomics.cost.answers import FLAGSHIP_OSL as DEMO_OSL
     from inferonomics.cost.answers import INTERACTIVE_MAX_TPOT_S as DEMO_MAX_TPOT_S
-    from inferonomics.present import value
+    from inferonomics.present import seconds, value
 
     df = demo_table(region)
     if as_json:
@@ -300,7 +300,7 @@ def demo(region: str, as_json: bool) -> None:
         return
     t = Table(
         title=f"What a million tokens costs to make: ISL {DEMO_ISL} / OSL {DEMO_OSL}, the most requests in "
-        f"flight with TPOT <= {DEMO_MAX_TPOT_S * 1000:.0f} ms, region {region}",
+        f"flight with TPOT <= {seconds(DEMO_MAX_TPOT_S)}, region {region}",
         padding=(0, 1),
         show_lines=True,
     )
@@ -334,13 +334,25 @@ def frame_table(df, title: str, columns: list[str] | None = None, labels: dict[s
     from inferonomics.present import frame
 
     shown = frame(df, columns, labels)
-    t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
+    specs = []
     for c in shown.columns:
         numeric = shown[c].astype(str).str.match(r"^-?[$\d]").sum() >= len(shown) / 2
         widest = int(shown[c].astype(str).str.len().max()) if len(shown) else 1
+        word = max(len(w) for w in str(c).split())  # a heading wraps between words, never inside one
         # numbers are never cut (a width of their widest cell); headings and text wrap instead
-        t.add_column(c, justify="right" if numeric else "left", overflow="fold",
-                     min_width=widest if numeric or c == shown.columns[0] else min(widest, 12))
+        specs.append((c, numeric, max(word, widest if numeric or c == shown.columns[0] else min(widest, 12))))
+    # a column that does not fit the terminal is left out and named, never cut off at the edge
+    dropped = []
+    while len(specs) > 2 and sum(w + 2 for _, _, w in specs) > console.width:
+        dropped.insert(0, specs.pop()[0])
+    t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+              pad_edge=False)
+    for c, numeric, width in specs:
+        t.add_column(c, justify="right" if numeric else "left", overflow="fold", min_width=width)
+    shown = shown[[c for c, _, _ in specs]]
     for row in shown.itertuples(index=False):
         t.add_row(*(str(v) for v in row))
     console.print(t)
+    if dropped:
+        names = ", ".join(" ".join(str(d).split()) for d in dropped)
+        console.print(f"[dim]Left out at this terminal width: {names} (a wider terminal or --json shows them).[/]")

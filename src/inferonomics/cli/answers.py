@@ -24,7 +24,7 @@ MaxTpot = Annotated[float | None, typer.Option("--max-tpot-s", "--slo-tpot-s", h
 # Short headings (with units) so the comparison fits an 80-column terminal.
 COMPARE_LABELS = {
     "gpu": "accelerator", "weights": "weights", "ep": "EP", "concurrency": "requests\nin flight",
-    "output_tokens_per_s_per_gpu": "output\ntok/s/GPU", "tpot_s": "time per\ntoken", "usd_per_gpu_hour": "$ per\nGPU-h",
+    "output_tokens_per_s_per_gpu": "tok/s\nper GPU", "tpot_s": "time per\ntoken", "usd_per_gpu_hour": "$ per\nGPU-h",
     "usd_per_mtok_input": "$ per M\ninput", "usd_per_mtok_output": "$ per M\noutput", "usd_per_mtok_blended": "$ per M\nall tokens",
     "winner": "cheapest",
 }
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         tp: O.Tp = None,
         ep: O.Ep = 1,
         pp: O.Pp = 1,
-        weights: Annotated[str, typer.Option("--weights", "--precision", help="Weight precision: bf16, fp16, fp8, int8, int4, fp4 (--precision: same option).")] = "fp8",
+        weights: Annotated[str, typer.Option("--weights", "--precision", help="Weight precision: bf16, fp16, fp8, int8, int4, fp4.")] = "fp8",
         kv: O.Kv = None,
         isl: O.Isl = 1024,
         osl: O.Osl = 256,

@@ -615,8 +615,10 @@ def calibrate(
     for k, v in res["factors_after"].items():
         f.add_row(k, _fmt(res["factors_before"][k]), _fmt(v))
     con.print(f)
-    con.print(f"median |error| on the measured points: before {res['median_abs_error_before']:.1%}, "
-              f"after {res['median_abs_error_after']:.1%}")
+    from inferonomics.present import percent
+
+    con.print(f"median |error| on the measured points: before {percent(res['median_abs_error_before'])}, "
+              f"after {percent(res['median_abs_error_after'])}")
     for n in res["notes"]:
         con.print(f"[yellow]note:[/] {n}")
     if res["file"]:

@@ -65,9 +65,9 @@ _FLAG_OF_FIELD = {
     "output_tokens_per_month": "--output-tokens-per-month (or --tokens-per-month)",
     "growth_per_year": "--growth-per-year", "peak_to_average": "--peak-to-average", "isl_tokens": "--isl",
     "osl_tokens": "--osl", "slo.max_ttft_s": "--max-ttft-s", "slo.max_tpot_s": "--max-tpot-s",
-    "horizon_months": "--horizon-months", "discount_rate_per_year": "--discount-rate",
+    "horizon_months": "--horizon-months", "discount_rate_per_year": "--cost-of-capital",
     "api_price_change_per_year": "--api-price-change-per-year", "prices_as_of": "--prices-as-of",
-    "accelerators": "--gpu", "precisions": "--precision", "api_markets": "--api-market",
+    "accelerators": "--gpu", "precisions": "--weights", "api_markets": "--api-market",
 }
 
 
@@ -81,6 +81,18 @@ def _num(x) -> str:
     from inferonomics.present import number
 
     return number(x, 3)
+
+
+def _pct(x) -> str:
+    from inferonomics.present import percent
+
+    return percent(x, 0)
+
+
+def _sec(x) -> str:
+    from inferonomics.present import seconds
+
+    return seconds(x)
 
 
 def _tok(x) -> str:
@@ -104,14 +116,17 @@ def _render(d, show_all: bool, top: int) -> None:
         return x["value"] if isinstance(x, dict) else x
 
     slo = w.get("slo", {})
-    con.print(f"[bold]{w.get('name', 'custom')}[/]: {w.get('description') or ''}")
+    targets = [f"{what} <= {_sec(num(slo[k]))}" for k, what in (("max_ttft_s", "time to first token"),
+                                                                ("max_tpot_s", "time per output token")) if k in slo]
+    desc = w.get("description")
+    con.print(f"[bold]{w.get('name', 'custom')}[/]" + (f": {desc}" if desc else ""))
     con.print(
         f"  {_tok(res['tokens_month1'])} tokens in month 1 -> {_tok(res['tokens_horizon_month'])} in month {H}; "
         f"ISL {int(num(w['isl_tokens']))} / OSL {int(num(w['osl_tokens']))}; peak {_num(res['peak_requests_per_s_month1'])} requests/s; "
-        f"SLO TTFT<={num(slo['max_ttft_s']) if 'max_ttft_s' in slo else '-'} s, TPOT<={num(slo['max_tpot_s']) if 'max_tpot_s' in slo else '-'} s; "
+        f"latency target: {', '.join(targets) or 'none'}; "
         f"self-host {', '.join(res['self_host_models'])} (quality {res['required_quality_tier'] or '-'}); "
         f"region {res['region']}; {'[red]sovereign[/]; ' if w.get('sovereign') else ''}"
-        f"discount {res['discount_rate_per_year']:.0%}/yr"
+        f"discount {_pct(res['discount_rate_per_year'])}/yr"
     )
     opts = d.options
     rows = opts.to_dict(orient="records")
@@ -142,7 +157,7 @@ def _render(d, show_all: bool, top: int) -> None:
 
     def add(r, style=None):
         g = "" if r["gpus_month1"] is None or (isinstance(r["gpus_month1"], float) and math.isnan(r["gpus_month1"])) else \
-            f" [dim]{r['gpus_month1']:.0f}->{r['gpus_horizon']:.0f} GPUs[/]"
+            f" [dim]{_num(r['gpus_month1'])}->{_num(r['gpus_horizon'])} GPUs[/]"
         t.add_row(r["option"] + g + (" [excluded]" if not r["eligible"] else ""), _usd(r["month1_usd"]),
                   _usd(r["horizon_month_usd"]), _usd(r["usd_per_mtok"]), _usd(r["npv_usd"]), be_text(r),
                   style=style)
@@ -193,7 +208,7 @@ def _render(d, show_all: bool, top: int) -> None:
                 if f["multiplier"] is None:
                     return "[dim]no flip within x1000[/]" if f["direction"] == "up" else "[dim]no flip within x1/1000[/]"
                 k = f["multiplier"]
-                return f"x{k:.3g} ({(k - 1) * 100:+.0f}%) -> {f['new_option']}"
+                return f"x{_num(k)} ({'+' if k > 1 else ''}{_pct(k - 1)}) -> {f['new_option']}"
             label = {"volume": "token volume", "api_price": "API prices", "gpu_price": "hardware purchase price",
                      "gpu_rental": "GPU rental price", "electricity": "electricity price", "staff": "staff cost",
                      "sovereign": "sovereignty dropped"}.get(lever, lever)
@@ -232,10 +247,10 @@ def register(app: typer.Typer) -> None:
         quality_tier: Annotated[str | None, typer.Option("--quality-tier", help="Quality needed: small, medium, large, frontier.")] = None,
         sovereign: Annotated[bool | None, typer.Option("--sovereign/--no-sovereign", help="Must run on own premises (no API, no rented cloud).")] = None,
         horizon_months: Annotated[int | None, typer.Option("--horizon-months", help="Months the options are compared over (the NPV horizon).")] = None,
-        discount_rate: Annotated[float | None, typer.Option("--discount-rate", "--cost-of-capital", help="Yearly discount rate for the NPV, the cost of capital (0.08 = 8%).")] = None,
+        discount_rate: Annotated[float | None, typer.Option("--cost-of-capital", "--discount-rate", help="Yearly discount rate for the NPV, the cost of capital (0.08 = 8%).")] = None,
         region: Annotated[str | None, typer.Option("--region", help="Region slug (electricity price, PUE) of owned hardware.")] = None,
         gpu: Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Candidate accelerator (repeat; default: the workload's, else all).")] = None,
-        precision: Annotated[list[str] | None, typer.Option("--precision", "--weights", help="Candidate weight precision (repeat; --weights: same option).")] = None,
+        precision: Annotated[list[str] | None, typer.Option("--weights", "--precision", help="Candidate weight precision (repeat).")] = None,
         api_market: Annotated[list[str] | None, typer.Option("--api-market", help="API market allowed (repeat): china, international.")] = None,
         api_price_change_per_year: Annotated[float | None, typer.Option("--api-price-change-per-year", help="Expected yearly change of API prices (-0.3 = -30%/yr).")] = None,
         prices_as_of: Annotated[str | None, typer.Option("--prices-as-of", help="Use the API prices in force on this date (YYYY-MM-DD).")] = None,

@@ -130,54 +130,50 @@ def _pool_row(r) -> dict:
     return {k: s.get(k) for k in keep}
 
 
-def _num(x) -> bool:
-    import math
-
-    return x is not None and math.isfinite(x)
-
-
 def _print_run(out: dict) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from inferonomics.present import money, number, percent, seconds, tokens
 
     c = Console(width=max(Console().width, 110))
     t = Table(title=f"fleet {out.get('scenario') or out.get('trace')}")
     for col in ("pool", "engine", "GPUs", "util", "SLO met", "TTFT p99", "TPOT p99", "cache", "$/Mtok"):
         t.add_column(col, justify="left" if col in ("pool", "engine") else "right")
     for p in out["pools"]:
-        hit = p["prefix_hit_rate"]
-        cost = p.get("usd_per_mtok")
-        t.add_row(str(p["pool"]), p["engine"], f"{p['peak_replicas'] * p['gpus_per_replica']:,}",
-                  f"{p['utilization']:.1%}", f"{p['slo_attainment']:.1%}", f"{p['ttft_p99_s']:.2f} s",
-                  f"{p['tpot_p99_s'] * 1000:.0f} ms", f"{hit:.0%}" if _num(hit) else "-",
-                  f"{cost:.4f}" if _num(cost) else "-")
+        t.add_row(str(p["pool"]), p["engine"], number(p["peak_replicas"] * p["gpus_per_replica"]),
+                  percent(p["utilization"]), percent(p["slo_attainment"]), seconds(p["ttft_p99_s"]),
+                  seconds(p["tpot_p99_s"]), percent(p["prefix_hit_rate"], 0), money(p.get("usd_per_mtok")))
     c.print(t)
     tot = out["totals"]
     if "usd_per_mtok" in tot:
-        c.print(f"fleet: {tot['gpus']:,} GPUs, utilization {tot['utilization']:.1%}, SLO met {tot['slo_attainment']:.1%}; "
-                f"{tot['idle_gpu_hours']:,.0f} GPU-hours idle, {tot['backfilled_gpu_hours']:,.0f} backfilled, "
-                f"{tot['training_gpu_hours']:,.0f} lent to training; serving average/peak "
-                f"{tot['serving_average_over_peak']:.2f}; "
-                f"delivered ${tot['usd_per_mtok']:.4f}/Mtok on {tot['served_tokens']:.3g} tokens")
+        c.print(f"fleet: {number(tot['gpus'])} GPUs, utilization {percent(tot['utilization'])}, SLO met "
+                f"{percent(tot['slo_attainment'])}; {number(tot['idle_gpu_hours'], 3)} GPU-hours idle, "
+                f"{number(tot['backfilled_gpu_hours'], 3)} backfilled, {number(tot['training_gpu_hours'], 3)} lent to "
+                f"training; serving average/peak {number(tot['serving_average_over_peak'], 2)}; "
+                f"delivered {money(tot['usd_per_mtok'])}/Mtok on {tokens(tot['served_tokens'])} tokens")
 
 
 def _print_scale(name, rows, flat, chart) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from inferonomics.present import money, number, percent, signed_money, tokens
+
     c = Console(width=max(Console().width, 110))
     t = Table(title=f"scale curve: {name} ($/Mtok and its parts)")
     for col in ("tokens/day", "GPUs", "util", "SLO met", "$/Mtok", "floor", "caching", "batching", "multiplex"):
         t.add_column(col, justify="right")
     for r in rows:
-        t.add_row(f"{r['daily_tokens']:.0e}", f"{r['gpus']:,}", f"{r['utilization']:.1%}", f"{r['slo_attainment']:.1%}",
-                  f"{r['usd_per_mtok']:.4f}", f"{r['floor_usd_per_mtok']:.4f}", f"{r['caching_usd_per_mtok']:+.4f}",
-                  f"{r['batching_usd_per_mtok']:+.4f}", f"{r['multiplexing_usd_per_mtok']:+.4f}")
+        t.add_row(tokens(r["daily_tokens"]), number(r["gpus"]), percent(r["utilization"]),
+                  percent(r["slo_attainment"]), money(r["usd_per_mtok"]), money(r["floor_usd_per_mtok"]),
+                  signed_money(r["caching_usd_per_mtok"]), signed_money(r["batching_usd_per_mtok"]),
+                  signed_money(r["multiplexing_usd_per_mtok"]))
     c.print(t)
     for r in rows:
-        c.print(f"  {r['daily_tokens']:.0e} tokens/day: {r['idle_gpu_hours']:,.0f} GPU-hours idle, "
-                f"{r['backfilled_gpu_hours']:,.0f} backfilled, prefix-cache hits {r['prefix_hit_rate']:.0%}")
+        c.print(f"  {tokens(r['daily_tokens'])} tokens/day: {number(r['idle_gpu_hours'], 3)} GPU-hours idle, "
+                f"{number(r['backfilled_gpu_hours'], 3)} backfilled, prefix-cache hits {percent(r['prefix_hit_rate'], 0)}")
     c.print("delivered $/Mtok stops falling (within 5% of the largest volume) at "
-            + (f"{flat:.0e} tokens/day" if flat else "no volume of this sweep"))
+            + (f"{tokens(flat)} tokens/day" if flat else "no volume of this sweep"))
     if chart:
         c.print(f"chart: {chart}")

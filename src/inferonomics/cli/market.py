@@ -23,30 +23,14 @@ Target = Annotated[str | None, typer.Option(
     "--target", help="PROVIDER:YEAR:REVENUE_USD, e.g. alibaba:2031:100e9: P(revenue >= target) and P(that and gross "
     "margin > 0) with competitors responding.")]
 
-# (column of the summary, header, format)
+# (column of the summary, header); cells are formatted by the unit in the column's name (inferonomics.present)
 COLUMNS = [
-    ("price_usd_per_mtok", "price\n$/Mtok", "money"),
-    ("share", "share", "pct"),
-    ("volume_mtok", "volume\nMtok", "count"),
-    ("capacity_mtok", "capacity\nMtok", "count"),
-    ("gross_margin", "gross\nmargin", "pct"),
+    ("price_usd_per_mtok", "price\nper Mtok"),
+    ("share", "share"),
+    ("volume_mtok", "volume\nMtok"),
+    ("capacity_mtok", "capacity\nMtok"),
+    ("gross_margin", "gross\nmargin"),
 ]
-
-
-def _fmt(kind: str, v: float) -> str:
-    import math
-
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if kind == "money":
-        return f"{v:.3g}"
-    if kind == "pct":
-        return f"{v * 100:.1f}%"
-    a = abs(v)
-    for div, suf in ((1e12, "T"), (1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
-            return f"{v / div:.2f}{suf}"
-    return f"{v:.0f}"
 
 
 @market_app.command("list")
@@ -107,22 +91,24 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target
     from rich.console import Console
     from rich.table import Table
 
+    from inferonomics.present import MISSING, money, number, percent, probability, value
+
     con = Console()
-    con.print(f"[bold]{res.spec.title}[/bold]  ({paths} paths, seed {seed}; P50 with P10-P90 below)")
+    con.print(f"[bold]{res.spec.title}[/bold]  ({number(paths)} paths, seed {seed}; P50 with P10-P90 below)")
     for year, g in summ.groupby("year", sort=True):
         t = Table(title=f"{year}", title_justify="left")
         t.add_column("provider")
-        for _, head, _ in COLUMNS:
+        for _, head in COLUMNS:
             t.add_column(head, justify="right")
         t.add_column("P(exited)", justify="right")
         for _, r in g.iterrows():
             cells = []
-            for col, _, kind in COLUMNS:
-                mid = _fmt(kind, r[f"{col}_p50"])
-                lo, hi = _fmt(kind, r[f"{col}_p10"]), _fmt(kind, r[f"{col}_p90"])
-                cells.append(mid if mid == "-" else f"{mid}\n[dim]{lo}-{hi}[/dim]")
+            for col, _ in COLUMNS:
+                mid = value(col, r[f"{col}_p50"])
+                lo, hi = value(col, r[f"{col}_p10"]), value(col, r[f"{col}_p90"])
+                cells.append(mid if mid == MISSING else f"{mid}\n[dim]{lo} to {hi}[/dim]")
             name = r["provider"] + (" (alt.)" if r["kind"] == "alternative" else "")
-            ex = "-" if r["kind"] == "alternative" else f"{r['p_exited'] * 100:.0f}%"
+            ex = MISSING if r["kind"] == "alternative" else percent(r["p_exited"], 0)
             t.add_row(name, *cells, ex)
         con.print(t)
     ct = Table(title="equilibrium convergence", title_justify="left")
@@ -130,22 +116,21 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target
               "exit\nrounds"):
         ct.add_column(h, justify="right")
     for _, r in conv.iterrows():
-        ct.add_row(str(int(r["year"])), f"{r['share_converged'] * 100:.0f}%", f"{r['rounds_median']:.0f}",
-                   str(int(r["iterations"])), f"{r['share_averaged'] * 100:.0f}%",
-                   f"{r['median_profit_gain'] * 100:.3f}%", f"{r['max_profit_gain'] * 100:.2f}%",
-                   str(int(r["exit_rounds"])))
+        ct.add_row(value("year", r["year"]), percent(r["share_converged"], 0), number(r["rounds_median"], 3),
+                   number(r["iterations"]), percent(r["share_averaged"], 0), percent(r["median_profit_gain"], 3),
+                   percent(r["max_profit_gain"], 2), number(r["exit_rounds"]))
     con.print(ct)
     tol = conv["tol"].iloc[0]
-    con.print(f"converged on [bold]{res.share_converged:.0%}[/bold] of paths in every year at tolerance {tol:g}: "
-              f"no provider could raise its profit by more than {tol:.1%} (of its profit, or of a tenth of its "
-              f"revenue if larger) by changing one of its prices alone.  [dim]gain: the most a provider could "
-              f"still add that way; averaged: paths whose best responses cycled and were averaged.[/dim]")
+    con.print(f"converged on [bold]{percent(res.share_converged, 0)}[/bold] of paths in every year at tolerance "
+              f"{percent(tol)}: no provider could raise its profit by more than {percent(tol)} (of its profit, or of "
+              f"a tenth of its revenue if larger) by changing one of its prices alone.  [dim]gain: the most a "
+              f"provider could still add that way; averaged: paths whose best responses cycled and were "
+              f"averaged.[/dim]")
     if tgt:
-        con.print(f"[bold]{tgt['provider']} {tgt['year']}[/bold]: P(revenue >= ${tgt['revenue_target_usd'] / 1e9:,.0f}bn) = "
-                  f"{tgt['p_revenue_at_least_target']:.0%}; P(that and gross margin > 0) = "
-                  f"{tgt['p_target_and_gross_margin_positive']:.0%}; revenue P10/P50/P90 $"
-                  f"{tgt['revenue_usd_p10'] / 1e9:,.1f}bn / ${tgt['revenue_usd_p50'] / 1e9:,.1f}bn / "
-                  f"${tgt['revenue_usd_p90'] / 1e9:,.1f}bn")
+        con.print(f"[bold]{tgt['provider']} {tgt['year']}[/bold]: P(revenue >= {money(tgt['revenue_target_usd'])}) = "
+                  f"{probability(tgt['p_revenue_at_least_target'], paths)}; P(that and gross margin > 0) = "
+                  f"{probability(tgt['p_target_and_gross_margin_positive'], paths)}; revenue P10/P50/P90 "
+                  f"{money(tgt['revenue_usd_p10'])} / {money(tgt['revenue_usd_p50'])} / {money(tgt['revenue_usd_p90'])}")
     if rules:
         con.print("[red]rule violations:[/red] " + "; ".join(rules))
 

@@ -389,7 +389,7 @@ def compare(
 @provider_app.command()
 def sensitivity(
     scenario: ScenarioArg,
-    output: Annotated[str, typer.Option("--output", "--metric", "-o", help="Output metric, e.g. revenue_usd, gross_margin, "
+    output: Annotated[str, typer.Option("--metric", "--output", "-o", help="Output metric, e.g. revenue_usd, gross_margin, "
                                         "free_cash_flow_usd, cumulative_free_cash_flow_usd, rnd_to_gross_profit.")],
     year: Annotated[int | None, typer.Option("--year", help="Fiscal year (e.g. 2031) or projection year (1 = first); "
                                                 "default: the target year.")] = None,
@@ -511,9 +511,11 @@ def target(
     if json_out:
         print_json(out)
         return
+    from inferonomics.present import money, percent, ratio
+
     con = Console()
-    con.print(f"Required growth: [bold]{cagr * 100:.1f}% a year[/] for {years} years, from {fmt('x_usd', base_usd)} "
-              f"to {fmt('x_usd', revenue_usd)} a year (x{revenue_usd / base_usd:.2f}).")
+    con.print(f"Required growth: [bold]{percent(cagr)} a year[/] for {years} years, from {money(base_usd)} "
+              f"to {money(revenue_usd)} a year ({ratio(revenue_usd / base_usd)}).")
     t = Table(header_style="bold")
     t.add_column("year", justify="right")
     t.add_column("revenue on the path", justify="right")
@@ -527,21 +529,21 @@ def target(
         row = [str(i + 1), fmt("x_usd", rev)]
         if prices is not None:
             rec = out["token_path"][i]
-            row += [fmt("x_usd", rec["token_revenue_usd"]), f"${rec['price_usd_per_mtok']:.4g}",
+            row += [fmt("x_usd", rec["token_revenue_usd"]), money(rec["price_usd_per_mtok"]),
                     fmt("tokens_mtok", rec["tokens_mtok"]), fmt("tokens_mtok", rec["tokens_per_day"])]
         t.add_row(*row)
     con.print(t)
     if out.get("token_volume_cagr_from_year_1") is not None:
-        con.print(f"Token volume must grow {out['token_volume_cagr_from_year_1'] * 100:.1f}% a year from year 1 to "
+        con.print(f"Token volume must grow {percent(out['token_volume_cagr_from_year_1'])} a year from year 1 to "
                   f"year {years}.")
     if "price_for_gross_margin_usd_per_mtok" in out:
-        con.print(f"Price for a {gross_margin:.0%} gross margin on ${cost_usd_per_mtok:.4g}/Mtok: "
-                  f"[bold]${out['price_for_gross_margin_usd_per_mtok']:.4g} per Mtok[/].")
+        con.print(f"Price for a {percent(gross_margin, 0)} gross margin on {money(cost_usd_per_mtok)}/Mtok: "
+                  f"[bold]{money(out['price_for_gross_margin_usd_per_mtok'])} per Mtok[/].")
     if "price_for_gross_margin" in out:
         p = out["price_for_gross_margin"]
-        con.print(f"Average token price for a {gross_margin:.0%} token gross margin in {p['year']} ({scenario}): "
-                  f"P50 [bold]${p['price_usd_per_mtok_p50']:.4g}[/] per Mtok (P10 ${p['price_usd_per_mtok_p10']:.4g}, "
-                  f"P90 ${p['price_usd_per_mtok_p90']:.4g}).")
+        con.print(f"Average token price for a {percent(gross_margin, 0)} token gross margin in {p['year']} ({scenario}): "
+                  f"P50 [bold]{money(p['price_usd_per_mtok_p50'])}[/] per Mtok (P10 {money(p['price_usd_per_mtok_p10'])}, "
+                  f"P90 {money(p['price_usd_per_mtok_p90'])}).")
 
 
 @provider_app.command()
@@ -552,6 +554,7 @@ def inputs(scenario: ScenarioArg, json_out: Json = False, csv: Csv = None) -> No
 
     from inferonomics.cli._render import print_json
     from inferonomics.market import load_scenario
+    from inferonomics.present import value
 
     sc = load_scenario(scenario)
     df = sc.inputs_table()
@@ -564,7 +567,8 @@ def inputs(scenario: ScenarioArg, json_out: Json = False, csv: Csv = None) -> No
     for c in ("input", "given", "P10", "P50", "P90", "source / assumption"):
         t.add_column(c, justify="right" if c.startswith("P") else "left")
     for _, r in df.iterrows():
-        q = [f"{r[k]:.4g}" for k in ("p10", "p50", "p90")] if r["uncertain"] else ["", f"{r['p50']:.4g}", ""]
+        name = str(r["input"]).split(".")[-1]  # formatted by the unit in the input's name
+        q = [value(name, r[k]) for k in ("p10", "p50", "p90")] if r["uncertain"] else ["", value(name, r["p50"]), ""]
         t.add_row(r["input"], r["given"], *q, r["provenance"])
     Console().print(t)
 

@@ -119,14 +119,19 @@ class Dist:
         return float(self.ppf(0.9))
 
     def describe(self) -> str:
+        from inferonomics.present import compact  # fixed notation (never 1.58132e+11), 4 significant digits
+
+        def g(x):
+            return compact(x, 4)
+
         k, a, b, c = self.kind, self.a, self.b, self.c
         if k == "normal":
-            return f"normal(mean={a:.6g}, sd={b:.6g})"
+            return f"normal(mean={g(a)}, sd={g(b)})"
         if k == "lognormal":
-            return f"lognormal(median={math.exp(a):.6g}, sigma={b:.6g})"
+            return f"lognormal(median={g(math.exp(a))}, sigma={g(b)})"
         if k == "uniform":
-            return f"uniform({a:.6g}, {b:.6g})"
-        return f"{k}(low={a:.6g}, mode={c:.6g}, high={b:.6g})"
+            return f"uniform({g(a)}, {g(b)})"
+        return f"{k}(low={g(a)}, mode={g(c)}, high={g(b)})"
 
 
 _Z_LO, _Z_HI, _Z_NODES = -28.0, 28.0, 8193

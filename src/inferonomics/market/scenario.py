@@ -125,7 +125,9 @@ class Spec(BaseModel):
 
     def describe(self) -> str:
         cur = f" {self.currency}" if self.currency else ""
-        return (self._dist.describe() if self._dist else f"{self.value:.6g}") + cur
+        from inferonomics.present import compact
+
+        return (self._dist.describe() if self._dist else compact(self.value, 4)) + cur
 
     @property
     def provenance(self) -> str:

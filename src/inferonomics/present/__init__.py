@@ -58,6 +58,31 @@ def number(v, digits: int = 4) -> str:
 count = number
 
 
+def compact(v, digits: int = 6) -> str:
+    """A number as short as it reads exactly to ``digits`` significant digits, trailing zeros dropped:
+    ``0.3``, ``158,132,000,000``, ``2.5`` (the fixed-notation answer to ``f"{v:.6g}"``)."""
+    if isinstance(v, bool) or _bad(v):
+        return number(v)
+    s = sig(v, digits)
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def years(v) -> str:
+    """A duration in years: ``5 years``, ``5.5 years``, ``1 year``."""
+    if _bad(v):
+        return MISSING
+    return f"{compact(v, 3)} year{'' if float(v) == 1 else 's'}"
+
+
+def date(v) -> str:
+    """A date (``datetime``, ``date`` or ``pandas.Timestamp``) as ``2025-03-01``; text unchanged."""
+    if isinstance(v, str):
+        return v
+    if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in ("NaT", "nan"):
+        return MISSING
+    return v.strftime("%Y-%m-%d") if hasattr(v, "strftime") else str(v)
+
+
 def _scaled(v: float, steps, digits: int, sep: str = "") -> str | None:
     a = abs(v)
     for div, unit in steps:
@@ -73,6 +98,13 @@ def money(v, digits: int = 4) -> str:
     v = float(v)
     s = _scaled(abs(v), ((1e9, "bn"), (1e6, "m")), 3) or sig(abs(v), digits)
     return ("-$" if v < 0 else "$") + s
+
+
+def signed_money(v, digits: int = 4) -> str:
+    """A change in US dollars, always with its sign: ``+$0.01230``, ``-$1.500``, ``$0`` for no change."""
+    if _bad(v):
+        return MISSING
+    return money(v, digits) if float(v) <= 0 else "+" + money(v, digits)
 
 
 def percent(v, decimals: int = 1) -> str:
@@ -163,6 +195,8 @@ def value(name: str, v) -> str:
     ``34.1%``, ``tpot_s`` → ``50.00 ms``, ``fleet_gpus_p50`` → ``2.58M``)."""
     if isinstance(v, (bool, str)):
         return number(v)
+    if hasattr(v, "strftime"):  # dates and timestamps
+        return date(v)
     k = kind(name)
     if _bad(v):
         try:
@@ -252,11 +286,19 @@ def label(name: str) -> str:
     return head
 
 
-def frame(df, columns: list[str] | None = None, labels: dict[str, str] | None = None):
+def frame(df, columns: list[str] | None = None, labels: dict[str, str] | None = None,
+          by: dict[str, str] | None = None):
     """A copy of ``df`` for people: every cell formatted by its column's unit, headings from :func:`label`
-    (or ``labels``), empty columns dropped."""
+    (or ``labels``), empty columns dropped.
+
+    ``by`` formats a column by another name than its own: ``{"p50": "metric"}`` formats each cell of ``p50``
+    by the figure named in the same row's ``metric`` column (a long table: ``revenue_usd`` → $bn,
+    ``gross_margin`` → %); ``{"swing": "revenue_usd"}`` (not a column) formats the whole column as that
+    figure.  Columns named in ``by``'s values that hold figure names are shown through :func:`label`."""
     import pandas as pd
 
+    by = by or {}
+    name_cols = {n for n in by.values() if n in df.columns}
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     out = {}
     for c in cols:
@@ -264,7 +306,11 @@ def frame(df, columns: list[str] | None = None, labels: dict[str, str] | None = 
         if s.isna().all() or (s.astype(str) == "").all():
             continue
         head = (labels or {}).get(c, label(c))
-        out[head] = [value(c, v) if not isinstance(v, str) else (v or MISSING) for v in s]
+        if c in name_cols:
+            out[head] = [label(v) if isinstance(v, str) and v else value(c, v) for v in s]
+            continue
+        names = df[by[c]] if by.get(c) in df.columns else [by.get(c, c)] * len(s)
+        out[head] = [value(n, v) if not isinstance(v, str) else (v or MISSING) for n, v in zip(names, s, strict=True)]
     return pd.DataFrame(out)
 
 
@@ -274,6 +320,6 @@ def html_table(df, columns: list[str] | None = None, labels: dict[str, str] | No
 
 
 __all__ = [
-    "LABELS", "MISSING", "count", "frame", "html_table", "kind", "label", "mean_pm", "money", "number", "percent",
-    "probability", "rate", "ratio", "seconds", "sig", "tokens", "value",
+    "LABELS", "MISSING", "compact", "count", "date", "frame", "html_table", "kind", "label", "mean_pm", "money", "number", "percent",
+    "probability", "rate", "ratio", "seconds", "sig", "signed_money", "tokens", "value", "years",
 ]

@@ -65,7 +65,7 @@ def section_cost(ctx: Context) -> Section:
     import numpy as np
 
     from inferonomics.cost.answers import cost_matrix, flagship_costs
-    from inferonomics.present import money
+    from inferonomics.present import money, percent, seconds
     from inferonomics.report import charts
 
     cat = ctx.catalog
@@ -96,9 +96,9 @@ def section_cost(ctx: Context) -> Section:
     return Section(
         "cost",
         "What a million tokens costs to make",
-        f"Owned hardware in region <b>{html.escape(ctx.region)}</b> at the catalog utilization ({util:.0%}), "
+        f"Owned hardware in region <b>{html.escape(ctx.region)}</b> at the catalog utilization ({percent(util, 0)}), "
         f"prompts of {REPORT_ISL} and answers of {REPORT_OSL} tokens, at the highest load that keeps time per "
-        f"output token within {REPORT_MAX_TPOT_S * 1000:.0f} ms (20 tokens/s per user). Each cell takes the "
+        f"output token within {seconds(REPORT_MAX_TPOT_S)} (20 tokens/s per user). Each cell takes the "
         "cheapest precision (fp8 or int8) and parallelism on up to 8 GPUs. <b>Two definitions</b>, each named on "
         "its figure: <i>all cost on output</i> loads every GPU-hour onto output tokens (input free), the figure "
         "to compare with an API's output price; <i>input / output</i> splits GPU time between prefill (input "
@@ -199,6 +199,7 @@ def section_buyer(ctx: Context) -> Section | None:
     import html as _html
 
     from inferonomics.decide import breakeven
+    from inferonomics.present import money
     from inferonomics.report import charts
 
     sec = Section(
@@ -237,7 +238,7 @@ def section_buyer(ctx: Context) -> Section | None:
         cols = [c for c in ("option", "month1_usd", "horizon_month_usd", "usd_per_mtok", "npv_usd",
                             "breakeven_month") if c in d.options.columns]
         sec.tables_html.append(_table(d.options.sort_values("npv_usd")[cols].head(8)))
-        sec.headline[f"{slug}: recommendation"] = f"{rec} (NPV ${d.recommendation['npv_usd'] / 1e6:,.2f}m)"
+        sec.headline[f"{slug}: recommendation"] = f"{rec} (net present cost {money(d.recommendation['npv_usd'])})"
     return sec
 
 
@@ -249,13 +250,13 @@ def section_provider(ctx: Context) -> Section | None:
 
     from inferonomics.market import compare, sensitivity, simulate
     from inferonomics.market.api import DEFAULT_PATHS, DEFAULT_SEED
-    from inferonomics.present import probability
+    from inferonomics.present import number, probability
     from inferonomics.report import charts
 
     paths = DEFAULT_PATHS
     sec = Section(
         "provider", "The token factory's P&L",
-        f"Monte Carlo over {paths:,} paths of the uncertain inputs (seeded; every input's source or assumption is "
+        f"Monte Carlo over {number(paths)} paths of the uncertain inputs (seeded; every input's source or assumption is "
         "in the scenario file, see inferonomics provider inputs). Bands are P10-P90, the line the median.",
     )
     for name in ctx.scenarios:
