@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import typer
 
 from inferonomics import cli
 from inferonomics.cli import _fast
@@ -38,8 +37,7 @@ def record(monkeypatch):
 
 def _typer_way(argv):
     cli._ARGV[:] = argv
-    cmd = typer.main.get_command(cli._core_app())
-    cli.guard_numbers(cmd)
+    cmd = cli.command(cli._core_app())  # what main() runs when the short way declines
     cmd(args=argv, standalone_mode=False)
 
 
