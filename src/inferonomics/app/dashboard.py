@@ -508,6 +508,10 @@ def page_provider() -> None:
         if cal.empty:
             st.info("This scenario lists no reported figures to compare with.", icon=":material/info:")
         else:
+            if "solved_by" in cal:  # input paths for people, as in the inputs tab
+                cal = cal.assign(solved_by=cal["solved_by"].map(
+                    lambda v: v if not isinstance(v, str) or v.startswith("(")
+                    else ", ".join(_label(p.strip()) for p in v.split(","))))
             people_table(cal, by={q: "metric" for q in ("modelled_p10", "modelled_p50", "modelled_p90")})
 
 

@@ -39,7 +39,15 @@ class Decision:
     excluded: list = field(default_factory=list)
     api_skipped: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-    ledger: object = None
+    ledger_builder: object = field(default=None, repr=False)  # builds ``ledger`` on first use (xarray is slow to load)
+
+    @property
+    def ledger(self):
+        """The shown options' monthly lines as a labelled ``xarray.Dataset`` (option x period), built on first
+        use: importing xarray costs more than the decision itself."""
+        if self.ledger_builder is not None and not hasattr(self, "_ledger"):
+            object.__setattr__(self, "_ledger", self.ledger_builder())
+        return getattr(self, "_ledger", None)
 
     def to_dict(self, monthly: bool = True) -> dict:
         d = {
@@ -360,7 +368,7 @@ def breakeven(
     return Decision(
         workload=wd, options=options, monthly=monthly, capacity=p.cap, recommendation=recommendation,
         breakeven=be, flips=fl, counterfactual=counterfactual, excluded=excluded, api_skipped=p.api_skipped, notes=[*([slo_note] if slo_note else []), *p.notes],
-        ledger=_ledger_dataset(p, ev, idx, names),
+        ledger_builder=lambda: _ledger_dataset(p, ev, idx, names),
     )
 
 
