@@ -122,7 +122,7 @@ def run_cmd(market: MarketArg, paths: Paths = 50, seed: Seed = 0, target: Target
     con.print(ct)
     tol = conv["tol"].iloc[0]
     con.print(f"converged on [bold]{percent(res.share_converged, 0)}[/bold] of paths in every year at tolerance "
-              f"{percent(tol)}: no provider could raise its profit by more than {percent(tol)} (of its profit, or of "
+              f"{number(tol)}: no provider could raise its profit by more than {percent(tol)} (of its profit, or of "
               f"a tenth of its revenue if larger) by changing one of its prices alone.  [dim]gain: the most a "
               f"provider could still add that way; averaged: paths whose best responses cycled and were "
               f"averaged.[/dim]")
