@@ -102,18 +102,11 @@ def _finish(spec: ScenarioSpec, label: str, chain: list[str], cat) -> Scenario:
     """Catalog checks, currency conversion, catalog defaults, and the perf engine's throughput per tier."""
     from inferonomics.errors import InputError
 
-    # currencies
-    leaves: list[Leaf] = []
-    _walk(spec, "", leaves)
-    for leaf in leaves:
-        for i, s in enumerate(leaf.specs):
-            if s.currency:
-                try:
-                    s._factor = cat.usd_per(s.currency)
-                except UnknownNameError as exc:
-                    where = leaf.path + (f"[{i}]" if leaf.per_year else "")
-                    raise _fail(label, f"{where}.currency", f"{s.currency!r} has no exchange rate in the catalog; "
-                                f"known: USD, {', '.join(sorted(cat.fx))}") from exc
+    # currencies: every money input given in CNY/EUR/... converted at the catalog's dated rate
+    from inferonomics.quantity import convert_all
+
+    for where, msg in convert_all(spec, cat):
+        raise _fail(label, where, msg)
     try:
         cat.region(spec.costs.region)
     except UnknownNameError as exc:
