@@ -1,15 +1,17 @@
 """Provider scenario files: schema (pydantic v2, ``extra="forbid"``), loading, ``base:`` inheritance.
 
-A scenario is a YAML mapping.  Every numeric input is a :class:`Spec`: a bare number, a mapping with
-``value`` (a fixed number), or a mapping with ``dist`` and its parameters (see
-:mod:`inferonomics.market.dists`); either kind may carry ``currency`` (converted to USD at the
-catalog's dated rate), ``unit``, ``source`` + ``date`` or ``assumption``, and ``note``.  Fields named
-``..._per_year`` that hold rates (growth, price change, attrition) also accept a list, one entry per
-projected year; the last entry repeats.
+A scenario is a YAML mapping.  Every numeric input is a :class:`Spec`, the one quantity type of every file
+(:class:`inferonomics.quantity.Quantity`): a bare number, a mapping with ``value`` (a fixed number), or a
+mapping with ``dist`` and its parameters (see :mod:`inferonomics.ledger.dists`); either kind may carry
+``currency`` and ``currency_year`` (converted to USD at the catalog's dated rate, the provenance says
+which), ``unit`` (from :data:`inferonomics.quantity.UNITS`), ``source`` + ``date`` or ``assumption``, and
+``note``.  Fields named ``..._per_year`` that hold rates (growth, price change, attrition) also accept a
+list, one entry per projected year; the last entry repeats.
 
-A variant names its base (``base: alibaba-100b``, a built-in name or a path relative to the variant)
-and overrides a few fields: mappings merge key by key, lists, numbers and numeric inputs (a mapping with
-``value`` or ``dist``) replace whole, ``null`` removes.
+A variant names its base (``base: alibaba-100b`` or ``extends: ...``, a built-in name or a path relative
+to the variant; read by the one loader, :class:`inferonomics.files.FileKind`) and overrides a few fields:
+mappings merge key by key, lists, numbers and numeric inputs (a mapping with ``value`` or ``dist``)
+replace whole, ``null`` removes.
 
 Errors name the file, the field path (``token_tiers.flagship.growth_per_year[2].p10``), the value and
 what is allowed.
