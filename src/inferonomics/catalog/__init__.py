@@ -150,7 +150,7 @@ def _load_file(path: str, text: str, out: dict[str, dict[str, Any]], origin: dic
             try:
                 obj = cls(**rec)
             except ValidationError as exc:
-                raise CatalogFileError(f"{path}: {section} entry '{name}': {_format_pydantic(exc)}") from None
+                raise CatalogFileError(f"{path}: {section} entry '{name}': {format_errors(exc.errors(), cls)}") from None
             except TypeError as exc:
                 raise CatalogFileError(f"{path}: {section} entry '{name}': {exc}") from None
             out[section][getattr(obj, key)] = obj
