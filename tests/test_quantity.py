@@ -182,3 +182,27 @@ def test_formatter_names_file_field_value_and_what_is_allowed(tmp_path):
         load_workload(str(g))
     msg = str(e.value)
     assert str(g) in msg and "field 'cache_hit_share'" in msg and "at most 1" in msg and "1.5" in msg
+
+
+def test_market_money_in_another_currency_is_converted_and_sampled_in_usd():
+    cny = get_catalog().fx["CNY"].usd_per_unit.value
+    mk = load_market({"base": "china-2026", "demand": {"reference_price_usd_per_mtok": {
+        "value": 10.0, "currency": "CNY", "currency_year": 2026, "assumption": "a yuan list price"}}})
+    q = mk.demand.reference_price_usd_per_mtok
+    assert q.median_value() == pytest.approx(10.0 * cny)
+    assert (q.sample(np.random.default_rng(0), 4) == pytest.approx(10.0 * cny))
+    assert "USD/CNY" in q.provenance
+
+
+def test_catalog_records_share_the_formatter_with_close_field_names():
+    from inferonomics.catalog import _SECTIONS, CatalogFileError, _load_file
+
+    out = {s: {} for s in _SECTIONS}
+    text = ("regions:\n  - {slug: x, name: X, currency: USD, electricty_usd_per_kwh: {value: 0.1, assumption: t},"
+            " pue: {value: 1.2, assumption: t}}\n")
+    with pytest.raises(CatalogFileError) as e:
+        _load_file("u.yaml", text, out, {})
+    msg = str(e.value)
+    assert msg.startswith("u.yaml: regions entry 'x': ")
+    assert "field 'electricty_usd_per_kwh': unknown field; did you mean electricity_usd_per_kwh?" in msg
+    assert "field 'electricity_usd_per_kwh': missing (required)" in msg
