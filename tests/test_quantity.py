@@ -33,9 +33,9 @@ def test_unknown_unit_names_the_value_and_close_matches():
 def test_unknown_unit_in_each_file_kind_names_file_field_value_and_close_matches(tmp_path):
     bad = {"value": 1.2, "unit": "fractoin", "assumption": "t"}
     with pytest.raises(ScenarioFileError) as e:
-        load_scenario({"base": "alibaba-100b", "serving": {"peak_utilization": bad}})
+        load_scenario({"base": "alibaba-100b", "costs": {"pue": bad}})
     msg = str(e.value)
-    assert "serving.peak_utilization.unit" in msg and "'fractoin'" in msg and "did you mean fraction" in msg
+    assert "costs.pue.unit" in msg and "'fractoin'" in msg and "did you mean fraction" in msg
     with pytest.raises(MarketFileError) as e:
         load_market({"base": "china-2026", "demand": {"elasticity": bad}})
     msg = str(e.value)
@@ -107,10 +107,10 @@ SPEC = {"dist": "pert", "low": 1.5, "mode": 2.0, "high": 3.0, "assumption": "tes
 
 
 def test_the_same_distribution_gives_the_same_quantiles_and_draws_through_every_file_kind():
-    sc = load_scenario({"base": "alibaba-100b", "serving": {"peak_to_average": SPEC}})
+    sc = load_scenario({"base": "alibaba-100b", "costs": {"pue": SPEC}})
     mk = load_market({"base": "china-2026", "demand": {"elasticity": SPEC}})
     wl = parse_workload({**WORKLOAD, "peak_to_average": SPEC}, "w.yaml")
-    qs = [sc.spec.serving.peak_to_average, mk.demand.elasticity, wl.peak_to_average]
+    qs = [sc.spec.costs.pue, mk.demand.elasticity, wl.peak_to_average]
     assert all(isinstance(q, Quantity) and q.uncertain for q in qs)
     u = np.linspace(0.01, 0.99, 41)
     ref = make_dist("pert", {"low": 1.5, "mode": 2.0, "high": 3.0}).ppf(u)
