@@ -101,6 +101,19 @@ def validation_md() -> str:
 GENERATED = {"assumptions.md": assumptions_md, "validation.md": validation_md}
 
 
+def units_md() -> str:
+    sys.path.insert(0, str(ROOT / "src"))
+    from inferonomics.quantity import UNITS
+
+    return _md_table([{"unit": f"`{u}`", "meaning": m} for u, m in UNITS.items()])
+
+
+def on_page_markdown(markdown, page, config, files):
+    """The units vocabulary table, from ``inferonomics.quantity.UNITS``."""
+    return markdown.replace("<!-- units-vocabulary -->", units_md()) if "<!-- units-vocabulary -->" in markdown \
+        else markdown
+
+
 def on_page_read_source(page, config):
     fn = GENERATED.get(page.file.src_uri)
     return fn() if fn else None

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferonomics.catalog.schema import Sourced
 from inferonomics.cli import main
 from inferonomics.decide import Levers, breakeven, evaluate, load_workload, prepare, with_overrides
 from inferonomics.decide import engine as E
@@ -18,6 +17,7 @@ from inferonomics.decide.api import MONTHLY_COLUMNS
 from inferonomics.decide.sizing import SloUnreachableError
 from inferonomics.decide.workload import Workload, WorkloadError, builtin_names
 from inferonomics.errors import UnknownNameError
+from inferonomics.quantity import Quantity
 
 BUILTINS = ["bank-sovereign", "startup-api", "enterprise-copilot"]
 
@@ -248,7 +248,7 @@ def test_bad_names_in_workload(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ built-ins
 def _numbers(obj, path=""):
-    if isinstance(obj, Sourced) or isinstance(obj, float | int) and not isinstance(obj, bool):
+    if isinstance(obj, Quantity) or isinstance(obj, float | int) and not isinstance(obj, bool):
         yield path, obj
     elif hasattr(type(obj), "model_fields"):
         for name in type(obj).model_fields:
@@ -264,7 +264,7 @@ def test_builtin_workloads_source_every_number():
             if path.startswith("gpus_per_instance"):
                 continue
             n += 1
-            assert isinstance(v, Sourced), f"{name}: {path} needs a source or an assumption"
+            assert isinstance(v, Quantity), f"{name}: {path} needs a source or an assumption"
             assert v.assumption and len(v.assumption) >= 10 or (v.source and v.date), f"{name}: {path}"
         assert n >= 15, name
     bank = load_workload("bank-sovereign")

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
         Sourced,
     )
 
+# the one error formatter of every user file (:mod:`inferonomics.files`); names kept for existing imports
+from inferonomics.files import _shown, format_errors, loc_path  # noqa: F401
+
 ENV_DIR = "INFERONOMICS_CATALOG_DIR"
 
 # section -> (schema class, field that identifies a record).  The records a catalog holds are built without
@@ -129,77 +132,6 @@ def _get(table: dict[str, Any], slug: str, field_name: str) -> Any:
         raise UnknownNameError(field_name, slug, table) from None
 
 
-_SKIP_LOC = ("function-", "union[", "list[", "literal[", "tagged-union[", "nullable[", "constrained-", "dict[",
-             "(")  # "(number)", "(sourced)", "(distribution)": tags of discriminated unions
-_TYPE_LOC = ("float", "int", "str", "bool", "Sourced", "json-or-python[")
-
-
-def loc_path(loc: tuple) -> str:
-    """A pydantic error location as the user wrote it (``slo.max_ttft_s``, ``peak_dense_tflops.fp8``,
-    ``gpus_per_instance[2]``): validator and union-branch names left out."""
-    out = ""
-    for p in loc:
-        if isinstance(p, int):
-            out += f"[{p}]"
-            continue
-        s = str(p)
-        if s.startswith(_SKIP_LOC) or s.startswith(_TYPE_LOC):
-            continue
-        out += ("." if out else "") + s
-    return out or "(record)"
-
-
-def _shown(v: Any) -> str:
-    if v is None:
-        return "an empty value"
-    r = repr(v)
-    return r if len(r) <= 120 else r[:117] + "..."
-
-
-def format_errors(errors: list[dict]) -> str:
-    """pydantic errors as ``field 'path': what is wrong (got value)``, one per field.
-
-    A bare-or-sourced number (``3.5`` or ``{value: 3.5, source: ..., date: ...}``) fails in both union
-    branches; only the branch that matches what was written is shown."""
-    by_path: dict[str, list[dict]] = {}
-    for e in errors:
-        by_path.setdefault(loc_path(e["loc"]), []).append(e)
-    # a mapping written where a bare-or-sourced number goes: its own errors (``x.value``) say what is wrong;
-    # the bare-number branch's "should be a valid number" about the whole mapping adds nothing
-    for path in list(by_path):
-        if isinstance(by_path[path][0].get("input"), dict) and any(p.startswith(path + ".") for p in by_path):
-            del by_path[path]
-    parts = []
-    for path, errs in by_path.items():
-        if len(errs) > 1:
-            inp = errs[0].get("input")
-            in_model = [e for e in errs if any(str(p).startswith(("function-after", "Sourced")) for p in e["loc"])]
-            other = [e for e in errs if e not in in_model]
-            errs = (in_model if isinstance(inp, dict) else other) or errs
-            if not isinstance(inp, dict) and in_model and other and not (
-                isinstance(inp, (int, float)) and not isinstance(inp, bool)
-            ):
-                errs = [{**errs[0], "msg": "must be a number or a mapping {value: NUMBER, source: ..., date: ...}"}]
-        e = errs[0]
-        if "(number)" in e["loc"] and not isinstance(e.get("input"), (int, float)):
-            # a discriminated number field given neither a number nor a mapping: say what forms it takes
-            e = {**e, "msg": "must be a number, a mapping {value: NUMBER, source: ..., date: ...} or a "
-                             "distribution {dist: ..., ...}"}
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        if e.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        elif e.get("type") == "missing":
-            parts.append(f"field '{path}': missing (required)")
-            continue
-        if path == "(record)":
-            parts.append(msg)
-            continue
-        got = e.get("input")
-        show = "input" in e and "got " not in msg and not isinstance(got, (dict, list))
-        parts.append(f"field '{path}': {msg}" + (f" (got {_shown(got)})" if show else ""))
-    return "; ".join(parts[:6]) + (f"; and {len(parts) - 6} more" if len(parts) > 6 else "")
-
-
 def _format_pydantic(err: Any) -> str:
     return format_errors(err.errors())
 
@@ -254,7 +186,7 @@ def _validated(path: str, text: str) -> list:
             try:
                 obj = cls(**rec)
             except ValidationError as exc:
-                raise CatalogFileError(f"{path}: {section} entry '{name}': {_format_pydantic(exc)}") from None
+                raise CatalogFileError(f"{path}: {section} entry '{name}': {format_errors(exc.errors(), cls)}") from None
             except TypeError as exc:
                 raise CatalogFileError(f"{path}: {section} entry '{name}': {exc}") from None
             dumped.append(records.dump(obj))

@@ -118,7 +118,11 @@ class Accelerator(AcceleratorMethods, _Strict):
         "workstation (desktop cards and machines), edge (embedded modules)",
     )
     peak_dense_tflops: dict[str, Sourced] = Field(description="dense peak per dtype, no sparsity")
-    memory_gb: Sourced
+    memory_gb: Sourced = Field(
+        description="accelerator memory in GiB (2^30 bytes), whatever the name says: the perf model multiplies "
+        "it by 2^30, and HBM is sized in binary units (an H100's '80 GB' are five 16 GiB stacks); the vendor "
+        "figure is stored as it is published (unit gib in the quantity vocabulary)"
+    )
     memory_bw_gb_s: Sourced
     tdp_w: Sourced
     scaleup_bw_gb_s: Sourced = Field(description="scale-up interconnect bandwidth per GPU, one direction")
@@ -135,7 +139,7 @@ class Accelerator(AcceleratorMethods, _Strict):
 
     _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
     _v_tflops = field_validator("peak_dense_tflops")(_range(0, 1e6, "TFLOPS", lo_open=True))
-    _v_mem = field_validator("memory_gb")(_range(0, 1e5, "GB", lo_open=True))
+    _v_mem = field_validator("memory_gb")(_range(0, 1e5, "GiB", lo_open=True))
     _v_bw = field_validator("memory_bw_gb_s")(_range(0, 1e6, "GB/s", lo_open=True))
     _v_tdp = field_validator("tdp_w")(_range(0, 1e6, "W", lo_open=True))
     _v_net = field_validator("scaleup_bw_gb_s", "scaleout_bw_gb_s")(_range(0, 1e6, "GB/s"))

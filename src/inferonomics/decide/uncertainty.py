@@ -25,13 +25,21 @@ import numpy as np
 
 from inferonomics.catalog import Catalog, get_catalog
 from inferonomics.decide import engine as E
-from inferonomics.decide.workload import Distribution, Workload, load_workload, parse_workload
+from inferonomics.decide.workload import Workload, load_workload, parse_workload
 from inferonomics.errors import InputError
+from inferonomics.quantity import Quantity
 
 PERCENTILES = (10, 50, 90)
+#: The buyer's draws cut the tails of unbounded shapes at 0.1% / 99.9% (the support the workload checks).
+TAIL = 0.001
 
 
-def uncertain_inputs(w: Workload) -> dict[str, Distribution]:
+def _ppf(d: Quantity, u):
+    """Quantiles of a workload input, with ``u`` cut at :data:`TAIL` (the checked support)."""
+    return d.ppf(np.clip(u, TAIL, 1.0 - TAIL))
+
+
+def uncertain_inputs(w: Workload) -> dict[str, Quantity]:
     """Dotted field path -> distribution, for every workload input given as a distribution."""
     return w.uncertain_inputs()
 
@@ -41,7 +49,7 @@ def _fixed(w: Workload, values: dict[str, float]) -> Workload:
     doc = w.model_dump(exclude_none=True)
     doc.pop("correlations", None)  # every input is fixed now
     for path, d in uncertain_inputs(w).items():
-        x = float(values[path]) if path in values else float(d.ppf(0.5))
+        x = float(values[path]) if path in values else float(_ppf(d, 0.5))
         head, _, tail = path.partition(".")
         if tail:
             doc[head] = {**doc[head], tail: x}
@@ -127,7 +135,7 @@ def uncertainty(
         rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
         uniforms[path] = rng.random(paths)
     uniforms = copula.correlate(uniforms)  # rank correlations, marginals unchanged
-    draws = {path: np.asarray(d.ppf(uniforms[path]), float) for path, d in dists.items()}
+    draws = {path: np.asarray(_ppf(d, uniforms[path]), float) for path, d in dists.items()}
     n_paths = paths if dists else 1
     H = ev0["H"]
     npv = np.empty((n_paths, len(names)))
@@ -153,7 +161,7 @@ def uncertainty(
     q = np.asarray(PERCENTILES) / 100.0
     inputs = pd.DataFrame([
         {"input": k, "distribution": d.to_dist().describe(),
-         **{f"p{p}": float(d.ppf(p / 100.0)) for p in PERCENTILES},
+         **{f"p{p}": float(_ppf(d, p / 100.0)) for p in PERCENTILES},
          "provenance": d.assumption or f"{d.source} ({d.date})"} for k, d in dists.items()
     ], columns=["input", "distribution", *[f"p{p}" for p in PERCENTILES], "provenance"])
     nq = np.quantile(npv, q, axis=0)
@@ -176,9 +184,9 @@ def uncertainty(
     for path, d in dists.items():
         row = {"input": path, "base_npv_gap_usd": base_gap}
         for label, u in (("p10", 0.1), ("p90", 0.9)):
-            x = float(d.ppf(u))
+            x = float(_ppf(d, u))
             # correlated inputs move to their conditional medians with it
-            moved = {path: x, **{n: float(dists[n].ppf(q)) for n, q in copula.conditional(path, u).items()}}
+            moved = {path: x, **{n: float(_ppf(dists[n], q)) for n, q in copula.conditional(path, u).items()}}
             ev = run(moved)
             j = int(np.argmin(np.where(mask, ev["npv"], np.inf)))
             row |= {f"value_{label}": x, f"npv_gap_usd_{label}": _gap(ev), f"winner_{label}": names[j],

@@ -1,79 +1,55 @@
 """A buyer's workload: how many tokens a month, how they grow and peak, the latency it needs, the model or
 quality it needs, where it may run, and the money assumptions of the comparison.
 
-Workload files are YAML, validated with pydantic (unknown fields are errors); an error names the file and
-the field path.  Every number may be a bare number or a sourced value
-``{value: 3.0e10, source: ..., date: ...}`` / ``{value: 2.5, assumption: "why"}`` (the built-in workloads
-give every number that way).
+Workload files are YAML, read by the one loader (:mod:`inferonomics.files`: a file may name a ``base``
+workload) and validated with pydantic (unknown fields are errors); an error names the file and the field
+path.  Every number may be a bare number or a :class:`inferonomics.quantity.Quantity` with provenance: a
+sourced value ``{value: 3.0e10, source: ..., date: ...}`` / ``{value: 2.5, assumption: "why"}`` (the
+built-in workloads give every number that way) or a distribution ``{dist: ..., assumption: ...}``; money
+may be given in another currency (``currency: EUR``), converted at the catalog's dated rate.
 """
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES, Sourced
-from inferonomics.errors import InferonomicsError, UnknownNameError
+from inferonomics import files
+from inferonomics.catalog.schema import API_MARKETS, QUALITY_TIERS, WEIGHT_DTYPES
+from inferonomics.errors import InferonomicsError
+from inferonomics.quantity import Quantity, convert_all, needs_provenance
+from inferonomics.quantity import walk as walk_quantities
+
+#: A workload number given as a mapping: the one :class:`inferonomics.quantity.Quantity` (a sourced value
+#: ``{value, source, date | assumption}`` or a distribution ``{dist, ...}``), provenance required.  The
+#: deterministic comparison uses its median; ``uncertainty`` samples it.  Inputs that set the hardware
+#: sizing (request lengths, SLO, horizon, spares, resizing) must be fixed.
+Distribution = Annotated[Quantity, AfterValidator(needs_provenance)]
 
 
-class Distribution(BaseModel):
-    """An uncertain number: ``dist`` and its parameters (:mod:`inferonomics.ledger.dists`), with ``source``
-    and ``date`` or an ``assumption``.  The deterministic comparison uses its median; ``uncertainty`` samples
-    it.  Inputs that set the hardware sizing (request lengths, SLO, horizon, spares, resizing) must be fixed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dist: Literal["normal", "lognormal", "uniform", "triangular", "pert"]
-    mean: float | None = None
-    sd: float | None = None
-    median: float | None = None
-    mu: float | None = None
-    sigma: float | None = None
-    low: float | None = None
-    mode: float | None = None
-    high: float | None = None
-    p10: float | None = None
-    p90: float | None = None
-    unit: str | None = None
-    source: str | None = None
-    date: str | None = None
-    assumption: str | None = None
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _valid(self) -> Distribution:
-        from inferonomics.ledger.dists import ALL_PARAMS, make_dist
-
-        make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS if getattr(self, k) is not None})
-        if not self.assumption and not (self.source and self.date):
-            raise ValueError("needs both 'source' and 'date', or an 'assumption' that says why")
-        return self
-
-    def to_dist(self):
-        from inferonomics.ledger.dists import ALL_PARAMS, make_dist
-
-        return make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS if getattr(self, k) is not None})
-
-    def support(self) -> tuple[float, float]:
-        return self.to_dist().support()
-
-    def ppf(self, u):
-        """Quantiles, with the tails of unbounded shapes cut at 0.1% / 99.9% (the checked support)."""
-        import numpy as np
-
-        return self.to_dist().ppf(np.clip(u, 0.001, 0.999))
+def is_distribution(v) -> bool:
+    """An input given as a distribution (the ones ``uncertainty`` samples)."""
+    return isinstance(v, Quantity) and v.dist is not None
 
 
 def _num_kind(v) -> str:
     """The union branch a value was written in (the tags are left out of error paths: they start with '(')."""
     if isinstance(v, dict):
         return "(distribution)" if "dist" in v else "(sourced)"
-    if isinstance(v, Distribution):
-        return "(distribution)"
-    return "(sourced)" if isinstance(v, Sourced) else "(number)"
+    if isinstance(v, Quantity):
+        return "(distribution)" if v.dist is not None else "(sourced)"
+    return "(number)"
 
 
 # a number, a sourced number {value, source, date | assumption} or a distribution {dist, ...}: the error of a
@@ -85,7 +61,7 @@ def _no_bool(v):
 
 
 Num = Annotated[
-    Annotated[Sourced, Tag("(sourced)")] | Annotated[Distribution, Tag("(distribution)")]
+    Annotated[Distribution, Tag("(sourced)")] | Annotated[Distribution, Tag("(distribution)")]
     | Annotated[float, Tag("(number)")],
     Discriminator(_num_kind),
     BeforeValidator(_no_bool),
@@ -100,9 +76,9 @@ def val(x: Num | None, default: float | None = None) -> float | None:
     """The number of a bare or sourced value."""
     if x is None:
         return default
-    if isinstance(x, Distribution):
-        return float(x.ppf(0.5))
-    return float(x.value) if isinstance(x, Sourced) else float(x)
+    if isinstance(x, Quantity):
+        return float(x.fixed_value())
+    return float(x)
 
 
 def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, integer: bool = False,
@@ -116,7 +92,7 @@ def _check(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     def f(cls, v):
         if v is None:
             return v
-        if isinstance(v, Distribution):
+        if is_distribution(v):
             if fixed or integer:
                 raise ValueError("must be a fixed number, not a distribution: it sets the hardware sizing or "
                                  "the time axis")
@@ -276,17 +252,17 @@ class Workload(_Strict):
             self.copula()  # names and consistency checked here
         return self
 
-    def uncertain_inputs(self) -> dict[str, Distribution]:
+    def uncertain_inputs(self) -> dict[str, Quantity]:
         """Dotted field path -> distribution, for every input given as a distribution."""
         out = {}
         for name in type(self).model_fields:
             v = getattr(self, name)
-            if isinstance(v, Distribution):
+            if is_distribution(v):
                 out[name] = v
             elif isinstance(v, Staff | Ownership):
                 for sub in type(v).model_fields:
                     x = getattr(v, sub)
-                    if isinstance(x, Distribution):
+                    if is_distribution(x):
                         out[f"{name}.{sub}"] = x
         return out
 
@@ -315,53 +291,42 @@ class Workload(_Strict):
 
 
 def _format_error(exc) -> str:
-    from inferonomics.catalog import _format_pydantic
+    return files.format_errors(exc.errors(), Workload)
 
-    return _format_pydantic(exc)
+
+#: Workload files through the one loader (:mod:`inferonomics.files`); a file may name a ``base`` workload.
+KIND = files.FileKind("workload", "inferonomics.decide", "workloads", WorkloadError,
+                      builtin_label="built-in workload {name}", top_level="of workload fields")
 
 
 def builtin_names() -> list[str]:
-    d = resources.files("inferonomics.decide") / "workloads"
-    return sorted(p.name[: -len(".yaml")] for p in d.iterdir() if p.name.endswith(".yaml"))
+    return KIND.builtin_names()
 
 
 def parse_workload(doc: object, where: str) -> Workload:
-    """Validate a parsed YAML document; errors name ``where`` (a file) and the field path."""
+    """Validate a parsed YAML document; errors name ``where`` (a file) and the field path.  Money given in
+    another currency is converted to USD at the catalog's dated rate."""
     from pydantic import ValidationError
 
     if not isinstance(doc, dict):
         raise WorkloadError(f"{where}: the top level must be a mapping of workload fields")
     try:
-        return Workload(**doc)
+        w = Workload(**doc)
     except ValidationError as exc:
         raise WorkloadError(f"{where}: {_format_error(exc)}") from None
+    quantities = [q for _, q in walk_quantities(w)]
+    if any(q.currency or q.unit for q in quantities):
+        from inferonomics.catalog import get_catalog
+
+        cat = get_catalog() if any(q.currency for q in quantities) else None
+        for path, msg in convert_all(w, cat):
+            raise WorkloadError(f"{where}: field '{path}': {msg}")
+    return w
 
 
 def load_workload(name_or_path: str) -> Workload:
-    """A built-in workload by name (``bank-sovereign``) or a YAML file."""
-    from inferonomics.io import InputFileError, parse_yaml, read_text
-
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise WorkloadError(f"workload file {name_or_path!r} does not exist")
-        where = str(p)
-        try:
-            text = read_text(p, where)
-        except InputFileError as exc:
-            raise WorkloadError(str(exc)) from None
-    else:
-        names = builtin_names()
-        if name_or_path not in names:
-            raise UnknownNameError("workload", name_or_path, names)
-        where = f"built-in workload {name_or_path}"
-        text = (resources.files("inferonomics.decide") / "workloads" / f"{name_or_path}.yaml").read_text(
-            encoding="utf-8"
-        )
-    try:
-        doc = parse_yaml(text, where)
-    except InputFileError as exc:
-        raise WorkloadError(str(exc)) from None
+    """A built-in workload by name (``bank-sovereign``) or a YAML file (which may name a ``base`` workload)."""
+    doc, where, _ = KIND.load(str(name_or_path))
     return parse_workload(doc, where)
 
 

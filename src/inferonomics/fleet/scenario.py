@@ -6,13 +6,12 @@ error names the file, the field path, the value and what is allowed.
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from inferonomics.errors import InferonomicsError, UnknownNameError
+from inferonomics import files
+from inferonomics.errors import InferonomicsError
 from inferonomics.fleet.demand import TENANT_CLASSES, Tenant, trace_stats
 from inferonomics.fleet.policy import ROUTERS, Autoscaler, Slo
 
@@ -159,57 +158,24 @@ class FleetScenario(_M):
         return self
 
 
-def _path(loc: tuple) -> str:
-    out = ""
-    for x in loc:
-        out += f"[{x}]" if isinstance(x, int) else ("." if out else "") + str(x)
-    return out or "(top level)"
-
-
 def format_validation(label: str, err: ValidationError) -> str:
-    """One line per problem: the field path, what is wrong, and the value given."""
-    parts = []
-    for e in err.errors():
-        path = _path(e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if ": " in msg and path == "(top level)" or ": " in msg and e.get("type") == "value_error":
-            head, _, rest = msg.partition(": ")
-            path, msg = (f"{path}.{head}" if path != "(top level)" else head), rest
-        if e.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        elif e.get("type") == "missing":
-            msg = "missing (required)"
-        got = e.get("input")
-        show = e.get("type") not in ("missing", "value_error") and not isinstance(got, (dict, list))
-        parts.append(f"field '{path}': {msg}" + (f" (got {got!r})" if show else ""))
-    return f"{label}: " + "; ".join(parts[:6]) + (f"; and {len(parts) - 6} more" if len(parts) > 6 else "")
+    """One part per problem: the field path, what is wrong, and the value given (:mod:`inferonomics.files`)."""
+    return files.format_validation(label, err, FleetScenario)
+
+
+#: Fleet scenario files through the one loader (:mod:`inferonomics.files`); a file may name a ``base``.
+KIND = files.FileKind("fleet scenario", "inferonomics.fleet", "scenarios", FleetScenarioError,
+                      builtin_label="built-in fleet scenario {name}",
+                      top_level="of fields (name, daily_tokens, pools, ...)")
 
 
 def builtin_names() -> list[str]:
-    d = resources.files("inferonomics.fleet").joinpath("scenarios")
-    return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".yaml"))
+    return KIND.builtin_names()
 
 
 def load_scenario(name_or_path: str) -> FleetScenario:
     """A built-in scenario by name, or a YAML file."""
-    import yaml
-
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise FleetScenarioError(f"fleet scenario: {name_or_path!r} is not a file")
-        text, label = p.read_text(encoding="utf-8"), str(p)
-    else:
-        if name_or_path not in builtin_names():
-            raise UnknownNameError("fleet scenario", name_or_path, builtin_names())
-        text = resources.files("inferonomics.fleet").joinpath(f"scenarios/{name_or_path}.yaml").read_text(encoding="utf-8")
-        label = f"built-in fleet scenario {name_or_path}"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FleetScenarioError(f"{label}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise FleetScenarioError(f"{label}: must be a mapping of fields (name, daily_tokens, pools, ...)")
+    raw, label, _ = KIND.load(str(name_or_path))
     try:
         return FleetScenario.model_validate(raw)
     except ValidationError as exc:

@@ -29,17 +29,25 @@ lead time.  Fleets retire after the catalog's ``life_years``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from inferonomics import files
 from inferonomics.errors import InferonomicsError, InputError
-from inferonomics.market.dists import ALL_PARAMS, DISTS, Dist, make_dist
+from inferonomics.quantity import Quantity, convert_all, needs_provenance, no_bare_number
 
 HOURS_PER_YEAR = 8760.0
 MARKETS_DIR = Path(__file__).parent / "markets"
@@ -50,76 +58,9 @@ class MarketFileError(InferonomicsError):
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-class Q(BaseModel):
-    """A number with its provenance: ``value`` or a distribution (``dist`` + parameters), and ``source`` +
-    ``date`` or an ``assumption`` saying why."""
-
-    model_config = ConfigDict(extra="forbid")
-    value: float | None = None
-    dist: Literal["normal", "lognormal", "uniform", "triangular", "pert"] | None = None
-    mean: float | None = None
-    sd: float | None = None
-    median: float | None = None
-    mu: float | None = None
-    sigma: float | None = None
-    low: float | None = None
-    mode: float | None = None
-    high: float | None = None
-    p10: float | None = None
-    p90: float | None = None
-    unit: str | None = None
-    source: str | None = None
-    date: str | None = None
-    assumption: str | None = None
-    note: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare(cls, v: Any) -> Any:
-        return _q(v)
-
-    @model_validator(mode="after")
-    def _check(self) -> Q:
-        params = {k: getattr(self, k) for k in ALL_PARAMS}
-        given = [k for k, v in params.items() if v is not None]
-        if self.dist is None:
-            if self.value is None:
-                raise ValueError("give 'value: NUMBER' or 'dist: " + "|".join(DISTS) + "' with its parameters")
-            if given:
-                raise ValueError(f"parameters {given} need 'dist: ...'")
-            if not math.isfinite(self.value):
-                raise ValueError(f"value must be a finite number, got {self.value}")
-        else:
-            if self.value is not None:
-                raise ValueError("give either 'value' or 'dist' with parameters, not both")
-            make_dist(self.dist, params)
-        if not self.assumption and not (self.source and self.date):
-            raise ValueError("every number needs 'source' and 'date', or an 'assumption' that says why")
-        return self
-
-    def _dist(self) -> Dist | None:
-        if self.dist is None:
-            return None
-        return make_dist(self.dist, {k: getattr(self, k) for k in ALL_PARAMS})
-
-    def sample(self, rng: np.random.Generator, n: int, lo: float = -np.inf, hi: float = np.inf) -> np.ndarray:
-        u = rng.random(n)
-        d = self._dist()
-        x = np.full(n, float(self.value)) if d is None else d.ppf(u)
-        return np.clip(x, lo, hi)
-
-    def median_value(self) -> float:
-        d = self._dist()
-        return float(self.value) if d is None else float(d.ppf(np.array([0.5]))[0])
-
-
-def _q(v: Any) -> Any:
-    """A bare number is not accepted: every number carries its provenance."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        raise ValueError(  # noqa: TRY004 (pydantic reports ValueError as a validation error)
-            f"{v} needs its provenance: write {{value: {v}, source: ..., date: ...}} or {{value: {v}, assumption: ...}}"
-        )
-    return v
+#: A market file's number: the one :class:`inferonomics.quantity.Quantity` (``value`` or a distribution,
+#: ``unit``, ``currency``), refusing a bare number and requiring ``source`` + ``date`` or an ``assumption``.
+Q = Annotated[Quantity, BeforeValidator(no_bare_number), AfterValidator(needs_provenance)]
 
 
 class _Strict(BaseModel):
@@ -331,67 +272,29 @@ class MarketSpec(_Strict):
 
 
 def builtin_markets() -> list[str]:
-    return sorted(p.stem for p in MARKETS_DIR.glob("*.yaml"))
+    return KIND.builtin_names()
 
 
-def _loc(loc: tuple) -> str:
-    return ".".join(str(x) for x in loc) or "(top level)"
-
-
-def _merge(base: Any, over: Any) -> Any:
-    """A variant over its base: mappings merge key by key; anything else (numbers, lists) replaces."""
-    if isinstance(base, dict) and isinstance(over, dict) and not ({"value", "dist"} & set(over)):
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else v
-        return out
-    return over
-
-
-def _read_market(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
-    import yaml
-
-    s = str(name_or_path)
-    path = MARKETS_DIR / f"{s}.yaml" if s in builtin_markets() else Path(s)
-    if not path.is_file():
-        raise InputError("market", s, f"give a built-in market ({', '.join(builtin_markets())}) or a YAML file")
-    label = path.name
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MarketFileError(f"{label}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise MarketFileError(f"{label}: expected a mapping at the top level")
-    if "base" in data:
-        base = str(data.pop("base"))
-        if base in seen:
-            raise MarketFileError(f"{label}: base: {base!r} makes a cycle ({' -> '.join((*seen, base))})")
-        parent, _ = _read_market(base if base in builtin_markets() else path.parent / base, (*seen, s))
-        data = _merge(parent, data)
-    return data, label
+#: Market files through the one loader (:mod:`inferonomics.files`).
+KIND = files.FileKind("market", "inferonomics.market", "markets", MarketFileError,
+                      top_level="(name, title, first_year, demand, ...)")
 
 
 def load_market(name_or_path: str | Path | dict) -> MarketSpec:
     """A built-in market by name, a YAML file, or a dict; a file may name a ``base`` market and change only
     what differs.  Errors name the field and what is allowed."""
-    if isinstance(name_or_path, dict):
-        data, label = dict(name_or_path), "market"
-        if "base" in data:
-            parent, _ = _read_market(str(data.pop("base")))
-            data = _merge(parent, data)
-    else:
-        data, label = _read_market(name_or_path)
+    data, label, _ = KIND.load(name_or_path, label="market")
     try:
-        return MarketSpec.model_validate(data)
+        spec = MarketSpec.model_validate(data)
     except ValidationError as err:
-        lines = []
-        for e in err.errors()[:8]:
-            val = e.get("input")
-            shown = "" if isinstance(val, dict) else f" (got {val!r})"
-            lines.append(f"  {_loc(e['loc'])}: {e['msg'].removeprefix('Value error, ')}{shown}")
-        raise MarketFileError(f"{label}: invalid market file\n" + "\n".join(lines)) from None
+        raise MarketFileError(files.format_validation(label, err, MarketSpec)) from None
     except InputError as err:
         raise MarketFileError(f"{label}: {err}") from None
+    from inferonomics.catalog import get_catalog
+
+    for where, msg in convert_all(spec, get_catalog()):  # money given in CNY/EUR: to USD at the dated rate
+        raise MarketFileError(f"{label}: field '{where}': {msg}")
+    return spec
 
 
 # ---------------------------------------------------------------------------------------- cost curves
@@ -400,9 +303,8 @@ def _unit(dep_json: str, gpu: str, region: str, utilization: float) -> dict:
     """Capacity and cost of one GPU serving a deployment, from the perf and cost engines (cached)."""
     import json
 
-    from inferonomics.cost import cost
-
     from inferonomics.catalog import get_catalog
+    from inferonomics.cost import cost
     from inferonomics.decide.sizing import native_precision
 
     d = Deployment.model_validate(json.loads(dep_json))
