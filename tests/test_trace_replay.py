@@ -308,21 +308,30 @@ def _probe(capsys, url: str, seed: int, n: int = 6) -> dict:
     return json.loads(out.out)
 
 
-def _busy_cpu_s() -> tuple[float, float] | None:
-    """(CPU-seconds the whole machine has been busy, monotonic time) from /proc/stat; None off Linux."""
+def _cpu_reading(server_pid: int) -> tuple[float, float, float] | None:
+    """(CPU-seconds the whole machine has been busy, CPU-seconds of the server and of this process (the
+    client), monotonic time) from /proc; None off Linux."""
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def proc(pid):
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / hz
+
     try:
         with open("/proc/stat", encoding="ascii") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
+        ours = proc(server_pid) + proc(os.getpid())
+    except (OSError, ValueError, IndexError):
         return None
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"), time.monotonic()
+    return (sum(v) - v[3] - v[4]) / hz, ours, time.monotonic()
 
 
-def _saturation(a, b) -> float | None:
-    """Share of all the machine's CPUs that were busy between two :func:`_busy_cpu_s` readings."""
-    if a is None or b is None or b[1] <= a[1]:
+def _other_cpus(a, b) -> float | None:
+    """CPUs (on average) that work other than the server and the client kept busy between two readings."""
+    if a is None or b is None or b[2] <= a[2]:
         return None
-    return (b[0] - a[0]) / (b[1] - a[1]) / (os.cpu_count() or 1)
+    return max((b[0] - a[0]) - (b[1] - a[1]), 0.0) / (b[2] - a[2])
 
 
 @pytest.mark.skipif(bool(_MISSING), reason=f"needs {', '.join(_MISSING)} (pip install -e '.[bench-server]')")
@@ -332,9 +341,9 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
 
     The server and the client share this machine with whatever else runs on it, and other work takes CPU
     time from the server in bursts no model of the server can predict.  An attempt is void when the
-    machine was busy: its CPUs more than 85% busy on average during the replay (the server and the client
-    take less than one CPU), or the server's speed moved (median E2E of a fixed probe before and after the
-    replay more than 10% apart).  Up to three attempts are made.  A valid attempt that disagrees fails the
+    machine was busy: other work kept more than a quarter of a CPU busy on average during the replay, or the
+    server's speed moved (median E2E of a fixed probe before and after the replay more than 10% apart).  Up
+    to three attempts are made.  A valid attempt that disagrees fails the
     test; with no valid attempt it is skipped, with the figures, never passed."""
     path, d = tmp_path / "tiny-llama.gguf", tmp_path
     _tiny_llama.write_gguf(path)
@@ -361,10 +370,10 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
             service_s = np.mean([m.prefill_one(i) + (o - 1) * m.decode_one(1, i + o / 2) for i, o in zip(isl, osl,
                                                                                                           strict=True)])
             scale = LOAD ** -1 * service_s  # trace gaps are 1 s on average: scaled to mean service / LOAD
-            cpu0 = _busy_cpu_s()
+            cpu0 = _cpu_reading(srv.proc.pid)
             out = cli(capsys, "bench", "run", "--url", srv.url, "--trace", str(trace), "--time-scale", f"{scale:.6g}",
                       "--replica", str(rep_path), "--warmup", "2", "--json")
-            busy = _saturation(cpu0, _busy_cpu_s())
+            busy = _other_cpus(cpu0, _cpu_reading(srv.proc.pid))
             run = json.loads(out.out)
             after = _probe(capsys, srv.url, 2000 + attempt)
             drift = after["summary"]["e2e_latency_s_p50"] / before["summary"]["e2e_latency_s_p50"] - 1.0
@@ -373,15 +382,15 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
                      if r["metric"] in ("ttft_s", "tpot_s") and r["percentile"] in (50, 90)}
             attempts.append({"drift": drift, "busy": busy, "diffs": diffs, "fit": rep["fit"],
                              "overheads": rep["overheads"], "n": cmp["requests_compared"],
-                             "lag": cmp["client_send_lag_s"], "valid": abs(drift) <= 0.10 and (busy or 0) <= 0.85})
+                             "lag": cmp["client_send_lag_s"], "valid": abs(drift) <= 0.10 and (busy or 0.0) <= 0.25})
             if attempts[-1]["valid"]:
                 break
     finally:
         srv.kill()
 
     def show(a):
-        cpu = "n/a" if a["busy"] is None else f"{a['busy']:.0%}"
-        return (f"{'valid' if a['valid'] else 'void'}: CPUs busy {cpu}, probe drift {a['drift']:+.1%}, {a['n']} "
+        cpu = "n/a" if a["busy"] is None else f"{a['busy']:.2f}"
+        return (f"{'valid' if a['valid'] else 'void'}: other work {cpu} CPUs, probe drift {a['drift']:+.1%}, {a['n']} "
                 "requests; " + "; ".join(f"{k}: measured {r['measured'] * 1000:.3f} ms, simulated "
                                          f"{r['simulated'] * 1000:.3f} ms ({r['diff']:+.1%})"
                                          for k, r in a["diffs"].items()))
