@@ -111,9 +111,13 @@ def _print_run(run, db_path, as_json: bool, extra: dict | None = None) -> None:
     load = (f"concurrency {cfg.get('concurrency')}" if cfg.get("mode") == "concurrency"
             else f"Poisson {cfg.get('rate_per_s')} req/s" + (f", at most {cfg['max_concurrency']} in flight"
                                                             if cfg.get("max_concurrency") else ""))
+    lengths = f"ISL {cfg.get('isl')} / OSL {cfg.get('osl')}"
+    if cfg.get("mode") == "trace":
+        load = (f"trace {cfg.get('trace_file')} from {_fmt(cfg.get('trace_start_s'))} s, time x "
+                f"{_fmt(cfg.get('time_scale'))}")
+        lengths = "the trace's lengths"
     model = (cfg.get("endpoint") or {}).get("model") or cfg.get("model")
-    title = (f"run {run.id} ({run.status}): {cfg.get('url')} {cfg.get('api')} model {model}, {load}, "
-             f"ISL {cfg.get('isl')} / OSL {cfg.get('osl')}")
+    title = f"run {run.id} ({run.status}): {cfg.get('url')} {cfg.get('api')} model {model}, {load}, {lengths}"
     t, d = _summary_table(title, sm)
     con = _console()
     con.print(t)
@@ -739,7 +743,7 @@ def bench_fit_replica(
     t.add_column("term")
     t.add_column("value", justify="right")
     for k, v in res["overheads"].items():
-        t.add_row(k, _fmt(v))
+        t.add_row(k, f"{v:.4g}")
     con.print(t)
     q = Table(title="fit quality per request (|simulated / measured - 1|)")
     for c in ("metric", "median", "p90", "mean signed", "R²", "model alone: median"):
