@@ -194,9 +194,10 @@ def calibrate_runs(
 # What the performance model leaves out of a real server's request path, fitted on measured requests:
 # a fixed cost per request (HTTP, tokenization, sampling set-up: the TTFT intercept), prompt costs per token
 # and per token squared beyond the roofline (attention on small or CPU engines grows with the square of the
-# prompt), and per decode step a fixed cost and a cost per token of context.
+# prompt), per decode step a fixed cost and a cost per token of context, and the end of a request's stream
+# after its last token (final chunk, clean-up), during which a one-slot server starts nothing else.
 OVERHEAD_TERMS = ("request_overhead_s", "prefill_overhead_s_per_token", "prefill_overhead_s_per_token_sq",
-                  "decode_overhead_s_per_step", "decode_overhead_s_per_context_token")
+                  "decode_overhead_s_per_step", "decode_overhead_s_per_context_token", "request_finish_s")
 REPLICA_FORMAT = "inferonomics-replica/1"
 
 
@@ -272,8 +273,9 @@ def fit_replica(
     Two stages.  (1) The accelerator family's efficiency factors are fitted on the runs' mean TTFT and TPOT
     (:func:`calibrate_runs`, nothing written).  (2) On each measured request, what the calibrated model
     still leaves unexplained is fitted as overheads (robust least squares): TTFT − model prefill ~ request
-    overhead + a·input tokens + b·input tokens²; TPOT − model decode step ~ c + d·context tokens (context =
-    input + half the output).  ``a``, ``b``, ``d`` are >= 0; the fixed terms may be negative, a correction
+    overhead + a·input tokens + b·input tokens²; TPOT − model decode step ~ c + d·context tokens + f /
+    (output tokens − 1) (context = input + half the output; ``f``: the end of the stream after the last
+    token, identified when the runs hold two or more output lengths).  ``a``, ``b``, ``d``, ``f`` are >= 0; the fixed terms may be negative, a correction
     where the model's own fixed step cost (fitted in stage 1 on run means) is above the server's.  ``slots``: sequences the server runs at once (llama-cpp-python's server: 1).
 
     Returns a JSON-able dict (the replica file's content): the deployment, ``slots``, the factors, the
@@ -309,16 +311,25 @@ def fit_replica(
     # calibrated model's own fixed step cost (fitted on run means) exceeds the server's; the rest are >= 0
     a = _robust_fit(np.column_stack([np.ones(n), isl, isl**2]), pts["ttft_s"] - pf,
                     np.array([-0.9 * pf.min(), 0.0, 0.0]), float(np.median(pts["ttft_s"])))
-    has_tpot = np.isfinite(pts["tpot_s"])
-    if has_tpot.sum() >= 2:
+    # TPOT = (E2E - TTFT) / (output - 1) also carries the end of the stream: finish / (output - 1); it is
+    # identified where the runs hold more than one output length (else it stays 0)
+    has_tpot = np.isfinite(pts["tpot_s"]) & (osl >= 2)
+    gaps = np.maximum(osl - 1.0, 1.0)
+    if has_tpot.sum() >= 3:
         dh = dec[has_tpot]
-        d = _robust_fit(np.column_stack([np.ones(has_tpot.sum()), ctx[has_tpot]]), pts["tpot_s"][has_tpot] - dh,
-                        np.array([-0.9 * dh.min(), 0.0]), float(np.median(pts["tpot_s"][has_tpot])))
+        cols = [np.ones(has_tpot.sum()), ctx[has_tpot]]
+        lo = [-0.9 * dh.min(), 0.0]
+        if len(np.unique(osl[has_tpot])) >= 2:
+            cols.append(1.0 / gaps[has_tpot])
+            lo.append(0.0)
+        d = _robust_fit(np.column_stack(cols), pts["tpot_s"][has_tpot] - dh, np.array(lo),
+                        float(np.median(pts["tpot_s"][has_tpot])))
+        d = np.concatenate([d, np.zeros(3 - len(d))])
     else:
-        d = np.zeros(2)
+        d = np.zeros(3)
     over = dict(zip(OVERHEAD_TERMS, [*map(float, a), *map(float, d)], strict=True))
     ttft_fit = pf + a[0] + a[1] * isl + a[2] * isl**2
-    tpot_fit = dec + d[0] + d[1] * ctx
+    tpot_fit = dec + d[0] + d[1] * ctx + d[2] / gaps
     quality = {
         "ttft_s": {**_quality(pts["ttft_s"], ttft_fit), "model_only": _quality(pts["ttft_s"], pf)},
         "tpot_s": {**_quality(pts["tpot_s"], tpot_fit), "model_only": _quality(pts["tpot_s"], dec)},
@@ -375,7 +386,8 @@ def load_replica(path: str | os.PathLike) -> dict:
 def replica_step_model(doc: dict, *, isl: float = 128.0, osl: float = 64.0, catalog=None):
     """The fleet simulator's :class:`~inferonomics.fleet.replica.StepModel` of a fitted replica: the perf
     engine's step times with the fitted factors, ``max_batch`` = the replica's slots, plus its overheads
-    (prefill: the request overhead and the per-token terms; decode: the per-step and per-context terms).
+    (prefill: the request overhead and the per-token terms; decode: the per-step and per-context terms;
+    ``finish_s``: the end of each request's stream, during which the replica starts nothing else).
 
     The request overhead is charged to a prompt prefilled on its own; one that joins a running batch pays
     only its marginal prefill (as the step model composes a mixed step), a fair model of a server that
@@ -396,4 +408,5 @@ def replica_step_model(doc: dict, *, isl: float = 128.0, osl: float = 64.0, cata
     dec = m.decode_table_s + m.tokens_per_step * (
         o["decode_overhead_s_per_step"] + o["decode_overhead_s_per_context_token"] * m.ctx_grid[None, :])
     return replace(m, prefill_table_s=pf, decode_table_s=dec, max_batch=int(doc["slots"]),
+                   finish_s=float(o["request_finish_s"]),
                    label=f"{m.label}, calibrated replica ({doc['slots']} slot{'s' if doc['slots'] > 1 else ''})")
