@@ -6,6 +6,9 @@
     r.summary["output_tokens_per_s"], r.summary["ttft_s_p50"], r.summary["tpot_s_mean"]
     measured_cost(r, usd_per_gpu_hour=2.5, gpus=1)["usd_per_mtok_output"]
 
+A measured day beside the simulated one: :func:`fit_replica` (a replica of the server for the fleet
+simulator) and :mod:`inferonomics.bench.replay` (``bench run --trace``).
+
 Metric definitions: docs/bench-metrics.md and :mod:`inferonomics.bench.records`.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inferonomics.bench.calibration import calibrate_runs, catalog_dir
+from inferonomics.bench.calibration import calibrate_runs, catalog_dir, fit_replica, load_replica
 from inferonomics.bench.economics import measured_cost
 from inferonomics.bench.metrics import summarize
 from inferonomics.bench.records import RequestRecord
@@ -40,6 +43,8 @@ __all__ = [
     "calibrate_runs",
     "catalog_dir",
     "data_dir",
+    "fit_replica",
+    "load_replica",
     "measured_cost",
     "run",
     "run_async",

@@ -188,3 +188,225 @@ def calibrate_runs(
         res["file"] = str(path)
         res["catalog_dir"] = str(d)
     return res
+
+
+# --- a calibrated replica for the fleet simulator ---------------------------------------------------------
+# What the performance model leaves out of a real server's request path, fitted on measured requests:
+# a fixed cost per request (HTTP, tokenization, sampling set-up: the TTFT intercept), prompt costs per token
+# and per token squared beyond the roofline (attention on small or CPU engines grows with the square of the
+# prompt), per decode step a fixed cost and a cost per token of context, and the end of a request's stream
+# after its last token (final chunk, clean-up), during which a one-slot server starts nothing else.
+OVERHEAD_TERMS = ("request_overhead_s", "prefill_overhead_s_per_token", "prefill_overhead_s_per_token_sq",
+                  "decode_overhead_s_per_step", "decode_overhead_s_per_context_token", "request_finish_s")
+REPLICA_FORMAT = "inferonomics-replica/1"
+
+
+def _calibrated_catalog(cat, family: str, factors: dict[str, float]):
+    """``cat`` with the family's efficiency record replaced by ``factors`` (in memory; nothing written)."""
+    from dataclasses import replace
+
+    eff = cat.efficiency_for(family)
+    upd = {n: getattr(eff, n).model_copy(update={"value": float(v)}) for n, v in factors.items()}
+    upd["family"] = family
+    return replace(cat, efficiency={**cat.efficiency, family: eff.model_copy(update=upd)})
+
+
+def _request_points(runs: list[Run], slots: int) -> dict[str, np.ndarray]:
+    """Per successful measured request: input and output tokens, TTFT, TPOT, and the batch it ran in (the
+    run's fixed concurrency, at most ``slots``)."""
+    cols: dict[str, list] = {k: [] for k in ("isl", "osl", "ttft_s", "tpot_s", "batch", "run")}
+    for run in runs:
+        conc = run.config.get("concurrency") if run.config.get("mode") == "concurrency" else 1
+        for r in run.records:
+            if r.phase != "measure" or not r.ok or r.ttft_s is None or r.input_tokens is None or not r.output_tokens:
+                continue
+            cols["isl"].append(float(r.input_tokens))
+            cols["osl"].append(float(r.output_tokens))
+            cols["ttft_s"].append(float(r.ttft_s))
+            cols["tpot_s"].append(np.nan if r.tpot_s is None else float(r.tpot_s))
+            cols["batch"].append(float(min(max(conc or 1, 1), slots)))
+            cols["run"].append(run.id)
+    return {k: np.array(v, dtype=object if k == "run" else float) for k, v in cols.items()}
+
+
+def _robust_fit(x: np.ndarray, y: np.ndarray, lo: np.ndarray, y_scale: float) -> np.ndarray:
+    """Coefficients >= ``lo`` of ``y ~ x`` with a robust (soft-L1) loss: a few requests delayed by a busy
+    machine do not drag the fit.  Columns are scaled to unit size so the solver sees comparable terms."""
+    from scipy.optimize import least_squares
+
+    scale = np.maximum(np.abs(x).max(axis=0), 1e-30)
+    xs = x / scale
+    lo_s = lo * scale
+    c0 = np.clip(np.linalg.lstsq(xs, y, rcond=None)[0], lo_s + 1e-12 * np.abs(lo_s), None)
+    sol = least_squares(lambda c: (xs @ c - y) / y_scale, c0, bounds=(lo_s, np.inf), loss="soft_l1", f_scale=0.1)
+    return sol.x / scale
+
+
+def _quality(measured: np.ndarray, predicted: np.ndarray) -> dict:
+    ok = np.isfinite(measured) & np.isfinite(predicted) & (measured > 0)
+    m, p = measured[ok], predicted[ok]
+    if not len(m):
+        return {"n": 0, "median_abs_rel_error": None, "p90_abs_rel_error": None, "r2": None}
+    rel = np.abs(p / m - 1.0)
+    ss_tot = float(np.sum((m - m.mean()) ** 2))
+    return {"n": len(m), "median_abs_rel_error": float(np.median(rel)),
+            "p90_abs_rel_error": float(np.percentile(rel, 90)), "mean_rel_error": float(np.mean(p / m - 1.0)),
+            "r2": 1.0 - float(np.sum((m - p) ** 2)) / ss_tot if ss_tot > 0 else None}
+
+
+def fit_replica(
+    runs: list[Run],
+    *,
+    model: str,
+    gpu: str,
+    slots: int = 1,
+    gpus: int = 1,
+    tp: int | None = None,
+    weights: str = "bf16",
+    kv: str | None = None,
+    prior_sigma: float = 0.5,
+    catalog=None,
+) -> dict:
+    """A replica of the measured server for the fleet simulator: the performance model calibrated on the
+    runs, plus the overheads outside it (:data:`OVERHEAD_TERMS`) fitted on every measured request.
+
+    Two stages.  (1) The accelerator family's efficiency factors are fitted on the runs' mean TTFT and TPOT
+    (:func:`calibrate_runs`, nothing written).  (2) On each measured request, what the calibrated model
+    still leaves unexplained is fitted as overheads (robust least squares): TTFT − model prefill ~ request
+    overhead + a·input tokens + b·input tokens²; TPOT − model decode step ~ c + d·context tokens + f /
+    (output tokens − 1) (context = input + half the output; ``f``: the end of the stream after the last
+    token, identified when the runs hold two or more output lengths).  ``a``, ``b``, ``d``, ``f`` are >= 0; the fixed terms may be negative, a correction
+    where the model's own fixed step cost (fitted in stage 1 on run means) is above the server's.  ``slots``: sequences the server runs at once (llama-cpp-python's server: 1).
+
+    Returns a JSON-able dict (the replica file's content): the deployment, ``slots``, the factors, the
+    overheads, and the fit quality per metric (median and p90 |relative error| per request, R², and the
+    same for the model before stage 2, so the share the overheads explain is visible)."""
+    from inferonomics.catalog import get_catalog
+    from inferonomics.fleet.replica import step_model
+
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise InputError("slots", slots, "must be a whole number of sequences, at least 1")
+    cat = catalog or get_catalog()
+    stage1 = calibrate_runs(runs, model=model, gpu=gpu, gpus=gpus, tp=tp, weights=weights, kv=kv,
+                            metrics=("ttft_s", "tpot_s"), prior_sigma=prior_sigma, write=False, catalog=cat)
+    pts = _request_points(runs, slots)
+    n = len(pts["isl"])
+    if n < 5 or len(np.unique(pts["isl"])) < 2:
+        raise InputError("runs", [r.id for r in runs], "need at least 5 successful requests at 2 or more input "
+                         "lengths to fit the request overheads", "Measure runs at a few --isl values (e.g. 16, 128, "
+                         "512) with --concurrency 1.")
+    dep = {"model": model, "gpu": gpu, "gpus": gpus, "weights": weights,
+           "isl": max(round(float(np.mean(pts["isl"]))), 1), "osl": max(round(float(np.mean(pts["osl"]))), 1)}
+    if tp is not None:
+        dep["tp"] = tp
+    if kv is not None:
+        dep["kv"] = kv
+    cat1 = _calibrated_catalog(cat, stage1["family"], stage1["factors_after"])
+    m = step_model(dep, catalog=cat1, max_batch=slots)
+    isl, osl, batch = pts["isl"], pts["osl"], pts["batch"]
+    ctx = isl + 0.5 * osl
+    pf = np.array([m.prefill_one(x) for x in isl])
+    dec = np.array([m.decode_one(b, c) for b, c in zip(batch, ctx, strict=True)]) / m.tokens_per_step
+    # the fixed terms may be negative (down to 90% of the model's smallest time), a correction where the
+    # calibrated model's own fixed step cost (fitted on run means) exceeds the server's; the rest are >= 0
+    a = _robust_fit(np.column_stack([np.ones(n), isl, isl**2]), pts["ttft_s"] - pf,
+                    np.array([-0.9 * pf.min(), 0.0, 0.0]), float(np.median(pts["ttft_s"])))
+    # TPOT = (E2E - TTFT) / (output - 1) also carries the end of the stream: finish / (output - 1); it is
+    # identified where the runs hold more than one output length (else it stays 0)
+    has_tpot = np.isfinite(pts["tpot_s"]) & (osl >= 2)
+    gaps = np.maximum(osl - 1.0, 1.0)
+    if has_tpot.sum() >= 3:
+        dh = dec[has_tpot]
+        cols = [np.ones(has_tpot.sum()), ctx[has_tpot]]
+        lo = [-0.9 * dh.min(), 0.0]
+        if len(np.unique(osl[has_tpot])) >= 2:
+            cols.append(1.0 / gaps[has_tpot])
+            lo.append(0.0)
+        d = _robust_fit(np.column_stack(cols), pts["tpot_s"][has_tpot] - dh, np.array(lo),
+                        float(np.median(pts["tpot_s"][has_tpot])))
+        d = np.concatenate([d, np.zeros(3 - len(d))])
+    else:
+        d = np.zeros(3)
+    over = dict(zip(OVERHEAD_TERMS, [*map(float, a), *map(float, d)], strict=True))
+    ttft_fit = pf + a[0] + a[1] * isl + a[2] * isl**2
+    tpot_fit = dec + d[0] + d[1] * ctx + d[2] / gaps
+    quality = {
+        "ttft_s": {**_quality(pts["ttft_s"], ttft_fit), "model_only": _quality(pts["ttft_s"], pf)},
+        "tpot_s": {**_quality(pts["tpot_s"], tpot_fit), "model_only": _quality(pts["tpot_s"], dec)},
+    }
+    return {
+        "format": REPLICA_FORMAT,
+        "deployment": {k: v for k, v in dep.items() if k not in ("isl", "osl")},
+        "slots": slots,
+        "family": stage1["family"],
+        "factors": {k: float(v) for k, v in stage1["factors_after"].items()},
+        "overheads": over,
+        "fit": quality,
+        "runs": sorted({str(x) for x in pts["run"]}),
+        "n_requests": n,
+        "input_tokens_range": [float(isl.min()), float(isl.max())],
+        "notes": stage1["notes"],
+    }
+
+
+def check_replica(doc: object, where: str = "replica") -> dict:
+    """Validate a replica document (from :func:`fit_replica` or a replica file); errors name the field."""
+    if not isinstance(doc, dict):
+        raise InputError(where, type(doc).__name__, "must be a JSON object written by `inferonomics bench fit-replica`")
+    if doc.get("format") != REPLICA_FORMAT:
+        raise InputError(f"{where}.format", doc.get("format"), f"must be {REPLICA_FORMAT!r}")
+    dep = doc.get("deployment")
+    if not isinstance(dep, dict) or not isinstance(dep.get("model"), str) or not isinstance(dep.get("gpu"), str):
+        raise InputError(f"{where}.deployment", dep, "must be an object with a model and a gpu slug")
+    s = doc.get("slots")
+    if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 1_000_000:
+        raise InputError(f"{where}.slots", s, "must be a whole number of sequences from 1 to 1,000,000")
+    for sec, names in (("overheads", OVERHEAD_TERMS), ("factors", None)):
+        block = doc.get(sec)
+        if not isinstance(block, dict):
+            raise InputError(f"{where}.{sec}", block, "must be an object of numbers")
+        for k in names or block:
+            v = block.get(k)
+            signed = k in ("request_overhead_s", "decode_overhead_s_per_step")  # corrections, may be negative
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or (v < 0 and not signed):
+                raise InputError(f"{where}.{sec}.{k}", v, "must be a finite number" + ("" if signed else " of 0 or more"))
+    if not isinstance(doc.get("family"), str):
+        raise InputError(f"{where}.family", doc.get("family"), "must be the accelerator family's name")
+    return doc
+
+
+def load_replica(path: str | os.PathLike) -> dict:
+    """Read and validate a replica file (OS, encoding and JSON errors name the file)."""
+    from inferonomics.io import load_json
+
+    p = Path(path)
+    return check_replica(load_json(p, f"replica file {p}"), f"replica file {p}")
+
+
+def replica_step_model(doc: dict, *, isl: float = 128.0, osl: float = 64.0, catalog=None):
+    """The fleet simulator's :class:`~inferonomics.fleet.replica.StepModel` of a fitted replica: the perf
+    engine's step times with the fitted factors, ``max_batch`` = the replica's slots, plus its overheads
+    (prefill: the request overhead and the per-token terms; decode: the per-step and per-context terms;
+    ``finish_s``: the end of each request's stream, during which the replica starts nothing else).
+
+    The request overhead is charged to a prompt prefilled on its own; one that joins a running batch pays
+    only its marginal prefill (as the step model composes a mixed step), a fair model of a server that
+    batches, and exact for a server with one slot."""
+    from dataclasses import replace
+
+    from inferonomics.catalog import get_catalog
+    from inferonomics.fleet.replica import step_model
+
+    doc = check_replica(doc)
+    cat = _calibrated_catalog(catalog or get_catalog(), doc["family"], doc["factors"])
+    dep = {**doc["deployment"], "isl": max(round(float(isl)), 1), "osl": max(round(float(osl)), 1)}
+    m = step_model(dep, catalog=cat, max_batch=doc["slots"])
+    o = doc["overheads"]
+    g = m.prefill_grid
+    pf = m.prefill_table_s + o["request_overhead_s"] + o["prefill_overhead_s_per_token"] * g \
+        + o["prefill_overhead_s_per_token_sq"] * g**2
+    dec = m.decode_table_s + m.tokens_per_step * (
+        o["decode_overhead_s_per_step"] + o["decode_overhead_s_per_context_token"] * m.ctx_grid[None, :])
+    return replace(m, prefill_table_s=pf, decode_table_s=dec, max_batch=int(doc["slots"]),
+                   finish_s=float(o["request_finish_s"]),
+                   label=f"{m.label}, calibrated replica ({doc['slots']} slot{'s' if doc['slots'] > 1 else ''})")

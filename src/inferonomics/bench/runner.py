@@ -12,6 +12,7 @@ run goes on.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -36,15 +37,17 @@ from inferonomics.bench.records import OUTPUT_TOKEN_SOURCES, RequestRecord, coun
 from inferonomics.bench.store import Run, Store, new_run_id
 from inferonomics.errors import InputError
 
-MODES = ("concurrency", "rate")
+MODES = ("concurrency", "rate", "trace")
 # connection failures (nothing answers): enough of them in a row and the run stops, incomplete
 CONNECT_ERRORS = ("ClientConnectorError", "ClientConnectionError", "ConnectionRefusedError", "ServerDisconnectedError")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to measure.  ``mode``: ``concurrency`` (``concurrency`` requests always in flight) or
-    ``rate`` (Poisson arrivals at ``rate_per_s``, at most ``max_concurrency`` in flight if given).
+    """What to measure.  ``mode``: ``concurrency`` (``concurrency`` requests always in flight),
+    ``rate`` (Poisson arrivals at ``rate_per_s``, at most ``max_concurrency`` in flight if given) or
+    ``trace`` (the requests of ``trace_file`` at their timestamps, see :mod:`inferonomics.bench.replay`:
+    from ``trace_start_s`` on, gaps multiplied by ``time_scale``).
 
     ``num_requests``: requests to send (the most, with ``duration_s``: no new request after it).
     ``isl``/``osl``: input tokens (as the server counts them) and ``max_tokens`` of synthetic prompts;
@@ -75,6 +78,10 @@ class BenchConfig:
     slo_tpot_s: float | None = None
     max_consecutive_connect_errors: int = 10
     label: str | None = None
+    trace_file: str | None = None
+    trace_format: str | None = None
+    time_scale: float = 1.0
+    trace_start_s: float = 0.0
 
     def check(self) -> None:
         if self.api not in APIS:
@@ -85,6 +92,10 @@ class BenchConfig:
             raise InputError("url", self.url, "must be an http:// or https:// URL of an OpenAI-compatible server")
         if self.mode == "concurrency" and self.concurrency < 1:
             raise InputError("concurrency", self.concurrency, "must be at least 1")
+        if not (math.isfinite(self.time_scale) and self.time_scale > 0):
+            raise InputError("time-scale", self.time_scale, "must be a positive factor on the trace's time gaps")
+        if not (math.isfinite(self.trace_start_s) and self.trace_start_s >= 0):
+            raise InputError("trace-start-s", self.trace_start_s, "must be 0 or more seconds into the trace")
         if self.mode == "rate" and not (self.rate_per_s and self.rate_per_s > 0):
             raise InputError("rate", self.rate_per_s, "must be a positive number of requests per second")
         if self.max_concurrency is not None and self.max_concurrency < 1:
@@ -246,27 +257,25 @@ class Session:
             return out
         rng = np.random.default_rng([seed, 104729])
         seeds = rng.integers(0, 2**63 - 1, size=n)
+        return await _gather_limited([self.synthetic(cfg.isl, cfg.osl, int(s)) for s in seeds], 8)
+
+    async def synthetic(self, isl: int, osl: int, seed: int) -> Prompt:
+        """One synthetic prompt of ``isl`` input tokens (as the server counts them) and ``max_tokens=osl``:
+        exact with the endpoint's tokenizer, else sized by the calibrated (or estimated) tokens per word."""
+        r = np.random.default_rng(seed)
         if self.tokenizer is not None:
-            want = max(cfg.isl - (self.offset_tokens or 0), 1)
-
-            async def one(s):
-                text, c = await exact_text(self.tokenizer, np.random.default_rng(int(s)), want, self.words_per_token)
-                return Prompt(prompt=text, max_tokens=cfg.osl, input_tokens=c + (self.offset_tokens or 0),
-                              input_tokens_source="tokenizer", target_input_tokens=cfg.isl)
-
-            return await _gather_limited([one(s) for s in seeds], 8)
-        out = []
-        for s in seeds:
-            r = np.random.default_rng(int(s))
-            if self.tokens_per_word:
-                words = max(round((cfg.isl - (self.offset_tokens or 0)) / self.tokens_per_word), 1)
-                src, est = "calibrated", (self.offset_tokens or 0) + words * self.tokens_per_word
-            else:  # neither a tokenizer nor usage: about 2 tokens per pseudo-word
-                words, src = max(cfg.isl // 2, 1), "estimate"
-                est = 2 * words
-            out.append(Prompt(prompt=" ".join(pseudo_words(r, words)), max_tokens=cfg.osl,
-                              input_tokens=round(est), input_tokens_source=src, target_input_tokens=cfg.isl))
-        return out
+            want = max(isl - (self.offset_tokens or 0), 1)
+            text, c = await exact_text(self.tokenizer, r, want, self.words_per_token)
+            return Prompt(prompt=text, max_tokens=osl, input_tokens=c + (self.offset_tokens or 0),
+                          input_tokens_source="tokenizer", target_input_tokens=isl)
+        if self.tokens_per_word:
+            words = max(round((isl - (self.offset_tokens or 0)) / self.tokens_per_word), 1)
+            src, est = "calibrated", (self.offset_tokens or 0) + words * self.tokens_per_word
+        else:  # neither a tokenizer nor usage: about 2 tokens per pseudo-word
+            words, src = max(isl // 2, 1), "estimate"
+            est = 2 * words
+        return Prompt(prompt=" ".join(pseudo_words(r, words)), max_tokens=osl, input_tokens=round(est),
+                      input_tokens_source=src, target_input_tokens=isl)
 
     # --- running ------------------------------------------------------------------------------------
     def _record(self, idx: int, p: Prompt, phase: str, scheduled: float | None) -> RequestRecord:
@@ -370,10 +379,14 @@ class Session:
 
         await asyncio.gather(*(worker() for _ in range(min(cfg.concurrency, cfg.num_requests))))
 
-    async def _poisson(self, cfg, prompts, t0, done, state) -> None:
+    def arrivals(self, cfg: BenchConfig) -> np.ndarray:
+        """Send times (seconds from the run's start) of an open-loop run: Poisson at ``rate_per_s``."""
         rng = np.random.default_rng([cfg.seed, 15485863])
         gaps = rng.exponential(1.0 / cfg.rate_per_s, size=cfg.num_requests)
-        arrivals = np.concatenate([[0.0], np.cumsum(gaps[1:])])
+        return np.concatenate([[0.0], np.cumsum(gaps[1:])])
+
+    async def _poisson(self, cfg, prompts, t0, done, state) -> None:
+        arrivals = self.arrivals(cfg)
         sem = asyncio.Semaphore(cfg.max_concurrency) if cfg.max_concurrency else None
         tasks: set[asyncio.Task] = set()
 

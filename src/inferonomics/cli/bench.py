@@ -6,6 +6,7 @@ Only Typer is imported at module level; the load generator, pandas and Rich load
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -110,9 +111,13 @@ def _print_run(run, db_path, as_json: bool, extra: dict | None = None) -> None:
     load = (f"concurrency {cfg.get('concurrency')}" if cfg.get("mode") == "concurrency"
             else f"Poisson {cfg.get('rate_per_s')} req/s" + (f", at most {cfg['max_concurrency']} in flight"
                                                             if cfg.get("max_concurrency") else ""))
+    lengths = f"ISL {cfg.get('isl')} / OSL {cfg.get('osl')}"
+    if cfg.get("mode") == "trace":
+        load = (f"trace {cfg.get('trace_file')} from {_fmt(cfg.get('trace_start_s'))} s, time x "
+                f"{_fmt(cfg.get('time_scale'))}")
+        lengths = "the trace's lengths"
     model = (cfg.get("endpoint") or {}).get("model") or cfg.get("model")
-    title = (f"run {run.id} ({run.status}): {cfg.get('url')} {cfg.get('api')} model {model}, {load}, "
-             f"ISL {cfg.get('isl')} / OSL {cfg.get('osl')}")
+    title = f"run {run.id} ({run.status}): {cfg.get('url')} {cfg.get('api')} model {model}, {load}, {lengths}"
     t, d = _summary_table(title, sm)
     con = _console()
     con.print(t)
@@ -182,7 +187,7 @@ def bench_run(
     sweep: Annotated[bool, typer.Option("--sweep", help="Concurrency 1, 2, 4, ... until output throughput stops rising (one stored run per level).")] = False,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help="With --rate: cap on requests in flight; with --sweep: the highest level (default 256).")] = None,
     min_gain: Annotated[float, typer.Option("--min-gain", help="--sweep stops when a level raises output tokens/s by less than this fraction.")] = 0.05,
-    requests: Annotated[int, typer.Option("--requests", "-n", help="Requests to send (the most, with --duration; per level with --sweep, at least 4 x concurrency).")] = 32,
+    requests: Annotated[int | None, typer.Option("--requests", "--max-requests", "-n", help="Requests to send (the most, with --duration; per level with --sweep, at least 4 x concurrency). Default 32; with --trace, every request of the trace from --trace-start-s on.")] = None,
     duration: Annotated[float | None, typer.Option("--duration", help="Send no new request after this many seconds.")] = None,
     isl: Annotated[int, typer.Option("--isl", help="Input tokens per synthetic prompt, as the server counts them.")] = 128,
     osl: Annotated[int, typer.Option("--osl", help="Output tokens per request (max_tokens).")] = 64,
@@ -202,9 +207,17 @@ def bench_run(
     store_text: Annotated[bool, typer.Option("--store-text/--no-store-text", help="Keep each response's text in the run database (needed to count output tokens with the tokenizer).")] = True,
     label: Annotated[str | None, typer.Option("--label", help="A free-text label stored with the run.")] = None,
     out: Annotated[str | None, typer.Option("--out", help="Also write the run (config, summary, every request) to this JSON file.")] = None,
+    trace: Annotated[str | None, typer.Option("--trace", help="Replay this trace file (Azure LLM CSV, BurstGPT CSV or Mooncake JSONL): each request at its timestamp, with a prompt of its input length and max_tokens = its output length.")] = None,
+    trace_format: Annotated[str | None, typer.Option("--trace-format", help="azure, burstgpt or mooncake (default: detected from the file's first line).")] = None,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="With --trace: multiply the gaps between requests by this factor (0.1 replays ten times faster).")] = 1.0,
+    trace_start_s: Annotated[float, typer.Option("--trace-start-s", help="With --trace: start at this many seconds after the trace's first request.")] = 0.0,
+    replica: Annotated[str | None, typer.Option("--replica", help="With --trace: also simulate the same requests with this fitted replica (from `bench fit-replica`) and print measured and simulated percentiles side by side.")] = None,
     json_out: Json = False,
 ) -> None:
     """Load-test an endpoint and store the run (each request recorded as it completes).
+
+    With --trace, replay a request trace (a measured day) and, with --replica, compare it with the fleet
+    simulator's run of the same requests.
 
     Exit codes: 0 the run is stored; 2 bad input or the server cannot be used (nothing stored);
     3 the run is stored but every request failed; 130 interrupted (what was measured is kept)."""
@@ -216,9 +229,15 @@ def bench_run(
     from inferonomics.bench.store import new_run_id
     from inferonomics.errors import InputError
 
-    modes = sum(x is not None and x is not False for x in (concurrency, rate, sweep or None))
+    modes = sum(x is not None and x is not False for x in (concurrency, rate, sweep or None, trace))
     if modes > 1:
-        raise InputError("load", "--concurrency/--rate/--sweep", "give one of --concurrency N, --rate R or --sweep")
+        raise InputError("load", "--concurrency/--rate/--sweep/--trace",
+                         "give one of --concurrency N, --rate R, --sweep or --trace FILE")
+    if trace is None:
+        for flag, v, default in (("--trace-format", trace_format, None), ("--time-scale", time_scale, 1.0),
+                                 ("--trace-start-s", trace_start_s, 0.0), ("--replica", replica, None)):
+            if v != default:
+                raise InputError(flag.lstrip("-"), v, "applies to a trace replay only: add --trace FILE")
     eb = {}
     if extra_body:
         try:
@@ -229,14 +248,27 @@ def bench_run(
             raise InputError("extra-body", extra_body, "must be a JSON object")
     cfg = BenchConfig(
         url=url, api=api, model=model, mode="rate" if rate is not None else "concurrency",
-        concurrency=concurrency or 1, rate_per_s=rate, max_concurrency=max_concurrency, num_requests=requests,
+        concurrency=concurrency or 1, rate_per_s=rate, max_concurrency=max_concurrency,
+        num_requests=requests or 32,
         duration_s=duration, isl=isl, osl=osl, prompts_file=prompts, warmup=warmup, seed=seed,
         ignore_eos=ignore_eos, stream_usage=stream_usage, temperature=temperature, timeout_s=timeout,
         extra_body=eb, output_tokens_from=_csv_list(output_tokens_from, "output-tokens-from", OUTPUT_TOKEN_SOURCES),
         slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, max_consecutive_connect_errors=max_connect_errors, label=label,
-        keep_text=store_text,
+        keep_text=store_text, trace_file=trace, trace_format=trace_format, time_scale=time_scale,
+        trace_start_s=trace_start_s,
     )
     cfg.check()
+    if trace is not None:  # read and check the trace (and the replica) before connecting or storing anything
+        from inferonomics.bench.replay import load_trace, trace_window
+
+        window = trace_window(load_trace(trace, trace_format), trace_start_s, time_scale, requests)
+        rep = None
+        if replica is not None:
+            from inferonomics.bench.calibration import load_replica, replica_step_model
+
+            rep = load_replica(replica)
+            replica_step_model(rep)  # its model and accelerator are in the catalog
+        cfg = replace(cfg, mode="trace", num_requests=len(window))
     if prompts:  # read and check the prompts file before connecting or storing anything
         from inferonomics.bench.prompts import load_jsonl
 
@@ -278,11 +310,51 @@ def bench_run(
         runs = [store.load(i) for i in _safe_resolve(store, rid)]
         _after_interrupt(runs, store, out, json_out)
 
-    run = _run_async(lambda: run_async(cfg, store, api_key=api_key, run_id=rid, progress=progress), interrupted)
+    if trace is not None:
+        from inferonomics.bench.replay import replay_async
+
+        run = _run_async(lambda: replay_async(cfg, window, store, api_key=api_key, run_id=rid, progress=progress),
+                         interrupted)
+    else:
+        run = _run_async(lambda: run_async(cfg, store, api_key=api_key, run_id=rid, progress=progress), interrupted)
     if out:
         _write_out(out, [run])
-    _print_run(run, store.path, json_out, {"out": out})
+    extra = {"out": out}
+    if trace is not None:
+        extra["trace"] = {"file": trace, "requests": len(window), "duration_s": window.duration_s,
+                          "time_scale": time_scale, "trace_start_s": trace_start_s}
+        if rep is not None:
+            extra["comparison"] = _trace_comparison(run, window, rep, replica)
+    _print_run(run, store.path, json_out, extra)
+    if not json_out and trace is not None:
+        _print_trace_comparison(extra)
     _exit_if_all_failed([run])
+
+
+def _trace_comparison(run, window, rep: dict, replica_file: str) -> dict:
+    from inferonomics.bench.replay import compare, measured_arrays, simulate_trace
+
+    sim = simulate_trace(window, rep)
+    cmp = compare(measured_arrays(run.records, len(window)), sim)
+    return {**cmp, "replica": replica_file, "step_model": sim["step_model"], "slots": sim["max_batch"],
+            "engine": "des"}
+
+
+def _print_trace_comparison(extra: dict) -> None:
+    con = _console()
+    tr = extra["trace"]
+    cmp = extra.get("comparison")
+    if cmp is None:
+        con.print(f"trace {tr['file']}: {tr['requests']} requests over {_fmt(tr['duration_s'])} s. Compare with the "
+                  "simulator: add --replica FILE (fit one with `inferonomics bench fit-replica RUN... --model M --gpu G`).")
+        return
+    from inferonomics.bench.replay import comparison_table
+
+    con.print(comparison_table(cmp, f"trace {tr['file']}: measured vs simulated ({cmp['engine']}, {cmp['step_model']}), "
+                                    f"{cmp['requests_compared']} requests"))
+    lag = cmp["client_send_lag_s"]
+    con.print(f"the client sent requests {_fmt(lag['p50'])} s late at the median, {_fmt(lag['p99'])} s at p99 "
+              "(the simulator sends them on time)")
 
 
 EXIT_ALL_FAILED = 3
@@ -626,6 +698,68 @@ def calibrate(
         if not env_dir:
             con.print(f"perf and cost use it with --catalog-dir {res['catalog_dir']} "
                       f"(or export INFERONOMICS_CATALOG_DIR={res['catalog_dir']})")
+
+
+@bench_app.command("fit-replica")
+def bench_fit_replica(
+    runs: Annotated[list[str], typer.Argument(help="Run ids (prefixes, 'latest' or a sweep id): best, --concurrency 1 runs at a few --isl and --osl values.")],
+    model: O.Model,
+    gpu: O.Gpu,
+    slots: Annotated[int, typer.Option("--slots", help="Sequences the server runs at once (llama-cpp-python's server: 1; vLLM: its max_num_seqs).")] = 1,
+    gpus: O.Gpus = 1,
+    tp: O.Tp = None,
+    weights: O.Weights = "bf16",
+    kv: O.Kv = None,
+    prior_sigma: Annotated[float, typer.Option("--prior-sigma", help="Width of the log-normal prior on each efficiency factor.")] = 0.5,
+    out: Annotated[str | None, typer.Option("--out", help="Write the replica file here (JSON), for `bench run --trace ... --replica FILE`.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Fit a replica of the measured server for the fleet simulator: the performance model calibrated on the
+    runs plus the overheads outside it (per request, per prompt token, per decode step), with the fit quality."""
+    import json
+
+    from rich.table import Table
+
+    from inferonomics.bench import Store
+    from inferonomics.bench.calibration import fit_replica
+    from inferonomics.cli._render import _jsonable, print_json
+
+    if out:
+        from inferonomics.io import check_output_path
+
+        check_output_path(out, "--out")
+    store = Store()
+    ids = list(dict.fromkeys(i for ref in runs for i in store.resolve(ref)))
+    res = fit_replica([store.load(i) for i in ids], model=model, gpu=gpu, slots=slots, gpus=gpus, tp=tp,
+                      weights=weights, kv=kv, prior_sigma=prior_sigma)
+    if out:
+        from inferonomics.io import write_text_atomic
+
+        write_text_atomic(out, json.dumps(_jsonable(res), indent=1) + "\n")
+    if json_out:
+        print_json({**res, "file": out})
+        return
+    con = _console()
+    t = Table(title=f"replica of {model} on {gpus}x {gpu}, {slots} slot(s): overheads outside the performance model, "
+              f"fitted on {res['n_requests']} requests")
+    t.add_column("term")
+    t.add_column("value", justify="right")
+    for k, v in res["overheads"].items():
+        t.add_row(k, f"{v:.4g}")
+    con.print(t)
+    q = Table(title="fit quality per request (|simulated / measured - 1|)")
+    for c in ("metric", "median", "p90", "mean signed", "R²", "model alone: median"):
+        q.add_column(c, justify="left" if c == "metric" else "right")
+    for m, f in res["fit"].items():
+        pct = (lambda x: "-" if x is None else f"{x:.1%}")
+        q.add_row(m, pct(f["median_abs_rel_error"]), pct(f["p90_abs_rel_error"]), pct(f.get("mean_rel_error")),
+                  _fmt(f["r2"]), pct(f["model_only"]["median_abs_rel_error"]))
+    con.print(q)
+    for n in res["notes"]:
+        con.print(f"[yellow]note:[/] {n}")
+    if out:
+        con.print(f"wrote {out}; replay a trace against it with: inferonomics bench run --url URL --trace FILE "
+                  f"--replica {out}")
 
 
 def register(app: typer.Typer) -> None:

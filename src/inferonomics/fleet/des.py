@@ -57,7 +57,7 @@ class _Replica:
         self.S = 0.0  # tokens each decoding sequence has produced since the replica started
         self.sum_isl = 0.0
         self.sum_join = 0.0
-        self.seg_kind = 0  # 0 idle, 1 prefill step, 2 decode run
+        self.seg_kind = 0  # 0 idle, 1 prefill step, 2 decode run, 3 to the step boundary, 4 finishing
         self.seg_start = self.seg_dt = 0.0
         self.seg_pf: list = []
         self.version = 0
@@ -103,6 +103,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     kvcap = model.kv_capacity_tokens
     chunk = model.chunk_tokens
     decode_s, step_s = model.decode_one, model.step_one
+    fin_s = float(getattr(model, "finish_s", 0.0) or 0.0)  # the replica's pause after a request's last token
 
     if work is None:
         m_isl = float(np.mean(trace.input_tokens)) if n else 1.0
@@ -126,7 +127,8 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         heapq.heappush(heap, (t, seq, kind, a, b))
 
     # --- accounting (time-weighted) --------------------------------------------------------------------
-    acc = {"t": start_time, "in_flight": 0, "in_int": 0, "reps": 0, "area": 0.0, "area_int": 0.0, "rep_s": 0.0}
+    acc = {"t": start_time, "in_flight": 0, "in_int": 0, "reps": 0, "area": 0.0, "area_int": 0.0, "rep_s": 0.0,
+           "finished": 0}
     peak = [0]
 
     def advance(t):
@@ -248,6 +250,10 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             admit(r, qb.popleft(), t)
 
     def seg_end(r, t):
+        if r.seg_kind == 4:  # the end of the requests that finished: the replica goes on
+            plan(r, t)
+            return
+        finished = acc["finished"]
         if r.seg_kind == 1:
             r.S += g if r.run else 0.0
             for item, k in r.seg_pf:
@@ -271,10 +277,16 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             done(r, rid, t)
         if not r.run:
             r.sum_isl = r.sum_join = 0.0
+        if fin_s and acc["finished"] > finished:
+            r.version += 1
+            r.seg_kind = 4
+            push(t + fin_s, _SEG, r.idx, r.version)
+            return
         plan(r, t)
 
     def done(r, rid, t):
-        finish[rid] = t
+        finish[rid] = t + fin_s
+        acc["finished"] += 1
         r.n_in -= 1
         r.kv -= isl[rid] + osl[rid]
         acc["in_flight"] -= 1

@@ -41,6 +41,9 @@ class StepModel:
     chunk_tokens: float
     gpus: int
     label: str = ""
+    # seconds a request still holds the replica after its last token (the end of its stream: final chunk,
+    # clean-up), measured on a real server by ``bench fit-replica``; 0 for the analytic model
+    finish_s: float = 0.0
 
     def decode_s(self, batch, ctx):
         """Decode step seconds for ``batch`` running sequences at mean context ``ctx`` (bilinear in logs)."""
