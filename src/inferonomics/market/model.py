@@ -47,6 +47,13 @@ class Inputs:
     def take(self, lo: int, hi: int) -> Inputs:
         return Inputs({k: (v if v.shape[0] == 1 else v[lo:hi]) for k, v in self.values.items()}, hi - lo)
 
+    def subset(self, rows: np.ndarray) -> Inputs:
+        """The rows where the boolean mask ``rows`` is true (inputs shared by every row stay shared)."""
+        n = int(np.count_nonzero(rows))
+        if self.rows == 1:
+            return self
+        return Inputs({k: (v if v.shape[0] == 1 else v[rows]) for k, v in self.values.items()}, n)
+
 
 def index(rates: np.ndarray) -> np.ndarray:
     """Cumulative index from per-year rates whose row 0 is 0: 1, (1+r1), (1+r1)(1+r2), ..."""
@@ -257,9 +264,18 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
                 values[k] = market_years(values[k], years).T * stay
         else:
             values["token_sales.stay"] = stay.astype(float)
-        if books is not None:
+        if books is not None:  # the accounting checks read every path's books: run them all again
             books.clear()
-        m = _project(sc, Inputs(values, x.rows), years, books)
+            m = _project(sc, Inputs(values, x.rows), years, books)
+        else:  # only the paths that exit change: run those again
+            m2 = _project(sc, Inputs(values, x.rows).subset(hit), years)
+            for k, v in m2.items():
+                a = m.get(k)
+                if a is None or a.shape[:1] != (x.rows,):
+                    raise AssertionError(f"metric {k}: not one row per path")  # never: every metric is (rows, years)
+                if not a.flags.writeable:
+                    a = m[k] = np.array(a)
+                a[hit] = v
     m["token_sales_exited"] = (hit[:, None] & (np.arange(years)[None, :] >= out[:, None])).astype(float)
     return m
 
