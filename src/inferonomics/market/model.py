@@ -9,6 +9,7 @@ for the modelling choices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -227,10 +228,23 @@ def _fleet_table(spec):
     cached on disk), else None."""
     if spec.serving.utilization_from != "fleet":
         return None
+    import os
+
+    name = spec.serving.fleet_scenario
+    try:  # a fleet scenario file: its edits are seen (the key holds its modification time)
+        stamp = os.stat(name).st_mtime_ns if os.path.isfile(name) else None
+    except OSError:
+        stamp = None
+    tiers = tuple((n, t.deployment.model, t.deployment.gpu) for n, t in spec.token_tiers.items())
+    return _fleet_table_cached(name, tiers, stamp)
+
+
+@lru_cache(maxsize=32)
+def _fleet_table_cached(name: str, tiers: tuple, _stamp):
+    """One load and check per fleet scenario and tier set (a projection runs many times per simulation)."""
     from inferonomics.fleet.scale_table import for_tiers
 
-    return for_tiers(spec.serving.fleet_scenario,
-                     {n: (t.deployment.model, t.deployment.gpu) for n, t in spec.token_tiers.items()})
+    return for_tiers(name, {n: (model, gpu) for n, model, gpu in tiers})
 
 
 def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
