@@ -464,8 +464,10 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
 
 
 # Rows evaluated per block: a block's temporaries stay in the CPU caches (and their memory is reused
-# instead of being mapped afresh for every operation), which doubles the rate on millions of rows.
-BLOCK_ROWS = 32768
+# instead of being mapped afresh for every operation), which doubles the rate on millions of rows.  On a
+# 2-core EPYC VM (32 MiB L3) benchmarks/perf_sweep.py gave 0.85-0.95 M configurations/s at 32,768 rows,
+# 1.31-1.40 M/s at 8,192 and 1.34 M/s at 4,096.
+BLOCK_ROWS = 8192
 _BOOL_OUTPUTS = frozenset(("valid", "fits", "decode_memory_bound"))
 
 
