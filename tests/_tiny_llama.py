@@ -221,3 +221,11 @@ def write_catalog(d: Path) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     (d / "tiny.yaml").write_text(CATALOG_YAML)
     return d
+
+
+def use_tiny_catalog(tmp_path: Path, monkeypatch) -> Path:
+    """Point this test's data directory and catalog at ``tmp_path`` (the tiny model and its CPU
+    accelerator); returns ``tmp_path``."""
+    monkeypatch.setenv("INFERONOMICS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("INFERONOMICS_CATALOG_DIR", str(write_catalog(tmp_path / "catalog")))
+    return tmp_path

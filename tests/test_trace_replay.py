@@ -34,10 +34,7 @@ import _tiny_llama
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFERONOMICS_DATA_DIR", str(tmp_path / "data"))
-    catdir = _tiny_llama.write_catalog(tmp_path / "catalog")
-    monkeypatch.setenv("INFERONOMICS_CATALOG_DIR", str(catdir))
-    return tmp_path
+    return _tiny_llama.use_tiny_catalog(tmp_path, monkeypatch)
 
 
 def cli(capsys, *args, rc=0):

@@ -15,6 +15,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)  # defaults get their bounds too
 
 
+def _fixed_number(v: Spec, what: str) -> Spec:
+    """``v`` unchanged if it is a fixed number; a distribution is refused (``what`` names the field's role)."""
+    if v._dist is not None:
+        raise ValueError(f"{what} is a fixed number ('value'), not a distribution")
+    return v
+
+
 def _slug(v: str) -> str:
     if not SLUG_RE.match(v):
         raise ValueError(f"must be kebab-case lowercase (letters, digits, '.', '-'), got {v!r}")
@@ -227,12 +234,7 @@ class Target(_Strict):
     year: int
     note: str | None = None
 
-    @field_validator("revenue_usd_per_year")
-    @classmethod
-    def _fixed(cls, v: Spec) -> Spec:
-        if v._dist is not None:
-            raise ValueError("a target is a fixed number ('value'), not a distribution")
-        return v
+    _v_fixed = field_validator("revenue_usd_per_year")(classmethod(lambda cls, v: _fixed_number(v, "a target")))
 
 
 METRIC_CHECKS = ("revenue_usd", "capex_usd", "operating_profit_usd", "gross_profit_usd", "rnd_usd")
@@ -291,12 +293,7 @@ class CalibrationTarget(_Strict):
                                  "empty: the target is only checked")
     note: str | None = None
 
-    @field_validator("value")
-    @classmethod
-    def _fixed(cls, v: Spec) -> Spec:
-        if v._dist is not None:
-            raise ValueError("a calibration target is a fixed number ('value'), not a distribution")
-        return v
+    _v_fixed = field_validator("value")(classmethod(lambda cls, v: _fixed_number(v, "a calibration target")))
 
 
 class Calibration(_Strict):
