@@ -890,3 +890,28 @@ def test_large_runs_keep_what_the_run_shows(base):
     assert _keep_metrics(base, " revenue_usd , capex_usd ", 10, True) == ["revenue_usd", "capex_usd"]
     with pytest.raises(InputError, match="--metrics"):
         _keep_metrics(base, " , ", 10, True)
+
+
+def test_calibration_and_tier_throughput_are_cached_on_disk_keyed_on_the_scenario(tmp_path, monkeypatch):
+    """A second process reads the solved calibration and the tiers' operating points from the on-disk cache
+    (same figures as solving); another scenario is another entry, solved anew."""
+    from inferonomics.market.calibrate import calibration_of, solve
+
+    from inferonomics.market.scenario import throughput
+
+    monkeypatch.setenv("INFERONOMICS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(throughput, "_PERF_CACHE", {})  # as in a new process
+    first = calibration_of(load_scenario("alibaba-100b"))
+    entries = sorted((tmp_path / "provider-calibration").glob("*.json"))
+    assert len(entries) == 1 and len(list((tmp_path / "tier-throughput").glob("*.json"))) == 3
+    again = load_scenario("alibaba-100b")
+    assert again.tiers_tokens_per_s_per_gpu == load_scenario("alibaba-100b").tiers_tokens_per_s_per_gpu
+    hit = calibration_of(again)
+    assert (hit.values, hit.targets, hit.parameters) == (first.values, first.targets, first.parameters)
+    solved = solve(again)
+    assert (solved.values, solved.targets) == (hit.values, hit.targets)
+    other = load_scenario({"base": "alibaba-100b", "name": "dearer-power", "costs": {
+        "electricity_usd_per_kwh": {"value": 0.2, "assumption": "test: dearer power"}}})
+    moved = calibration_of(other)
+    assert len(list((tmp_path / "provider-calibration").glob("*.json"))) == 2
+    assert moved.values != first.values

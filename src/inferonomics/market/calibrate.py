@@ -267,6 +267,51 @@ def calibration_of(sc) -> CalibrationResult | None:
         return None
     cached = sc.__dict__.get("_calibration")
     if cached is None:
-        cached = solve(sc)
+        key = _disk_key(sc)
+        doc = None
+        if key is not None:
+            from inferonomics import _cache
+
+            doc = _cache.get(_DISK_KIND, key)
+        try:
+            cached = CalibrationResult(**doc) if isinstance(doc, dict) else None
+        except TypeError:  # an entry of another shape: solve again
+            cached = None
+        if cached is None:
+            cached = solve(sc)
+            if key is not None:
+                _cache.put(_DISK_KIND, key, {"scenario": cached.scenario, "year": cached.year,
+                                             "year_label": cached.year_label, "targets": cached.targets,
+                                             "parameters": cached.parameters, "values": cached.values})
         object.__setattr__(sc, "_calibration", cached)  # a frozen dataclass: cache beside its fields
     return cached
+
+
+_DISK_KIND = "provider-calibration"
+
+
+def _disk_key(sc) -> str | None:
+    """The on-disk cache key (:mod:`inferonomics._cache`) of a scenario's solved calibration: the validated
+    scenario, plus a digest of the provider model's code and of what the fleet scale table depends on (code and
+    catalog files), so an edit to any is a new key.  None (solved every time) for a catalog other than the
+    default, a scenario linked to a market file, or a fleet scenario given as a file path."""
+    import json
+    from pathlib import Path
+
+    from inferonomics.catalog import get_catalog
+    from inferonomics.fleet.scale_table import _digest_files, _inputs_digest
+
+    spec = sc.spec
+    if sc.catalog is not get_catalog() or spec.market is not None:
+        return None
+    fleet = spec.serving.fleet_scenario
+    if fleet is not None:
+        from inferonomics.fleet.scenario import builtin_names
+
+        if fleet not in builtin_names():
+            return None
+    root = Path(__file__).resolve().parent
+    code = _digest_files(sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts))
+    fleet_files = _digest_files(sorted((root.parent / "fleet" / "scenarios").glob("*.yaml")))
+    return json.dumps({"scenario": spec.model_dump(mode="json"), "market_code": code, "fleet_scenarios": fleet_files,
+                       "inputs": _inputs_digest()}, sort_keys=True, default=str)

@@ -32,6 +32,14 @@ def tier_throughput(cat, model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, ma
 
     key = (id(cat), model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, max_tpot_s, max_ttft_s, production)
     if key not in _PERF_CACHE or _PERF_CACHE[key][0] is not cat:
+        disk_key = _disk_key(cat, key[1:])
+        if disk_key is not None:
+            from inferonomics import _cache
+
+            hit = _cache.get(_DISK_KIND, disk_key)
+            if isinstance(hit, dict):
+                _PERF_CACHE[key] = (cat, hit)
+                return hit
         kw = {"gpus": gpus, "tp": tp, "pp": pp, "ep": ep, "weights": weights, "kv": kv, "isl": isl, "osl": osl,
               "catalog": cat, **dict(production)}
         r = predict(model, gpu, max_tpot_s=max_tpot_s, max_ttft_s=max_ttft_s, **kw)
@@ -47,4 +55,24 @@ def tier_throughput(cat, model, gpu, gpus, tp, pp, ep, weights, kv, isl, osl, ma
             "prefill_gpus": r.get("prefill_gpus"),
             "decode_gpus": r.get("decode_gpus"),
         })
+        if disk_key is not None:
+            _cache.put(_DISK_KIND, disk_key, _PERF_CACHE[key][1])
     return _PERF_CACHE[key][1]
+
+
+_DISK_KIND = "tier-throughput"
+
+
+def _disk_key(cat, args: tuple) -> str | None:
+    """The on-disk cache key (:mod:`inferonomics._cache`) of a tier's operating point on the default catalog:
+    the deployment, plus a digest of the perf code and the catalog files (the fleet scale table's), so an
+    edit to either is a new key.  None for any other catalog object (overrides): computed every time."""
+    import json
+
+    from inferonomics.catalog import get_catalog
+
+    if cat is not get_catalog():
+        return None
+    from inferonomics.fleet.scale_table import _inputs_digest
+
+    return json.dumps({"deployment": list(args), "inputs": _inputs_digest()}, default=str)
