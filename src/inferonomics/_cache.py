@@ -120,6 +120,41 @@ def _prune(d: Path) -> None:
         return
 
 
+_CODE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".csv")
+_CODE_DIGESTS: dict[tuple, str] = {}
+
+
+def code_digest(packages: tuple[str, ...], *, scenarios: bool = False) -> str:
+    """A digest of what a cached result computed by these ``inferonomics`` subpackages depends on: their source
+    and data files (``scenarios`` folders only if ``scenarios``: a scenario's own content is usually part of the
+    key already), and the catalog files :func:`inferonomics.catalog.get_catalog` reads (built-in and
+    ``$INFERONOMICS_CATALOG_DIR``).  An edit to any is a new digest.  Once per process per argument set and
+    user catalog directory (the package does not change under a running process)."""
+    user = os.environ.get("INFERONOMICS_CATALOG_DIR") or None
+    memo = (tuple(packages), scenarios, user)
+    if memo in _CODE_DIGESTS:
+        return _CODE_DIGESTS[memo]
+    root = Path(__file__).resolve().parent
+    files: list[Path] = []
+    for pkg in packages:
+        files += sorted(p for p in (root / pkg).rglob("*")
+                        if p.is_file() and p.suffix in _CODE_SUFFIXES and "__pycache__" not in p.parts
+                        and (scenarios or "scenarios" not in p.parts))
+    files += sorted((root / "catalog" / "data").glob("*.yaml"))
+    files += [root / "catalog" / "__init__.py", root / "catalog" / "schema.py"]
+    if user:
+        files += sorted(Path(user).glob("*.y*ml"))
+    h = _blake2b(digest_size=32)
+    for f in files:
+        h.update(f.name.encode())
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            h.update(b"?")
+    _CODE_DIGESTS[memo] = h.hexdigest()
+    return _CODE_DIGESTS[memo]
+
+
 def parsed(kind: str, text: str, parse, *, version: str | None = "", hook=None) -> Any:
     """``parse(text)``, from the cache when the same text was parsed before (by the same ``version`` of the
     parser).  With a ``hook``, a fresh parse goes through the same JSON form and hook as a cached one, so a
@@ -133,4 +168,4 @@ def parsed(kind: str, text: str, parse, *, version: str | None = "", hook=None) 
     return doc
 
 
-__all__ = ["ENV", "cache_dir", "digest", "get", "parsed", "put"]
+__all__ = ["ENV", "cache_dir", "code_digest", "digest", "get", "parsed", "put"]

@@ -33,10 +33,10 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from inferonomics import _cache
 from inferonomics.errors import InputError
 
 # pool daily volumes: 1e9 to 3.2e14 tokens a day, half a decade apart (a one-GPU replica of the fleet
@@ -187,51 +187,18 @@ def _check_volumes(volumes) -> list[float]:
     return vols
 
 
-def _digest_files(paths) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        try:
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-        except OSError:
-            h.update(b"?")
-    return h.hexdigest()
-
-
-_DIGESTS: dict[str | None, str] = {}
-
-
-def _inputs_digest() -> str:
-    """A digest of the code and data a scale table depends on (see the module's docstring); once a process
-    per user catalog directory (the package does not change under a running process)."""
-    user = os.environ.get("INFERONOMICS_CATALOG_DIR") or None
-    if user in _DIGESTS:
-        return _DIGESTS[user]
-    root = Path(__file__).resolve().parent.parent
-    files: list[Path] = []
-    for pkg in ("fleet", "perf", "cost", "ledger"):
-        files += sorted(p for p in (root / pkg).rglob("*")
-                        if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".json", ".csv")
-                        and "__pycache__" not in p.parts and "scenarios" not in p.parts)
-    files += sorted((root / "catalog" / "data").glob("*.yaml"))
-    files.append(root / "catalog" / "__init__.py")
-    files.append(root / "catalog" / "schema.py")
-    if user:
-        files += sorted(Path(user).glob("*.y*ml"))
-    _DIGESTS[user] = _digest_files(files)
-    return _DIGESTS[user]
+_CODE = ("fleet", "perf", "cost", "ledger")  # the packages a scale table is computed by (its cache key)
 
 
 def _key_text(scn, vols: list[float]) -> str:
     return json.dumps({"kind": CACHE_KIND, "version": TABLE_VERSION, "scenario": scn.model_dump(mode="json"),
-                       "volumes": vols, "inputs": _inputs_digest()}, sort_keys=True)
+                       "volumes": vols, "inputs": _cache.code_digest(_CODE)}, sort_keys=True)
 
 
 def scale_table(scenario, volumes=None) -> ScaleTable:
     """The scale table of a fleet scenario (built-in name, YAML path or a loaded ``FleetScenario``): from this
     process's memory, else the on-disk cache (:mod:`inferonomics._cache`), else computed (about half a
     second per pool and volume, twice) and stored."""
-    from inferonomics import _cache
     from inferonomics.fleet.scenario import load_scenario
 
     scn = load_scenario(str(scenario)) if isinstance(scenario, (str, os.PathLike)) else scenario

@@ -292,14 +292,13 @@ _DISK_KIND = "provider-calibration"
 
 def _disk_key(sc) -> str | None:
     """The on-disk cache key (:mod:`inferonomics._cache`) of a scenario's solved calibration: the validated
-    scenario, plus a digest of the provider model's code and of what the fleet scale table depends on (code and
-    catalog files), so an edit to any is a new key.  None (solved every time) for a catalog other than the
-    default, a scenario linked to a market file, or a fleet scenario given as a file path."""
+    scenario, plus a digest of the code it runs through (market, fleet, perf, cost and ledger, built-in scenario
+    files included) and of the catalog files, so an edit to any is a new key.  None (solved every time) for a
+    catalog other than the default, a scenario linked to a market file, or a fleet scenario given as a path."""
     import json
-    from pathlib import Path
 
+    from inferonomics import _cache
     from inferonomics.catalog import get_catalog
-    from inferonomics.fleet.scale_table import _digest_files, _inputs_digest
 
     spec = sc.spec
     if sc.catalog is not get_catalog() or spec.market is not None:
@@ -310,8 +309,5 @@ def _disk_key(sc) -> str | None:
 
         if fleet not in builtin_names():
             return None
-    root = Path(__file__).resolve().parent
-    code = _digest_files(sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts))
-    fleet_files = _digest_files(sorted((root.parent / "fleet" / "scenarios").glob("*.yaml")))
-    return json.dumps({"scenario": spec.model_dump(mode="json"), "market_code": code, "fleet_scenarios": fleet_files,
-                       "inputs": _inputs_digest()}, sort_keys=True, default=str)
+    code = _cache.code_digest(("market", "fleet", "perf", "cost", "ledger"), scenarios=True)
+    return json.dumps({"scenario": spec.model_dump(mode="json"), "inputs": code}, sort_keys=True, default=str)

@@ -65,14 +65,13 @@ _DISK_KIND = "tier-throughput"
 
 def _disk_key(cat, args: tuple) -> str | None:
     """The on-disk cache key (:mod:`inferonomics._cache`) of a tier's operating point on the default catalog:
-    the deployment, plus a digest of the perf code and the catalog files (the fleet scale table's), so an
-    edit to either is a new key.  None for any other catalog object (overrides): computed every time."""
+    the deployment, plus a digest of the perf code and the catalog files, so an edit to either is a new key.
+    None for any other catalog object (overrides): computed every time."""
     import json
 
+    from inferonomics import _cache
     from inferonomics.catalog import get_catalog
 
     if cat is not get_catalog():
         return None
-    from inferonomics.fleet.scale_table import _inputs_digest
-
-    return json.dumps({"deployment": list(args), "inputs": _inputs_digest()}, default=str)
+    return json.dumps({"deployment": list(args), "inputs": _cache.code_digest(("perf",))}, default=str)
