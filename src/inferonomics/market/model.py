@@ -268,28 +268,16 @@ def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, n
     hit = below.any(axis=1)
     out[hit] = np.argmax(below[hit], axis=1) + 1  # the exit year's column
     if hit.any():
-        from inferonomics.market.link import market_years
-
         stay = ~(hit[:, None] & (np.arange(years)[None, :] >= out[:, None]))
-        values = dict(x.values)
-        if sc.spec.market is not None:
-            for name in sc.spec.market.tiers:
-                k = f"market.{name}.volume_factor"
-                values[k] = market_years(values[k], years).T * stay
-        else:
-            values["token_sales.stay"] = stay.astype(float)
+        values = {**x.values, "token_sales.stay": stay.astype(float)}  # read by _project's token tiers
         if books is not None:  # the accounting checks read every path's books: run them all again
             books.clear()
             m = _project(sc, Inputs(values, x.rows), years, books)
         else:  # only the paths that exit change: run those again
-            m2 = _project(sc, Inputs(values, x.rows).subset(hit), years)
-            for k, v in m2.items():
-                a = m.get(k)
-                if a is None or a.shape[:1] != (x.rows,):
-                    raise AssertionError(f"metric {k}: not one row per path")  # never: every metric is (rows, years)
-                if not a.flags.writeable:
-                    a = m[k] = np.array(a)
+            for k, v in _project(sc, Inputs(values, x.rows).subset(hit), years).items():
+                a = m[k] if m[k].flags.writeable else np.array(m[k])
                 a[hit] = v
+                m[k] = a
     m["token_sales_exited"] = (hit[:, None] & (np.arange(years)[None, :] >= out[:, None])).astype(float)
     return m
 
@@ -343,8 +331,8 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
             pidx = index(x.y(f"{p}.price_change_per_year", years)) * _steps(x, p, t.price_steps, y0, years)
             elasticity = x.s(f"{p}.price_elasticity")
             vol = full(vol0 * volume(p) * (pidx ** -elasticity if np.any(elasticity) else 1.0))
-            if "token_sales.stay" in x.values:  # the exit pass of project()
-                vol = vol * x.values["token_sales.stay"].T
+        if "token_sales.stay" in x.values:  # the exit pass of project(): nothing sold from the exit year on
+            vol = vol * x.values["token_sales.stay"].T
         price = full(price0 * pidx)
         rev = vol * price
         tps = sc.tiers_tokens_per_s_per_gpu[name] * x.s(f"{p}.throughput_multiplier") * sw
