@@ -190,7 +190,7 @@ def pd_table(df, as_json: bool, csv: str | None) -> None:
 
 CATALOG_LABELS = {
     "slug": "slug", "kind": "kind", "family": "family", "bf16_tflops": "BF16 TFLOPS", "fp8_tflops": "FP8 TFLOPS",
-    "memory_gb": "memory GB", "memory_bw_gb_s": "memory GB/s", "tdp_w": "TDP W", "purchase_price_usd": "price $",
+    "memory_gb": "memory GiB", "memory_bw_gb_s": "memory GB/s", "tdp_w": "TDP W", "purchase_price_usd": "price $",
     "rental_usd_per_gpu_hour": "rent $/GPU-h", "layers": "layers", "hidden": "hidden", "heads": "heads",
     "kv_heads": "KV heads", "attention": "attention", "experts": "experts", "total_params_b": "params bn",
     "active_params_b": "active bn", "max_context": "max context", "currency": "currency",

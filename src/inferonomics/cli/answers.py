@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         tp: O.Tp = None,
         ep: O.Ep = 1,
         pp: O.Pp = 1,
-        weights: Annotated[str, typer.Option("--weights", "--precision", help="Weight precision: bf16, fp16, fp8, int8, int4, fp4.")] = "fp8",
+        weights: O.Weights = "fp8",
         kv: O.Kv = None,
         isl: O.Isl = 1024,
         osl: O.Osl = 256,
