@@ -142,7 +142,8 @@ def free_port() -> int:
 class LlamaServer:
     """``python -m llama_cpp.server`` on 127.0.0.1 and a free port; ``url``; ``kill()`` for fault tests."""
 
-    def __init__(self, model_path: Path, workdir: Path):
+    def __init__(self, model_path: Path, workdir: Path, cpus: set[int] | None = None):
+        self.cpus = cpus  # run the server on these CPUs only (Linux), e.g. away from the client's
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = {
@@ -159,8 +160,10 @@ class LlamaServer:
     def start(self, timeout_s: float = 90.0) -> LlamaServer:
         self._log = log = open(self.log_path, "wb")  # noqa: SIM115 (the server's log, open while it runs)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cpus = self.cpus
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
         self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(self.cfg_path)],
-                                     stdout=log, stderr=subprocess.STDOUT, env=env)
+                                     stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=pin)  # noqa: PLW1509
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,8 @@ def _synthetic_runs(truth: dict, slots: int = 1, noise: float = 0.0, seed: int =
             ttft = (m.prefill_one(isl) + truth["request_overhead_s"] + truth["prefill_overhead_s_per_token"] * isl
                     + truth["prefill_overhead_s_per_token_sq"] * isl**2)
             step = (m.decode_one(1, ctx) + truth["decode_overhead_s_per_step"]
-                    + truth["decode_overhead_s_per_context_token"] * ctx)
+                    + truth["decode_overhead_s_per_context_token"] * ctx
+                    + truth.get("decode_overhead_s_per_output_token", 0.0) * (osl - 2) / 2)
             ttft *= 1 + noise * rng.standard_normal()
             step *= 1 + noise * rng.standard_normal()
             r = RequestRecord(idx=i, ok=True, start_s=i, ttft_s=ttft, input_tokens=isl, output_tokens=osl,
@@ -233,6 +235,171 @@ def test_one_slot_replica_queues_requests_first_come_first_served(env):
     assert m.decode_one(1, 60) - base.decode_one(1, 60) == pytest.approx(0.002, rel=1e-3)
 
 
+def _one_slot_server(m, arrival_s, isl, osl, *, stall_s: float, per_waiting_s: float, wake_s: float = 0.0,
+                     wake_tau_s: float = 0.0, per_output_token_s: float = 0.0):
+    """A one-slot server simulated token by token, the plain way (the reference for the event simulator):
+    FIFO; every arrival takes ``stall_s`` of the server's time at once (the work in progress ends that much
+    later; an idle server first wakes, ``wake_s * (1 - exp(-rest / wake_tau_s))``, then does it); each step
+    (the prefill, every decode step) takes its model time plus ``per_waiting_s`` per request waiting when it
+    starts, a decode step also ``per_output_token_s`` per token the earlier decode steps produced;
+    ``m.finish_s`` after a request's last token.  Returns per request the send time, TTFT, the token gaps and
+    the end of its stream."""
+    arrival_s = np.asarray(arrival_s, float)
+    n = len(arrival_s)
+    nxt = 0  # next arrival not yet seen by the server
+    now = -math.inf  # when the server last fell idle
+    queue: list[int] = []
+    out = []
+
+    def work(seconds):
+        """Run ``seconds`` of work from ``now``; arrivals during it stall it; returns its end."""
+        nonlocal nxt
+        end = now + seconds
+        while nxt < n and arrival_s[nxt] <= end:
+            end += stall_s
+            queue.append(nxt)
+            nxt += 1
+        return end
+
+    done = 0
+    while done < n:
+        if not queue:  # idle: the next request arrives, the server wakes, its front-end work runs first
+            rest = arrival_s[nxt] - now
+            now = arrival_s[nxt]
+            queue.append(nxt)
+            nxt += 1
+            now = work(stall_s + (wake_s * (1 - math.exp(-rest / wake_tau_s)) if wake_tau_s else wake_s))
+        k = queue.pop(0)
+        first = now = work(m.prefill_one(isl[k]) + per_waiting_s * len(queue))
+        marks = [first]
+        for j in range(int(osl[k]) - 1):
+            now = work(m.decode_one(1, isl[k]) + per_waiting_s * len(queue) + per_output_token_s * j)
+            marks.append(now)
+        end = now + m.finish_s
+        now = work(m.finish_s)
+        out.append((k, arrival_s[k], first - arrival_s[k], np.diff(marks), end))
+        done += 1
+    return sorted(out)
+
+
+def _flat_model(**kw):
+    """A one-slot step model whose decode step does not depend on the context (1 ms), prefill 2-20 ms."""
+    from inferonomics.fleet.replica import constant_step
+
+    m = constant_step(0.001)
+    return replace(m, prefill_grid=np.array([1.0, 1000.0]), prefill_table_s=np.array([0.002, 0.02]),
+                   chunk_tokens=1e12, **kw)
+
+
+def test_event_simulator_matches_a_token_level_server_with_arrival_stalls_and_queue_costs():
+    """The request-level simulator advances decode steps many at a time and cuts runs at arrivals; a plain
+    token-by-token server with the same rules gives the same TTFT and TPOT for every request."""
+    from inferonomics.fleet import des
+    from inferonomics.fleet.policy import Slo
+
+    rng = np.random.default_rng(7)
+    n = 200
+    isl = rng.integers(8, 600, n).astype(float)
+    osl = rng.integers(2, 60, n).astype(float)
+    arr = np.cumsum(rng.exponential(0.045, n))  # about 75% load: long queues
+    cases = [(0.0, 0.0, 0.0, 0.0, 0.0), (0.0015, 0.0, 0.0, 0.0, 0.0), (0.0, 2e-4, 0.0, 0.0, 0.0),
+             (0.0, 0.0, 0.002, 0.0, 0.0), (0.0, 0.0, 0.002, 0.03, 0.0), (0.0, 0.0, 0.0, 0.0, 2e-5),
+             (0.0015, 2e-4, 0.002, 0.03, 2e-5)]
+    for stall, kw, wake, tau, gen in cases:
+        m = _flat_model(finish_s=0.0007, arrival_s=stall, waiting_s_per_step=kw, idle_start_s=wake, idle_tau_s=tau,
+                        gen_s_per_token=gen)
+        ref = _one_slot_server(m, arr, isl, osl, stall_s=stall, per_waiting_s=kw, wake_s=wake, wake_tau_s=tau,
+                               per_output_token_s=gen)
+        r = des.simulate(make_trace(arr, isl, osl), m, replicas=1, slo=Slo(None, None))
+        ttft_ref = np.array([x[2] for x in ref])
+        tpot_ref = np.array([(x[4] - x[1] - x[2]) / (osl[x[0]] - 1) for x in ref])
+        case = (stall, kw, wake, tau, gen)
+        assert np.asarray(r.extra["ttft_s"]) == pytest.approx(ttft_ref, rel=1e-9, abs=1e-12), case
+        assert np.asarray(r.extra["tpot_s"]) == pytest.approx(tpot_ref, rel=1e-9, abs=1e-12), case
+    # the stalls and the queue cost lengthen the waits: the same trace queues longer with them
+    base = des.simulate(make_trace(arr, isl, osl), _flat_model(finish_s=0.0007), replicas=1, slo=Slo(None, None))
+    assert r.mean_wait_s > 1.1 * base.mean_wait_s
+
+
+def _open_loop_run(m, *, stall_s, per_waiting_s, n=150, load=0.5, seed=11, noise=0.0, **server):
+    """A stored open-loop run (mode rate) of the reference one-slot server, records with token gaps."""
+    from array import array
+
+    rng = np.random.default_rng(seed)
+    isl = rng.integers(16, 400, n).astype(float)
+    osl = rng.integers(16, 80, n).astype(float)
+    service = np.mean([m.prefill_one(i) + (o - 1) * m.decode_one(1, i) for i, o in zip(isl, osl, strict=True)])
+    arr = np.cumsum(rng.exponential(service / load, n))
+    recs = []
+    for k, t, ttft, gaps, end in _one_slot_server(m, arr, isl, osl, stall_s=stall_s, per_waiting_s=per_waiting_s,
+                                                  **server):
+        g = gaps * (1 + noise * rng.standard_normal(len(gaps))) if noise else gaps
+        r = RequestRecord(idx=k, ok=True, scheduled_s=t, start_s=t, ttft_s=ttft, end_s=end,
+                          input_tokens=int(isl[k]), output_tokens=int(osl[k]), max_tokens=int(osl[k]),
+                          itl_s=array("f", g.astype(np.float32)))
+        recs.append(r.finalize())
+    return Run(id="open", created_at="", status="complete", config={"mode": "rate", "rate_per_s": 1.0},
+               records=recs)
+
+
+def test_fit_replica_measures_the_arrival_stall_and_the_queue_cost_on_an_open_loop_run(env):
+    """Closed-loop runs at one request in flight fit the service; an open-loop run of the same server adds
+    what an arrival takes from the stream in progress and what each waiting request adds to a step."""
+    from inferonomics.catalog import get_catalog
+
+    truth = {"request_overhead_s": 0.002, "prefill_overhead_s_per_token": 0.0, "prefill_overhead_s_per_token_sq": 0.0,
+             "decode_overhead_s_per_step": 0.0002, "decode_overhead_s_per_context_token": 0.0,
+             "request_finish_s": 0.0005, "decode_overhead_s_per_output_token": 3e-6}
+    runs, _ = _synthetic_runs(truth)
+    cat = get_catalog()
+    stall, kw, wake, tau = 0.0012, 4e-5, 0.0015, 0.03
+    # the server's own prefill: the closed loop's TTFT less the arrival's work, which it does on arrival
+    m = replica_step_model(fit_doc(cat, {**dict.fromkeys(OVERHEAD_TERMS, 0.0), **truth, "arrival_overhead_s": stall,
+                                         "decode_overhead_s_per_output_token": 0.0}, 1), catalog=cat)
+    open_run = _open_loop_run(m, stall_s=stall, per_waiting_s=kw, noise=0.03, n=300, wake_s=wake, wake_tau_s=tau,
+                              per_output_token_s=3e-6)
+    res = fit_replica([*runs, open_run], model="tiny-llama", gpu="test-cpu", slots=1)
+    o = res["overheads"]
+    # the closed loop alone tells the cost per output token (output lengths 4 to 128)
+    assert o["decode_overhead_s_per_output_token"] == pytest.approx(3e-6, rel=0.1)
+    assert o["arrival_overhead_s"] == pytest.approx(stall, rel=0.15)
+    assert o["step_overhead_s_per_waiting_request"] == pytest.approx(kw, rel=0.25)
+    # the wake-up: its size, and its time scale within a factor of two (a grid search)
+    assert o["idle_start_s"] == pytest.approx(wake, rel=0.2)
+    assert tau / 2 <= o["idle_start_tau_s"] <= 2 * tau
+    # the open-loop run measures queueing: it is not among the runs the service is fitted on
+    assert res["n_requests"] == 40 and res["arrival_stall"]["runs"] == ["open"]
+    assert res["arrival_stall"]["n_events"] >= 20 and res["waiting"]["n_gaps_with_waiting"] >= 100
+    assert res["idle_starts"]["n_requests"] >= 50
+    # without such a run both terms are 0, and a note says how to measure them
+    res0 = fit_replica(runs, model="tiny-llama", gpu="test-cpu", slots=1)
+    assert res0["overheads"]["arrival_overhead_s"] == 0.0
+    assert res0["overheads"]["step_overhead_s_per_waiting_request"] == 0.0
+    assert any("--rate" in note for note in res0["notes"])
+    # only queueing runs: nothing to fit the service on
+    with pytest.raises(InputError, match="queueing, not service"):
+        fit_replica([open_run], model="tiny-llama", gpu="test-cpu", slots=1)
+    # the replica moves the stall from the prefill to the arrival
+    m0 = replica_step_model(fit_doc(cat, {**dict.fromkeys(OVERHEAD_TERMS, 0.0), **truth}, 1), catalog=cat)
+    assert m.arrival_s == pytest.approx(stall) and m.prefill_one(100) == pytest.approx(m0.prefill_one(100) - stall,
+                                                                                      rel=1e-4)
+
+
+def test_replica_files_without_the_queueing_terms_still_load(env):
+    from inferonomics.bench.calibration import OPTIONAL_TERMS, check_replica
+    from inferonomics.catalog import get_catalog
+
+    doc = fit_doc(get_catalog(), dict.fromkeys(OVERHEAD_TERMS, 0.0), 1)
+    for k in OPTIONAL_TERMS:
+        del doc["overheads"][k]
+    check_replica(doc)
+    m = replica_step_model(doc)
+    assert m.arrival_s == 0.0 and m.waiting_s_per_step == 0.0
+    doc["overheads"]["arrival_overhead_s"] = -0.001
+    with pytest.raises(InputError, match="arrival_overhead_s"):
+        check_replica(doc)
+
+
 def test_compare_uses_the_same_requests_on_both_sides():
     recs = []
     for i in range(10):
@@ -285,21 +452,37 @@ def test_cli_fit_replica_then_replay_with_the_comparison(tmp_path, capsys, env):
 # --- agreement with a real llama.cpp server ------------------------------------------------------------------
 _MISSING = [m for m in ("llama_cpp", "gguf", "sentencepiece") if importlib.util.find_spec(m) is None]
 TOLERANCE = 0.15  # the done-when of the fleet simulator: P50 and P90 of TTFT and TPOT within 15%
-LOAD = 0.55  # offered load as a share of the server's capacity (the fitted replica's mean service time)
-N_REQUESTS = 300
+# offered load of the replay, as a share of the fitted replica's capacity.  A one-slot server's TTFT is
+# bimodal: requests that find it idle (a few ms) and requests that queue (tens of ms).  Where the queued
+# share is near one half, P50 sits on the edge between the two modes and a 1% change in speed moves it by
+# 30%; at this load about a third of the requests queue, so P50 measures the service of a request that
+# finds the server idle and P90 the queueing.
+LOAD = 0.25
+# the open-loop calibration trace (another trace of the same kind) runs at the same load: how long an idle
+# server takes to wake depends on how busy it has been, not only on how long it rested
+N_REQUESTS, N_CAL = 300, 200
+RUNS = 3  # independent calibrate-and-replay runs whose errors are combined (their median)
 # input lengths over the trace's range; output lengths short and long, so the end of a stream is told apart
 CAL_POINTS = [(isl, osl) for isl in (16, 128, 384, 700) for osl in (4, 32, 96)]
 PROBE = (128, 96)  # the server's speed before and after the replay, at this operating point
 
 
-def _agreement_trace(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
-    """The trace, fixed by its seed: Poisson arrivals at 1 request/s (the replay scales time to the load),
+def _agreement_trace(tmp_path: Path, n: int = N_REQUESTS, seed: int = 20261206,
+                     name: str = "agreement") -> tuple[Path, np.ndarray, np.ndarray]:
+    """A trace fixed by its seed: Poisson arrivals at 1 request/s (the replay scales time to the load),
     lognormal lengths within the tiny model's 1,024-token context."""
-    rng = np.random.default_rng(20261206)
-    isl = np.clip(np.round(96 * np.exp(0.8 * rng.standard_normal(N_REQUESTS))), 8, 700)
-    osl = np.clip(np.round(40 * np.exp(0.7 * rng.standard_normal(N_REQUESTS))), 2, 256)
-    t_ms = np.round(np.cumsum(rng.exponential(1.0, N_REQUESTS)) * 1000.0)
-    return write_mooncake(tmp_path / "agreement.jsonl", t_ms, isl, osl), isl, osl
+    rng = np.random.default_rng(seed)
+    isl = np.clip(np.round(96 * np.exp(0.8 * rng.standard_normal(n))), 8, 700)
+    osl = np.clip(np.round(40 * np.exp(0.7 * rng.standard_normal(n))), 2, 256)
+    t_ms = np.round(np.cumsum(rng.exponential(1.0, n)) * 1000.0)
+    return write_mooncake(tmp_path / f"{name}.jsonl", t_ms, isl, osl), isl, osl
+
+
+def _service_s(m, isl, osl) -> float:
+    """Mean seconds one request holds the replica (its arrival work, prefill, decode, end of stream)."""
+    return m.arrival_s + m.finish_s + float(np.mean([
+        m.prefill_one(i) + (o - 1) * (m.decode_one(1, i + o / 2) + m.gen_s_per_token * (o - 2) / 2)
+        for i, o in zip(isl, osl, strict=True)]))
 
 
 def _probe(capsys, url: str, seed: int, n: int = 6) -> dict:
@@ -338,48 +521,69 @@ def _other_cpus(a, b) -> float | None:
 @pytest.mark.skipif(bool(_MISSING), reason=f"needs {', '.join(_MISSING)} (pip install -e '.[bench-server]')")
 @pytest.mark.xfail(
     strict=False, raises=AssertionError,
-    reason="known gap, not met yet: in most valid attempts on the 2-CPU development machine the replay runs "
-    "10-20% slower per token than the concurrency-1 calibration (simulated vs measured: TPOT p50 +4% to -20%, "
-    "TPOT p90 -2% to -25%, TTFT p50 +12% to -48%, TTFT p90 0% to -47%); one valid attempt in five met 15% on "
-    "all four. Likely causes, not modelled: the server's work on arriving requests slows the stream in "
-    "progress, and the server slows over its run (docs/fleet.md). The 15% assertion stays as the done-when; "
-    "an XPASS means an attempt met it.",
+    reason="close, not met: on the 2-CPU development machine six of eleven valid runs met 15% on all four "
+    "figures, and in both full runs of this test the median of three missed on one figure by about a point "
+    "(TTFT P90 -16.0%, TPOT P90 -15.6%); the simulator runs a few percent fast on TPOT in the replay and has no "
+    "per-request jitter (docs/fleet.md). The 15% assertion stays as the done-when; an XPASS means it was met.",
 )
 def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, capsys, env):
     """Calibrate a replica on the real server, replay a trace with queueing against it, simulate the same
     trace with the exact DES and the fitted replica: P50 and P90 of TTFT and TPOT agree within 15%.
 
+    One run calibrates (closed-loop runs at one request in flight, then an open-loop calibration trace at
+    the replay's load), replays the trace and compares.  On this kind of machine one replay's percentiles
+    move by 5-10% from run to run on their own (the same trace replayed twice against the same server), so
+    the agreement is judged on the median error of three independent runs, each with its own calibration.
+
     The server and the client share this machine with whatever else runs on it, and other work takes CPU
-    time from the server in bursts no model of the server can predict.  An attempt is void when the
-    machine was busy: other work kept more than a quarter of a CPU busy on average during the replay, or the
-    server's speed moved (median E2E of a fixed probe before and after the replay more than 10% apart).  Up
-    to three attempts are made.  A valid attempt that disagrees fails the
-    test; with no valid attempt it is skipped, with the figures, never passed."""
+    time from the server in bursts no model of the server can predict.  A run is void when the machine was
+    busy: other work kept more than a quarter of a CPU busy on average during the replay, or the server's
+    speed moved (median E2E of a fixed probe before and after the replay more than 10% apart).  Void runs
+    are replaced while time allows (no new run after 5 minutes); the agreement is judged on the valid
+    ones, and with none the test is skipped with the figures, never passed."""
     path, d = tmp_path / "tiny-llama.gguf", tmp_path
     _tiny_llama.write_gguf(path)
-    srv = _tiny_llama.LlamaServer(path, d).start()
+    # the server on one CPU and this process (the client) on another, where the machine has two: otherwise
+    # the scheduler puts them on the same CPU now and then, and the server's speed moves by 10% from run to run
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    own = set(cpus)
+    srv = _tiny_llama.LlamaServer(path, d, cpus={cpus[1]} if len(cpus) >= 2 else None)
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[0]})
+    srv.start()
+    # a fresh server runs slower for its first few hundred requests (pages of the model and the
+    # interpreter's caches warming): warm it before anything is measured
+    cli(capsys, "bench", "run", "--url", srv.url, "-c", "1", "-n", "40", "--isl", "128", "--osl", "64", "--json")
     trace, isl, osl = _agreement_trace(tmp_path)
+    cal_trace, cal_isl, cal_osl = _agreement_trace(tmp_path, N_CAL, 777, "calibration")
     attempts = []
-    deadline = time.monotonic() + 150.0  # no new attempt after this: a busy machine stays busy a while
+    deadline = time.monotonic() + 300.0  # no new run after this: a busy machine stays busy a while
     try:
-        for attempt in range(3):
-            if attempt and time.monotonic() > deadline:
+        for attempt in range(RUNS + 3):
+            if sum(a["valid"] for a in attempts) >= RUNS or (attempt and time.monotonic() > deadline):
                 break
             ids = []
             for k, (i, o) in enumerate(CAL_POINTS):
-                out = cli(capsys, "bench", "run", "--url", srv.url, "-c", "1", "-n", "6", "--isl", str(i), "--osl",
+                out = cli(capsys, "bench", "run", "--url", srv.url, "-c", "1", "-n", "8", "--isl", str(i), "--osl",
                           str(o), "--seed", str(100 * attempt + k), "--warmup", "1" if k == 0 else "0", "--json")
                 ids.append(json.loads(out.out)["id"])
             before = _probe(capsys, srv.url, 1000 + attempt)
+            # a first replica from the closed loop sets the pace of the open-loop calibration trace (a
+            # different trace from the one compared, at the same load): requests arrive while others stream
+            # and wait, which measures what an arrival, a waiting request and an idle server's wake-up cost
+            pre = tmp_path / f"replica-pre-{attempt}.json"
+            cli(capsys, "bench", "fit-replica", *ids, "--model", "tiny-llama", "--gpu", "test-cpu", "--slots", "1",
+                "--out", str(pre), "--json")
+            cal_scale = _service_s(replica_step_model(json.loads(pre.read_text())), cal_isl, cal_osl) / LOAD
+            out = cli(capsys, "bench", "run", "--url", srv.url, "--trace", str(cal_trace), "--time-scale",
+                      f"{cal_scale:.6g}", "--warmup", "2", "--json")
+            ids.append(json.loads(out.out)["id"])
             rep_path = tmp_path / f"replica-{attempt}.json"
             cli(capsys, "bench", "fit-replica", *ids, "--model", "tiny-llama", "--gpu", "test-cpu", "--slots", "1",
                 "--out", str(rep_path), "--json")
             rep = json.loads(rep_path.read_text())
             # the offered load: LOAD x capacity of the fitted replica at the trace's own lengths
-            m = replica_step_model(rep)
-            service_s = np.mean([m.prefill_one(i) + (o - 1) * m.decode_one(1, i + o / 2) for i, o in zip(isl, osl,
-                                                                                                          strict=True)])
-            scale = LOAD ** -1 * service_s  # trace gaps are 1 s on average: scaled to mean service / LOAD
+            scale = _service_s(replica_step_model(rep), isl, osl) / LOAD  # trace gaps are 1 s on average
             cpu0 = _cpu_reading(srv.proc.pid)
             out = cli(capsys, "bench", "run", "--url", srv.url, "--trace", str(trace), "--time-scale", f"{scale:.6g}",
                       "--replica", str(rep_path), "--warmup", "2", "--json")
@@ -393,10 +597,10 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
             attempts.append({"drift": drift, "busy": busy, "diffs": diffs, "fit": rep["fit"],
                              "overheads": rep["overheads"], "n": cmp["requests_compared"],
                              "lag": cmp["client_send_lag_s"], "valid": abs(drift) <= 0.10 and (busy or 0.0) <= 0.25})
-            if attempts[-1]["valid"]:
-                break
     finally:
         srv.kill()
+        if own and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, own)
 
     def show(a):
         cpu = "n/a" if a["busy"] is None else f"{a['busy']:.2f}"
@@ -409,10 +613,12 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
     report = "\n".join(show(a) for a in attempts)
     if not valid:
         pytest.skip(f"the machine was busy during every attempt (no valid measurement): {report}")
-    a = valid[0]
-    assert a["n"] >= 0.98 * N_REQUESTS, report
-    bad = {k: r["diff"] for k, r in a["diffs"].items() if r["diff"] is None or not math.isfinite(r["diff"])
-           or abs(r["diff"]) > TOLERANCE}
+    assert all(a["n"] >= 0.98 * N_REQUESTS for a in valid), report
+    diffs = {k: [a["diffs"][k]["diff"] for a in valid] for k in valid[0]["diffs"]}
+    assert all(v is not None and math.isfinite(v) for vs in diffs.values() for v in vs), report
+    median = {k: float(np.median(vs)) for k, vs in diffs.items()}
+    report += "\nmedian over the valid runs: " + "; ".join(f"{k} {v:+.1%}" for k, v in median.items())
     print(report)
+    bad = {k: v for k, v in median.items() if abs(v) > TOLERANCE}
     assert not bad, f"simulated vs measured beyond {TOLERANCE:.0%}: {bad}\n{report}"
 

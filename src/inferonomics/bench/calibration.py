@@ -13,6 +13,7 @@ of that family for ``perf``, ``cost`` and everything built on them.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from pathlib import Path
 
@@ -196,8 +197,19 @@ def calibrate_runs(
 # and per token squared beyond the roofline (attention on small or CPU engines grows with the square of the
 # prompt), per decode step a fixed cost and a cost per token of context, and the end of a request's stream
 # after its last token (final chunk, clean-up), during which a one-slot server starts nothing else.
+# A server whose front end shares the CPU or the interpreter with the engine (llama-cpp-python's) also
+# does part of each request's fixed cost when the request *arrives*, stalling the stream in progress: the
+# arrival overhead, measured on runs with more requests in flight than slots (the token gaps in which a
+# waiting request arrived, against the others), is moved from the request's own prefill to its arrival.
 OVERHEAD_TERMS = ("request_overhead_s", "prefill_overhead_s_per_token", "prefill_overhead_s_per_token_sq",
-                  "decode_overhead_s_per_step", "decode_overhead_s_per_context_token", "request_finish_s")
+                  "decode_overhead_s_per_step", "decode_overhead_s_per_context_token", "request_finish_s",
+                  "arrival_overhead_s", "step_overhead_s_per_waiting_request", "idle_start_s", "idle_start_tau_s",
+                  "decode_overhead_s_per_output_token")
+# terms a replica file may lack (files written before the terms existed): read as 0
+OPTIONAL_TERMS = ("arrival_overhead_s", "step_overhead_s_per_waiting_request", "idle_start_s", "idle_start_tau_s",
+                  "decode_overhead_s_per_output_token")
+MIN_STALL_EVENTS = 5
+STALL_WINDOW = 8  # token gaps an arrival's work is looked for in (it spreads over a few)
 REPLICA_FORMAT = "inferonomics-replica/1"
 
 
@@ -227,6 +239,159 @@ def _request_points(runs: list[Run], slots: int) -> dict[str, np.ndarray]:
             cols["batch"].append(float(min(max(conc or 1, 1), slots)))
             cols["run"].append(run.id)
     return {k: np.array(v, dtype=object if k == "run" else float) for k, v in cols.items()}
+
+
+def _overlapped(run: Run, slots: int) -> bool:
+    """A run in which requests may queue behind others: open-loop (``--rate``, a trace) or closed-loop with
+    more requests in flight than the server's slots."""
+    mode = run.config.get("mode")
+    return mode in ("rate", "trace") or (mode == "concurrency" and int(run.config.get("concurrency") or 1) > slots)
+
+
+def _arrival_marks(itl: np.ndarray, marks: np.ndarray, sends: np.ndarray) -> np.ndarray:
+    """Per token gap of a stream: whether a request was sent during it."""
+    inside = (sends > marks[0]) & (sends < marks[-1])
+    hit = np.zeros(len(itl), bool)
+    hit[np.searchsorted(marks, sends[inside]) - 1] = True
+    return hit
+
+
+def arrival_stall(runs: list[Run], per_waiting_s: float = 0.0) -> dict:
+    """The engine time one arriving request's front-end work takes from the stream in progress, measured on
+    runs where requests arrive during others' streams and wait for them (:func:`_overlapped` runs).
+
+    In every measured stream, each token gap in which another request was sent, that request's first token
+    coming only after this stream ended (it waited, it did not join this stream's batch), opens a window of
+    :data:`STALL_WINDOW` gaps with no other arrival (the work spreads over the next few gaps: the request
+    is read, parsed and handed to a waiting thread); its excess is the window's gaps minus as many times the
+    stream's median gap.  The same excess over windows with no arrival is the baseline (gaps vary on their
+    own).  Every gap is first reduced by what the requests waiting during it add (``per_waiting_s`` each,
+    from :func:`waiting_cost`): the arrival is one more of them for the rest of the window.  The stall is
+    the 10%-trimmed mean excess with arrivals minus the one without, at least 0.  An
+    open-loop run (``--rate``, or a trace) at moderate load has such arrivals at random points of the
+    streams; a closed loop barely does (its next request is sent as a stream ends).  Returns ``value_s``,
+    ``n_events`` and ``n_baseline``; ``value_s`` is ``None`` with fewer than :data:`MIN_STALL_EVENTS`
+    events."""
+    from scipy.stats import trim_mean
+
+    k = STALL_WINDOW
+    events: list[float] = []
+    base: list[float] = []
+    for run in runs:
+        recs = [r for r in run.records if r.ok and r.ttft_s is not None]
+        if len(recs) < 2:
+            continue
+        sends = np.array([r.start_s for r in recs], float)
+        firsts = sends + np.array([r.ttft_s for r in recs], float)
+        for r in recs:
+            itl = np.asarray(r.itl_s, float)
+            if r.phase != "measure" or len(itl) < k + 2:
+                continue
+            marks = r.start_s + r.ttft_s + np.concatenate([[0.0], np.cumsum(itl)])
+            hit = _arrival_marks(itl, marks, sends)
+            later = firsts > marks[-1]
+            waited = _arrival_marks(itl, marks, sends[later])
+            if per_waiting_s:  # each gap less what the requests waiting then add to it
+                mid = 0.5 * (marks[:-1] + marks[1:])
+                itl = itl - per_waiting_s * (sends[None, later] < mid[:, None]).sum(axis=1)
+            med = float(np.median(itl))
+            csum = np.concatenate([[0.0], np.cumsum(itl)])
+            chit = np.concatenate([[0], np.cumsum(hit)])
+            for j in np.flatnonzero(waited[: len(itl) - k + 1]):
+                if chit[j + k] - chit[j + 1] == 0:  # no other arrival in the window
+                    events.append(csum[j + k] - csum[j] - k * med)
+            for j in range(1, len(itl) - k + 1, k):
+                if chit[j + k] - chit[j - 1] == 0:
+                    base.append(csum[j + k] - csum[j] - k * med)
+    if len(events) < MIN_STALL_EVENTS or len(base) < MIN_STALL_EVENTS:
+        return {"value_s": None, "n_events": len(events), "n_baseline": len(base)}
+    v = float(trim_mean(events, 0.1)) - float(trim_mean(base, 0.1))
+    return {"value_s": max(v, 0.0), "n_events": len(events), "n_baseline": len(base)}
+
+
+def _stream_gaps(runs: list[Run], slots: int):
+    """Per measured stream of open-loop or overlapped runs with 8 or more token gaps, the gaps in which no
+    request arrived (nor in the :data:`STALL_WINDOW` - 1 gaps before), each with its stream's input and output tokens, the requests
+    waiting then (sent, first token only after this stream ends) and the sequences streaming then (at most
+    ``slots``)."""
+    cols: dict[str, list] = {k: [] for k in ("gap_s", "isl", "osl", "waiting", "running", "pos")}
+    for run in runs:
+        recs = [r for r in run.records if r.ok and r.ttft_s is not None]
+        if len(recs) < 2:
+            continue
+        sends = np.array([r.start_s for r in recs], float)
+        firsts = sends + np.array([r.ttft_s for r in recs], float)
+        ends = np.array([r.end_s for r in recs], float)
+        for r in recs:
+            itl = np.asarray(r.itl_s, float)
+            if r.phase != "measure" or len(itl) < 8 or r.input_tokens is None or not r.output_tokens:
+                continue
+            marks = r.start_s + r.ttft_s + np.concatenate([[0.0], np.cumsum(itl)])
+            hit = _arrival_marks(itl, marks, sends)
+            # quiet: no arrival in this gap nor in the STALL_WINDOW - 1 before it (an arrival's work spreads)
+            chit = np.concatenate([[0], np.cumsum(hit)])
+            idx = np.arange(len(itl))
+            quiet = chit[idx + 1] - chit[np.maximum(idx - STALL_WINDOW + 1, 0)] == 0
+            mid = 0.5 * (marks[:-1] + marks[1:])[quiet]
+            later = firsts > marks[-1]
+            cols["gap_s"].extend(itl[quiet].tolist())
+            cols["pos"].extend(idx[quiet].tolist())  # tokens the earlier decode steps generated
+            cols["waiting"].extend(((sends[None, later] < mid[:, None]).sum(axis=1)).tolist())
+            run_now = ((firsts[None, :] <= mid[:, None]) & (ends[None, :] > mid[:, None])).sum(axis=1)
+            cols["running"].extend(np.clip(run_now, 1, slots).tolist())
+            cols["isl"].extend([float(r.input_tokens)] * len(mid))
+            cols["osl"].extend([float(r.output_tokens)] * len(mid))
+    return {k: np.asarray(v, float) for k, v in cols.items()}
+
+
+def _idle_starts(runs: list[Run]) -> dict[str, np.ndarray]:
+    """The measured requests of open-loop or overlapped runs sent while no other request was in flight (the
+    server idle): input tokens, TTFT, and how long the server had been idle (since the last end)."""
+    cols: dict[str, list] = {"isl": [], "ttft_s": [], "idle_s": []}
+    for run in runs:
+        recs = sorted((r for r in run.records if r.ok and r.ttft_s is not None), key=lambda r: r.start_s)
+        last_end = -math.inf
+        for r in recs:
+            if r.start_s > last_end and r.phase == "measure" and r.input_tokens is not None:
+                cols["isl"].append(float(r.input_tokens))
+                cols["ttft_s"].append(float(r.ttft_s))
+                cols["idle_s"].append(r.start_s - last_end)
+            last_end = max(last_end, r.end_s)
+    return {k: np.asarray(v, float) for k, v in cols.items()}
+
+
+def idle_wake(idle_s: np.ndarray, excess_s: np.ndarray) -> tuple[float, float] | None:
+    """The wake-up of an idle server as a function of how long it rested: ``w * (1 - exp(-idle / tau))``
+    fitted on the TTFT excess of requests that found it idle (least absolute deviations over a grid of
+    ``tau`` from 1 ms to 1 s, ``w`` >= 0 solved at each; ``tau`` 0 when a constant fits as well).  Returns
+    ``(w, tau)``, or ``None`` with fewer than :data:`MIN_STALL_EVENTS` requests."""
+    from scipy.optimize import minimize_scalar
+
+    if len(idle_s) < MIN_STALL_EVENTS:
+        return None
+    best = None
+    for tau in (0.0, *np.geomspace(1e-3, 1.0, 25)):
+        x = np.ones_like(idle_s) if tau == 0.0 else 1.0 - np.exp(-idle_s / tau)
+        hi = float(np.max(np.abs(excess_s))) / max(float(np.max(x)), 1e-9) + 1e-9
+        res = minimize_scalar(lambda w, x=x: float(np.sum(np.abs(excess_s - w * x))), bounds=(0.0, hi),
+                              method="bounded")
+        loss = float(res.fun) * (1.0 - 1e-6 if tau == 0.0 else 1.0)  # a tie goes to the simpler constant
+        if best is None or loss < best[0]:
+            best = (loss, max(float(res.x), 0.0), float(tau))
+    return best[1], best[2]
+
+
+def waiting_cost(gaps: dict[str, np.ndarray], predicted_gap_s: np.ndarray) -> float | None:
+    """Seconds each waiting request adds to every engine step of the replica (a scheduler that walks its
+    queue each step, a front end polling its connections): token gaps ~ c x the fitted gap + this x the
+    requests waiting, robust least squares on the quiet gaps of :func:`_stream_gaps`; ``None`` where no gap
+    had a request waiting."""
+    w = gaps["waiting"]
+    if len(w) < 20 or (w > 0).sum() < 10:
+        return None
+    x = np.column_stack([predicted_gap_s, w])
+    c = _robust_fit(x, gaps["gap_s"], np.array([0.0, 0.0]), float(np.median(gaps["gap_s"])))
+    return float(c[1])
 
 
 def _robust_fit(x: np.ndarray, y: np.ndarray, lo: np.ndarray, y_scale: float) -> np.ndarray:
@@ -287,6 +452,12 @@ def fit_replica(
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
         raise InputError("slots", slots, "must be a whole number of sequences, at least 1")
     cat = catalog or get_catalog()
+    overlapped = [r for r in runs if _overlapped(r, slots)]
+    runs = [r for r in runs if not _overlapped(r, slots)]
+    if not runs:
+        raise InputError("runs", [r.id for r in overlapped], f"all have more requests in flight than the "
+                         f"server's {slots} slot(s): they measure queueing, not service",
+                         "Add runs at --concurrency 1 (a few --isl and --osl values) to fit the service times.")
     stage1 = calibrate_runs(runs, model=model, gpu=gpu, gpus=gpus, tp=tp, weights=weights, kv=kv,
                             metrics=("ttft_s", "tpot_s"), prior_sigma=prior_sigma, write=False, catalog=cat)
     pts = _request_points(runs, slots)
@@ -320,16 +491,40 @@ def fit_replica(
         cols = [np.ones(has_tpot.sum()), ctx[has_tpot]]
         lo = [-0.9 * dh.min(), 0.0]
         if len(np.unique(osl[has_tpot])) >= 2:
-            cols.append(1.0 / gaps[has_tpot])
-            lo.append(0.0)
+            # the end of the stream, and a step cost growing with the output so far (its mean over the
+            # stream's decode steps: (output - 2) / 2 tokens generated by earlier steps)
+            cols += [1.0 / gaps[has_tpot], 0.5 * (osl[has_tpot] - 2.0)]
+            lo += [0.0, 0.0]
         d = _robust_fit(np.column_stack(cols), pts["tpot_s"][has_tpot] - dh, np.array(lo),
                         float(np.median(pts["tpot_s"][has_tpot])))
-        d = np.concatenate([d, np.zeros(3 - len(d))])
+        d = np.concatenate([d, np.zeros(4 - len(d))])
     else:
-        d = np.zeros(3)
-    over = dict(zip(OVERHEAD_TERMS, [*map(float, a), *map(float, d)], strict=True))
+        d = np.zeros(4)
+    # what requests waiting in the queue add to each step, on the quiet token gaps of the overlapped runs
+    sg = _stream_gaps(overlapped, slots)
+    sctx = sg["isl"] + 0.5 * sg["osl"]
+    pred_gap = np.array([m.decode_one(b, c) for b, c in zip(sg["running"], sctx, strict=True)]) / m.tokens_per_step \
+        + d[0] + d[1] * sctx + d[3] * sg["pos"]
+    per_waiting = waiting_cost(sg, pred_gap)
+    # what an arrival takes from the stream in progress
+    stall = arrival_stall(overlapped, per_waiting or 0.0)
+    arrival = stall["value_s"] or 0.0
+    # a request that finds the server idle, in open-loop runs, against the same request in the closed loop
+    # (where the server never rests): the wake-up of an idle server (threads parked, caches cold)
+    idle = _idle_starts(overlapped)
+    ii = idle["isl"]
+    pf_i = np.array([m.prefill_one(x) for x in ii]) + a[0] + a[1] * ii + a[2] * ii**2
+    wake = idle_wake(idle["idle_s"], idle["ttft_s"] - pf_i) or (0.0, 0.0)
+    over = dict(zip(OVERHEAD_TERMS, [*map(float, a), *map(float, d[:3]), arrival, per_waiting or 0.0, *wake,
+                                     float(d[3])], strict=True))
+    notes = list(stage1["notes"])
+    if stall["value_s"] is None:
+        notes.append("arrival_overhead_s is 0: no run had requests arriving while another streamed and waiting "
+                     f"for it ({stall['n_events']} such token gaps; {MIN_STALL_EVENTS} needed). Add an open-loop "
+                     "run (--rate at about half the server's capacity, e.g. -n 60) to measure what an arrival takes "
+                     "from the stream in progress.")
     ttft_fit = pf + a[0] + a[1] * isl + a[2] * isl**2
-    tpot_fit = dec + d[0] + d[1] * ctx + d[2] / gaps
+    tpot_fit = dec + d[0] + d[1] * ctx + d[2] / gaps + d[3] * 0.5 * np.maximum(osl - 2.0, 0.0)
     quality = {
         "ttft_s": {**_quality(pts["ttft_s"], ttft_fit), "model_only": _quality(pts["ttft_s"], pf)},
         "tpot_s": {**_quality(pts["tpot_s"], tpot_fit), "model_only": _quality(pts["tpot_s"], dec)},
@@ -342,10 +537,15 @@ def fit_replica(
         "factors": {k: float(v) for k, v in stage1["factors_after"].items()},
         "overheads": over,
         "fit": quality,
+        "arrival_stall": {"n_events": stall["n_events"], "n_baseline": stall["n_baseline"],
+                          "runs": sorted(r.id for r in overlapped)},
+        "waiting": {"n_gaps": len(sg["gap_s"]), "n_gaps_with_waiting": int((sg["waiting"] > 0).sum())},
+        "idle_starts": {"n_requests": len(idle["isl"]),
+                        "median_idle_s": float(np.median(idle["idle_s"])) if len(idle["isl"]) else None},
         "runs": sorted({str(x) for x in pts["run"]}),
         "n_requests": n,
         "input_tokens_range": [float(isl.min()), float(isl.max())],
-        "notes": stage1["notes"],
+        "notes": notes,
     }
 
 
@@ -366,6 +566,8 @@ def check_replica(doc: object, where: str = "replica") -> dict:
         if not isinstance(block, dict):
             raise InputError(f"{where}.{sec}", block, "must be an object of numbers")
         for k in names or block:
+            if k in OPTIONAL_TERMS and k not in block:
+                continue
             v = block.get(k)
             signed = k in ("request_overhead_s", "decode_overhead_s_per_step")  # corrections, may be negative
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or (v < 0 and not signed):
@@ -405,8 +607,15 @@ def replica_step_model(doc: dict, *, isl: float = 128.0, osl: float = 64.0, cata
     g = m.prefill_grid
     pf = m.prefill_table_s + o["request_overhead_s"] + o["prefill_overhead_s_per_token"] * g \
         + o["prefill_overhead_s_per_token_sq"] * g**2
+    # the arrival's share of the request overhead is charged when the request arrives (the simulator
+    # stalls the replica then), not on its prefill; at most 90% of the shortest prefill moves
+    arrival = min(float(o.get("arrival_overhead_s", 0.0)), 0.9 * float(pf.min()))
+    pf = pf - arrival
     dec = m.decode_table_s + m.tokens_per_step * (
         o["decode_overhead_s_per_step"] + o["decode_overhead_s_per_context_token"] * m.ctx_grid[None, :])
     return replace(m, prefill_table_s=pf, decode_table_s=dec, max_batch=int(doc["slots"]),
-                   finish_s=float(o["request_finish_s"]),
+                   finish_s=float(o["request_finish_s"]), arrival_s=arrival,
+                   waiting_s_per_step=float(o.get("step_overhead_s_per_waiting_request", 0.0)),
+                   idle_start_s=float(o.get("idle_start_s", 0.0)), idle_tau_s=float(o.get("idle_start_tau_s", 0.0)),
+                   gen_s_per_token=float(o.get("decode_overhead_s_per_output_token", 0.0)),
                    label=f"{m.label}, calibrated replica ({doc['slots']} slot{'s' if doc['slots'] > 1 else ''})")

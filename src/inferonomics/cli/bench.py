@@ -702,7 +702,7 @@ def calibrate(
 
 @bench_app.command("fit-replica")
 def bench_fit_replica(
-    runs: Annotated[list[str], typer.Argument(help="Run ids (prefixes, 'latest' or a sweep id): best, --concurrency 1 runs at a few --isl and --osl values.")],
+    runs: Annotated[list[str], typer.Argument(help="Run ids (prefixes, 'latest' or a sweep id): --concurrency 1 runs at a few --isl and --osl values, plus an open-loop run (--rate or --trace) at the load to simulate, which measures what arrivals, queues and idle periods cost.")],
     model: O.Model,
     gpu: O.Gpu,
     slots: Annotated[int, typer.Option("--slots", help="Sequences the server runs at once (llama-cpp-python's server: 1; vLLM: its max_num_seqs).")] = 1,
@@ -715,7 +715,8 @@ def bench_fit_replica(
     json_out: Json = False,
 ) -> None:
     """Fit a replica of the measured server for the fleet simulator: the performance model calibrated on the
-    runs plus the overheads outside it (per request, per prompt token, per decode step), with the fit quality."""
+    closed-loop runs, the overheads outside it (per request, per prompt token, per decode step) and, from
+    open-loop runs, what arrivals, waiting requests and idle periods cost, with the fit quality."""
     import json
 
     from rich.table import Table

@@ -30,13 +30,16 @@ class _Replica:
     __slots__ = (
         "S",
         "cache",
+        "idle_since",
         "idx",
         "kv",
         "n_batch",
         "n_in",
         "pf",
         "run",
+        "seg_a",
         "seg_dt",
+        "seg_end",
         "seg_kind",
         "seg_pf",
         "seg_start",
@@ -57,12 +60,16 @@ class _Replica:
         self.S = 0.0  # tokens each decoding sequence has produced since the replica started
         self.sum_isl = 0.0
         self.sum_join = 0.0
-        self.seg_kind = 0  # 0 idle, 1 prefill step, 2 decode run, 3 to the step boundary, 4 finishing
-        self.seg_start = self.seg_dt = 0.0
+        # 0 idle, 1 prefill step, 2 decode run, 3 to the step boundary, 4 finishing, 5 an arrival's front-end
+        # work on an otherwise idle replica
+        self.seg_kind = 0
+        self.seg_start = self.seg_dt = self.seg_end = 0.0
+        self.seg_a = 0.0  # growth of a decode run's step time per step (output-token costs)
         self.seg_pf: list = []
         self.version = 0
         self.cache: dict = {}
         self.started = now
+        self.idle_since = -math.inf  # when it last fell idle (never busy yet: rested long)
 
 
 def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | None = None,
@@ -104,6 +111,29 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     chunk = model.chunk_tokens
     decode_s, step_s = model.decode_one, model.step_one
     fin_s = float(getattr(model, "finish_s", 0.0) or 0.0)  # the replica's pause after a request's last token
+    arr_s = float(getattr(model, "arrival_s", 0.0) or 0.0)  # engine time an arrival's front-end work takes
+    kw = float(getattr(model, "waiting_s_per_step", 0.0) or 0.0)  # per step and waiting request
+    wake_s = float(getattr(model, "idle_start_s", 0.0) or 0.0)  # an idle replica's wake-up ...
+    wake_tau = float(getattr(model, "idle_tau_s", 0.0) or 0.0)  # ... growing with its rest on this scale
+    kg = float(getattr(model, "gen_s_per_token", 0.0) or 0.0)  # per step and token a sequence has generated
+
+    def run_time(r, i):
+        """Seconds of the first ``i`` steps of the decode run in progress (step ``j`` takes dt + a*j)."""
+        return i * r.seg_dt + 0.5 * r.seg_a * i * (i - 1)
+
+    def steps_done(r, e):
+        """Whole steps of the decode run done ``e`` seconds after it started."""
+        if e <= 0:
+            return 0
+        if not r.seg_a:
+            return math.floor(e / r.seg_dt + 1e-9)
+        b_ = r.seg_dt - 0.5 * r.seg_a
+        i = math.floor((-b_ + math.sqrt(b_ * b_ + 2.0 * r.seg_a * e)) / r.seg_a + 1e-9)
+        while i > 0 and run_time(r, i) > e + 1e-12:  # rounding
+            i -= 1
+        while run_time(r, i + 1) <= e + 1e-12:
+            i += 1
+        return i
 
     if work is None:
         m_isl = float(np.mean(trace.input_tokens)) if n else 1.0
@@ -165,18 +195,26 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             ntok = chunk - budget
             b = len(r.run)
             ctx = (r.sum_isl - r.sum_join) / b + r.S if b else 1.0
-            dt = step_s(b, ctx, ntok)
-            r.seg_kind, r.seg_start, r.seg_dt, r.seg_pf = 1, t, dt, take
+            dt = step_s(b, ctx, ntok) + (kw * (len(qi) + len(qb)) / max(len(active), 1) if kw else 0.0)
+            if kg and b:
+                dt += kg * (b * r.S - r.sum_join)  # the running sequences' output so far
+            r.seg_kind, r.seg_start, r.seg_dt, r.seg_pf, r.seg_end = 1, t, dt, take, t + dt
             push(t + dt, _SEG, r.idx, r.version)
         elif r.run:
             b = len(r.run)
             k = max(math.ceil((r.run[0][0] - r.S) / g - 1e-9), 1)
             ctx = (r.sum_isl - r.sum_join) / b + r.S + 0.5 * g * k
-            dt = decode_s(b, ctx)
+            dt = decode_s(b, ctx) + (kw * (len(qi) + len(qb)) / max(len(active), 1) if kw else 0.0)
+            r.seg_a = 0.0
+            if kg:  # every step costs more as the running sequences' output grows (g tokens each per step)
+                dt += kg * (b * r.S - r.sum_join)
+                r.seg_a = kg * b * g
             r.seg_kind, r.seg_start, r.seg_dt = 2, t, dt
-            push(t + k * dt, _SEG, r.idx, r.version)
+            r.seg_end = t + run_time(r, k)
+            push(r.seg_end, _SEG, r.idx, r.version)
         else:
             r.seg_kind = 0
+            r.idle_since = t
             if r.state == _DRAINING:
                 remove_replica(r)
 
@@ -184,11 +222,30 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         """An admission during a decode run: finish the step in progress, then re-plan."""
         if r.seg_kind != 2:
             return
-        done = math.floor((t - r.seg_start) / r.seg_dt + 1e-9) + 1
+        # (at least the step in progress: after a stall its start lies ahead of ``t``)
+        done = steps_done(r, t - r.seg_start) + 1
         r.S += done * g
         r.version += 1
         r.seg_kind = 3  # waiting for the step boundary
-        push(r.seg_start + done * r.seg_dt, _SEG, r.idx, r.version)
+        r.seg_end = r.seg_start + run_time(r, done)
+        push(r.seg_end, _SEG, r.idx, r.version)
+
+    def stall(r, t):
+        """An arrival's front-end work (HTTP, validation, tokenization on a server whose engine shares the
+        CPU or the interpreter with it) takes ``arr_s`` of the replica's time now: the work in progress
+        ends that much later; an idle replica wakes (``wake_s``) and does it before anything else."""
+        if r.seg_kind == 0:
+            wake = wake_s * (1.0 - math.exp(-(t - r.idle_since) / wake_tau)) if wake_tau > 0 else wake_s
+            r.seg_kind, r.seg_start, r.seg_end = 5, t, t + arr_s + wake
+        else:
+            if r.seg_kind == 2:  # the decode steps already done stay; the one in progress is longer
+                done = steps_done(r, t - r.seg_start)
+                r.S += done * g
+                r.seg_start += run_time(r, done) + arr_s
+                r.seg_dt += r.seg_a * done  # the run goes on from the step in progress
+            r.seg_end += arr_s
+        r.version += 1
+        push(r.seg_end, _SEG, r.idx, r.version)
 
     def room(r, rid):
         return r.state == _ACTIVE and r.n_in < maxb and r.kv + isl[rid] + osl[rid] <= kvcap
@@ -250,7 +307,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             admit(r, qb.popleft(), t)
 
     def seg_end(r, t):
-        if r.seg_kind == 4:  # the end of the requests that finished: the replica goes on
+        if r.seg_kind in (4, 5):  # the end of finished requests' streams, or of front-end work: go on
             plan(r, t)
             return
         finished = acc["finished"]
@@ -279,8 +336,8 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             r.sum_isl = r.sum_join = 0.0
         if fin_s and acc["finished"] > finished:
             r.version += 1
-            r.seg_kind = 4
-            push(t + fin_s, _SEG, r.idx, r.version)
+            r.seg_kind, r.seg_end = 4, t + fin_s
+            push(r.seg_end, _SEG, r.idx, r.version)
             return
         plan(r, t)
 
@@ -381,6 +438,12 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
                 # can never fit one replica's KV cache: refused at admission (an error to the client)
                 rejected.append(rid)
                 continue
+            if arr_s or wake_s:
+                # the replica the request is headed for (or, all full, the least-loaded one) does its
+                # front-end work now
+                fe = route(rid) or min(active, key=lambda x: x.n_in, default=None)
+                if fe is not None:
+                    stall(fe, t)
             if is_batch[rid]:
                 qb.append(rid)
             else:
@@ -388,6 +451,10 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
                 qi.append(rid)
             if len(qi) + len(qb) == 1:
                 drain_queues(t)
+            if kw and (qi or qb):  # a longer queue: the replicas' next steps take longer
+                for x in active:
+                    if x.seg_kind == 2:
+                        cut(x, t)
     # provisioned time runs to the end of the horizon when that is later than the last completion
     advance(max(now, end_time))
 

@@ -44,6 +44,26 @@ class StepModel:
     # seconds a request still holds the replica after its last token (the end of its stream: final chunk,
     # clean-up), measured on a real server by ``bench fit-replica``; 0 for the analytic model
     finish_s: float = 0.0
+    # seconds of the replica's time each arriving request's front-end work (HTTP, validation,
+    # tokenization) takes at its arrival, stalling whatever runs then: a server whose front end shares the
+    # CPU or the interpreter with the engine (llama-cpp-python's); fitted by ``bench fit-replica`` on runs
+    # with requests in flight together; 0 for the analytic model
+    arrival_s: float = 0.0
+    # seconds each request waiting in the queue adds to every step (a scheduler that walks its queue each
+    # step, a front end that serves its open connections); fitted by ``bench fit-replica`` on open-loop
+    # runs; 0 for the analytic model
+    waiting_s_per_step: float = 0.0
+    # seconds a request that finds the replica idle waits for it to wake (threads parked, caches cold), on
+    # top of its arrival work: fitted by ``bench fit-replica`` on open-loop runs against the closed loop,
+    # where the server never rests; 0 for the analytic model
+    idle_start_s: float = 0.0
+    # how fast that wake-up grows with the time the replica rested: ``idle_start_s * (1 - exp(-rest /
+    # idle_tau_s))``; 0: the same after any rest
+    idle_tau_s: float = 0.0
+    # seconds each decode step costs per token a running sequence has generated so far (a server that
+    # detokenizes or scans a request's whole output at every token, as llama-cpp-python's streaming does):
+    # fitted by ``bench fit-replica``; 0 for the analytic model
+    gen_s_per_token: float = 0.0
 
     def decode_s(self, batch, ctx):
         """Decode step seconds for ``batch`` running sequences at mean context ``ctx`` (bilinear in logs)."""
@@ -116,11 +136,12 @@ class StepModel:
         steps = output_tokens / g
         # prefill work of the other b-1 sequences, spread over this sequence's decode steps
         pf_marg = (self.prefill_s(input_tokens) - self.prefill_s(1)) * (b - 1) / np.maximum(steps, 1.0)
-        step = t_dec + pf_marg
+        step = t_dec + pf_marg + self.gen_s_per_token * b * 0.5 * output_tokens
         ttft = self.step_s(b - 1, ctx, np.minimum(input_tokens, self.chunk_tokens)) * np.ceil(
             input_tokens / self.chunk_tokens)
         tpot = step / g
-        latency = ttft + (output_tokens - 1) * tpot
+        ttft = ttft + self.arrival_s  # its own front-end work (in steady state it lands on other streams)
+        latency = ttft + (output_tokens - 1) * tpot + self.finish_s
         return ttft, tpot, b / latency
 
 
