@@ -148,15 +148,21 @@ def currency_error(unit: str | None, currency: str | None) -> str | None:
     return None
 
 
+def _known(s: str) -> str | None:
+    return s if s in UNITS else _ALIASES.get(s) or _ALIASES.get(s.rstrip("s"))
+
+
 def _close_units(s: str) -> list[str]:
     """The vocabulary's units closest to ``s``: a known spelling first (``Watts`` -> ``w``, ``GB/s`` ->
-    ``gb_s``), then the closest by spelling."""
+    ``gb_s``), then a near-miss spelling (``fractoin``), then the unit a description starts with
+    (``fraction of TDP drawn when idle`` -> ``fraction``), then the closest by spelling."""
     norm = s.strip().lower().replace("/", "_per_").replace(" per ", "_per_")
-    norm = re.sub(r"[\s\-_]+", "_", norm).strip("_")
-    first = [u for u in (norm if norm in UNITS else None, _ALIASES.get(norm), _ALIASES.get(norm.rstrip("s")))
-             if u]
+    norm = re.sub(r"[\s\-_,;:()]+", "_", norm).strip("_")
+    parts = norm.split("_")
+    lead = next((u for i in range(len(parts) - 1, 0, -1) if (u := _known("_".join(parts[:i])))), None)
     close = difflib.get_close_matches(norm, list(UNITS), n=3, cutoff=0.6)
-    return list(dict.fromkeys(first + close))[:3]
+    first = difflib.get_close_matches(norm, list(UNITS), n=1, cutoff=0.8)  # a near-miss spelling
+    return list(dict.fromkeys(u for u in (_known(norm), *first, lead, *close) if u))[:3]
 
 
 def unit_error(unit: object) -> str | None:
