@@ -101,9 +101,10 @@ def test_the_old_free_text_spellings_suggest_their_unit(tmp_path, unit, want):
         load_catalog(tmp_path)
 
 
-def test_cli_bad_catalog_unit_exits_2_without_a_traceback(tmp_path, capsys):
+def test_cli_bad_catalog_unit_exits_2_without_a_traceback(tmp_path, capsys, monkeypatch):
     from inferonomics.cli import main
 
+    monkeypatch.setenv("INFERONOMICS_CATALOG_DIR", "")  # --catalog-dir sets it: restored (removed) afterwards
     rc = main(["--catalog-dir", str(_watts_file(tmp_path)), "catalog", "list", "accelerators"])
     err = capsys.readouterr().err
     assert rc == 2
