@@ -26,15 +26,16 @@ def _prov(v) -> str:
 def assumptions_md() -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from inferonomics.catalog import get_catalog
-    from inferonomics.present import number
+    from inferonomics.present import number, unit_label
 
     cat = get_catalog()
     parts = ["# Assumptions (generated from the catalog)\n",
              "Every number the models use, with its source and date or the reason it is an assumption. "
              "Generated from `src/inferonomics/catalog/data/*.yaml` when the site is built.\n",
              "## Constants\n"]
-    parts.append(_md_table([{"constant": f"`{k}`", "value": number(c.value), "unit": c.unit or "",
-                             "source or assumption": _prov(c)} for k, c in sorted(cat.constants.items())]))
+    parts.append(_md_table([{"constant": f"`{k}`", "value": number(c.value), "unit": unit_label(c.unit),
+                             "note": c.note or "", "source or assumption": _prov(c)}
+                            for k, c in sorted(cat.constants.items())]))
     parts.append("\n## Accelerators\n")
     rows = []
     for slug, a in sorted(cat.accelerators.items()):
@@ -103,9 +104,11 @@ GENERATED = {"assumptions.md": assumptions_md, "validation.md": validation_md}
 
 def units_md() -> str:
     sys.path.insert(0, str(ROOT / "src"))
+    from inferonomics.present import unit_label
     from inferonomics.quantity import UNITS
 
-    return _md_table([{"unit": f"`{u}`", "meaning": m} for u, m in UNITS.items()])
+    return _md_table([{"unit": f"`{u}`", "meaning": m, "shown as": unit_label(u) or "(a plain number)"}
+                      for u, m in UNITS.items()])
 
 
 def on_page_markdown(markdown, page, config, files):

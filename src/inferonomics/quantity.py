@@ -26,11 +26,13 @@ Design notes
   ``rng.random`` per quantity in a fixed order; the buyer's decision: ``u`` cut at 0.1%/99.9%), so the
   same quantity gives the same quantile through every file kind.
 * The catalog's own records (:class:`inferonomics.catalog.schema.Sourced`) are fixed values with
-  provenance and a free-text unit description; they are not distributions and stay their own type.
+  provenance and a unit of the same vocabulary (what the unit does not say goes in their ``note``); they
+  are not distributions and stay their own type.
 
 Units vocabulary
 ----------------
-:data:`UNITS` maps each unit to what it means; money units start with ``usd``.  ``gib`` (2^30 bytes) and
+:data:`UNITS` maps each unit to what it means; money units start with their currency (``usd``, ``cny``:
+a catalog record in yuan says ``cny_per_server`` and ``currency: CNY``).  ``gib`` (2^30 bytes) and
 ``gb`` (10^9 bytes) are different units: the catalog's ``memory_gb`` of an accelerator is in GiB (the
 perf model multiplies it by 2^30), as vendors' "80 GB" for an H100 means 80 GiB of HBM.
 """
@@ -39,11 +41,13 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
 
-#: The controlled vocabulary of units: unit -> what it means.  Money units start with ``usd``.
+#: The controlled vocabulary of units: unit -> what it means.  Money units start with their currency
+#: (``usd``, ``cny``); the catalog's own records (:class:`inferonomics.catalog.schema.Sourced`) use it too.
 UNITS: dict[str, str] = {
     # money
     "usd": "US dollars",
@@ -52,12 +56,17 @@ UNITS: dict[str, str] = {
     "usd_per_mtok": "US dollars per million tokens",
     "usd_per_gpu_hour": "US dollars per GPU-hour",
     "usd_per_gpu": "US dollars per accelerator",
+    "usd_per_server": "US dollars per server (one system of several accelerators)",
+    "cny_per_server": "Chinese yuan per server (one system of several accelerators)",
     "usd_per_kwh": "US dollars per kilowatt-hour",
     "usd_per_kw_month": "US dollars per kilowatt of IT capacity per month",
+    "usd_per_gb_month": "US dollars per gigabyte (10^9 bytes) stored for a month",
     "usd_per_fte_year": "US dollars per full-time person per year",
+    "usd_per_cny": "an exchange rate: US dollars per Chinese yuan",
+    "usd_per_eur": "an exchange rate: US dollars per euro",
     # shares and rates
     "fraction": "a share from 0 to 1 (0.3 = 30%)",
-    "per_year": "a yearly rate of change (0.5 = +50% a year, -0.3 = -30%)",
+    "per_year": "a yearly rate (0.08 = 8% a year; as a change, 0.5 = +50% a year, -0.3 = -30%)",
     "ratio": "one quantity over another of the same unit",
     "multiplier": "a factor applied to another quantity (1 = unchanged)",
     "rank_correlation": "a Spearman rank correlation from -1 to 1",
@@ -68,11 +77,12 @@ UNITS: dict[str, str] = {
     "years": "years",
     # volume of work
     "tokens": "tokens",
+    "tokens_per_step": "tokens per engine step (one forward pass of the batch)",
     "tokens_per_month": "tokens a month",
     "mtok": "millions of tokens",
     "mtok_per_year": "millions of tokens a year",
     "tokens_per_s": "tokens per second",
-    "requests": "requests",
+    "requests": "requests (sequences in flight)",
     # hardware
     "gpus": "accelerators (GPU-equivalents)",
     "gpu_hours": "GPU-hours",
@@ -85,15 +95,74 @@ UNITS: dict[str, str] = {
     "gb": "gigabytes (10^9 bytes)",
     "gb_s": "gigabytes (10^9 bytes) per second",
     "tflops": "10^12 floating-point operations per second",
+    "tops": "10^12 integer operations per second (int8 peaks)",
+    "bytes_per_weight": "bytes of storage per model weight (scales and zero points included)",
+    "bytes_per_element": "bytes per activation element (one number of a hidden-state vector)",
+    "layers": "transformer layers",
     "count": "a plain number of things",
+}
+
+#: The currencies a money unit may start with (``cny_per_server``): the unit says what the number is in.
+UNIT_CURRENCIES = ("usd", "cny", "eur")
+
+#: Common spellings (lower case, ``/`` and spaces read as ``_per_`` and ``_``) -> the vocabulary's unit; only
+#: used to suggest the right unit in an error, never accepted as a unit.
+_ALIASES: dict[str, str] = {
+    "watt": "w", "watts": "w", "kilowatt": "kw", "kilowatts": "kw", "gb_per_s": "gb_s",
+    "gbytes_per_s": "gb_s",
+    "second": "s", "seconds": "s", "sec": "s", "hour": "hours", "month": "months", "year": "years",
+    "gpu": "gpus", "accelerators": "gpus", "dollars": "usd", "usd_per_gpu_hr": "usd_per_gpu_hour",
+    "percent": "fraction", "share": "fraction", "gigabytes": "gb", "gibibytes": "gib", "token": "tokens",
+    "usd_per_kw_per_month": "usd_per_kw_month", "usd_per_gb_per_month": "usd_per_gb_month",
 }
 
 DISTS = ("normal", "lognormal", "uniform", "triangular", "pert")
 ALL_PARAMS = ("mean", "sd", "median", "mu", "sigma", "low", "mode", "high", "p10", "p90")
 
 
+def unit_currency(unit: str | None) -> str | None:
+    """The currency a money unit is in (``cny_per_server`` -> ``CNY``); ``None`` for a unit that is not
+    money."""
+    head = unit.split("_", 1)[0] if isinstance(unit, str) else None
+    return head.upper() if head in UNIT_CURRENCIES else None
+
+
 def is_money(unit: str | None) -> bool:
-    return unit is not None and unit.startswith("usd")
+    return unit_currency(unit) is not None
+
+
+def currency_error(unit: str | None, currency: str | None) -> str | None:
+    """Why a unit and a currency disagree, or ``None``: a currency applies to money only, and a unit in
+    another currency than USD (``cny_per_server``) needs that currency named (``currency: CNY``), so that
+    the number is converted.  A USD unit with another currency is a number given in that currency for a
+    USD field (the scenario form: ``revenue_usd: {value: ..., currency: CNY}``)."""
+    if not unit:
+        return None
+    cur = unit_currency(unit)
+    if currency and cur is None:
+        return (f"currency {currency} applies to money; unit {unit!r} is not money (money units start with "
+                f"a currency: {', '.join(UNIT_CURRENCIES)})")
+    if cur not in (None, "USD") and (currency or "").upper() != cur:
+        return (f"unit {unit!r} is an amount in {cur}: give 'currency: {cur}'"
+                + (f", not {currency}" if currency else ""))
+    return None
+
+
+def _known(s: str) -> str | None:
+    return s if s in UNITS else _ALIASES.get(s) or _ALIASES.get(s.rstrip("s"))
+
+
+def _close_units(s: str) -> list[str]:
+    """The vocabulary's units closest to ``s``: a known spelling first (``Watts`` -> ``w``, ``GB/s`` ->
+    ``gb_s``), then a near-miss spelling (``fractoin``), then the unit a description starts with
+    (``fraction of TDP drawn when idle`` -> ``fraction``), then the closest by spelling."""
+    norm = s.strip().lower().replace("/", "_per_").replace(" per ", "_per_")
+    norm = re.sub(r"[\s\-_,;:()]+", "_", norm).strip("_")
+    parts = norm.split("_")
+    lead = next((u for i in range(len(parts) - 1, 0, -1) if (u := _known("_".join(parts[:i])))), None)
+    close = difflib.get_close_matches(norm, list(UNITS), n=3, cutoff=0.6)
+    first = difflib.get_close_matches(norm, list(UNITS), n=1, cutoff=0.8)  # a near-miss spelling
+    return list(dict.fromkeys(u for u in (_known(norm), *first, lead, *close) if u))[:3]
 
 
 def unit_error(unit: object) -> str | None:
@@ -101,8 +170,7 @@ def unit_error(unit: object) -> str | None:
     if isinstance(unit, str) and unit in UNITS:
         return None
     s = str(unit)
-    close = difflib.get_close_matches(s.lower().replace(" ", "_").replace("/", "_per_"), list(UNITS), n=3,
-                                      cutoff=0.6)
+    close = _close_units(s)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return f"unit {s!r} is not in the units vocabulary; {hint}allowed: {', '.join(UNITS)}"
 
@@ -192,9 +260,8 @@ class Quantity(BaseModel):
             if self.value is not None:
                 raise ValueError("give either 'value' or 'dist' with parameters, not both")
             self._dist = make_dist(self.dist, params)
-        if self.currency and self.unit and not is_money(self.unit):
-            raise ValueError(f"currency {self.currency} applies to money; unit {self.unit!r} is not money "
-                             "(money units start with usd)")
+        if err := currency_error(self.unit, self.currency):
+            raise ValueError(err)
         if (self.source or self.date) and not self.assumption and not (self.source and self.date):
             raise ValueError("a sourced number needs both 'source' and 'date' (or an 'assumption' that says why)")
         return self
@@ -369,9 +436,11 @@ __all__ = [
     "Quantity",
     "coerce_number",
     "convert_all",
+    "currency_error",
     "is_money",
     "needs_provenance",
     "no_bare_number",
+    "unit_currency",
     "unit_error",
     "walk",
 ]

@@ -139,15 +139,16 @@ def _format_pydantic(err: Any) -> str:
 @lru_cache(maxsize=1)
 def _parser_version() -> str | None:
     """What a file's validated records depend on besides its text: the source of this loader, the schema, the
-    records, the numeric limits and the YAML gate.  An edit to any of them makes new cache keys, so records
-    validated by older code are never read; ``None`` (not cached) where the sources cannot be read."""
+    records, the numeric limits, the units vocabulary and the YAML gate.  An edit to any of them makes new
+    cache keys, so records validated by older code are never read; ``None`` (not cached) where the sources
+    cannot be read."""
     from inferonomics._cache import digest
 
     here = Path(__file__).parent
     try:
         return digest(b"".join(p.read_bytes() for p in (here / "__init__.py", here / "schema.py",
                                                         here / "records.py", here.parent / "limits.py",
-                                                        here.parent / "io.py")))
+                                                        here.parent / "quantity.py", here.parent / "io.py")))
     except OSError:
         return None
 

@@ -78,7 +78,9 @@ def _check_date(v: object) -> str | None:
 
 
 class Sourced(SourcedMethods, _Strict):
-    """A number with where it comes from."""
+    """A number with where it comes from.  ``unit`` is one of the units vocabulary
+    (:data:`inferonomics.quantity.UNITS`: ``w``, ``gb_s``, ``usd_per_kwh``, ``fraction`` ...); what it does
+    not say ("fraction of TDP drawn when idle") goes in ``note``."""
 
     value: float
     unit: str | None = None
@@ -90,6 +92,15 @@ class Sourced(SourcedMethods, _Strict):
     high: float | None = Field(default=None, description="high end where public figures conflict")
 
     _v_date = field_validator("date", mode="before")(classmethod(lambda cls, v: _check_date(v)))
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v):
+        from inferonomics.quantity import unit_error
+
+        if v is not None and (err := unit_error(v)):
+            raise ValueError(err)
+        return v
 
     @field_validator("value", "low", "high", mode="before")
     @classmethod
@@ -253,6 +264,15 @@ class FxRate(_Strict):
     usd_per_unit: Sourced
 
     _v_fx = field_validator("usd_per_unit")(_range(0, 1e6, "USD per unit", lo_open=True))
+
+    @field_validator("usd_per_unit")
+    @classmethod
+    def _fx_unit(cls, v: Sourced, info) -> Sourced:
+        cur = str(info.data.get("currency", "")).lower()
+        if v.unit is not None and cur and v.unit != f"usd_per_{cur}":
+            raise ValueError(f"unit {v.unit!r} is not the unit of a {cur.upper()} rate: write "
+                             f"'unit: usd_per_{cur}' (where the vocabulary has it) or leave the unit out")
+        return v
 
 
 class Constant(Sourced):

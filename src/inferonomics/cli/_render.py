@@ -244,6 +244,7 @@ def catalog_list(kind: str, as_json: bool) -> None:
 
 def catalog_show(slug: str, as_json: bool) -> None:
     from inferonomics.catalog import get_catalog
+    from inferonomics.present import unit_label
 
     cat = get_catalog()
     kind, rec = cat.find(slug)
@@ -269,7 +270,8 @@ def catalog_show(slug: str, as_json: bool) -> None:
             prov = v.get("assumption") and f"assumption: {v['assumption']}" or f"{v.get('source')} ({v.get('date')})"
             if v.get("low") is not None:
                 prov += f" [range {v['low']}-{v['high']}]"
-            t.add_row(prefix, _fmt(float(v["value"])) + (f" {v['unit']}" if v.get("unit") else ""), prov)
+            unit = unit_label(v.get("unit"))  # the vocabulary's unit as people read it: gb_s -> GB/s
+            t.add_row(prefix, _fmt(float(v["value"])) + (f" {unit}" if unit else ""), prov)
         elif isinstance(v, dict):
             for k, x in v.items():
                 add(f"{prefix}.{k}" if prefix else k, x)

@@ -5,13 +5,28 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inferonomics.catalog.schema import Sourced
 
 
 class Money(Sourced):
+    """A price in ``currency`` (the ledger converts it at the catalog's dated rate); its unit, when given,
+    is money in that same currency (``cny_per_server`` with ``currency: CNY``)."""
+
     currency: str = "USD"
+
+    @model_validator(mode="after")
+    def _unit_currency(self) -> Money:
+        from inferonomics.quantity import UNIT_CURRENCIES, unit_currency
+
+        cur = unit_currency(self.unit)
+        if self.unit is not None and cur != self.currency.upper():
+            what = f"an amount in {cur}" if cur else "not money"
+            raise ValueError(f"unit {self.unit!r} is {what}, but currency is {self.currency}: the unit says "
+                             "what the value is in (money units start with a currency: "
+                             f"{', '.join(UNIT_CURRENCIES)})")
+        return self
 
 
 class System(BaseModel):

@@ -286,6 +286,34 @@ def label(name: str) -> str:
     return head
 
 
+# --- units of the vocabulary (inferonomics.quantity.UNITS) ----------------------------------------------
+#: How a unit of the vocabulary reads after a number (``700 W``, ``0.08 USD per kWh``); a test checks every
+#: unit of :data:`inferonomics.quantity.UNITS` has one (this module does not import it: pydantic is heavy).
+UNIT_LABELS: dict[str, str] = {
+    "usd": "USD", "usd_per_year": "USD a year", "usd_per_month": "USD a month",
+    "usd_per_mtok": "USD per M tokens", "usd_per_gpu_hour": "USD per GPU-hour", "usd_per_gpu": "USD per GPU",
+    "usd_per_server": "USD per server", "cny_per_server": "CNY per server", "usd_per_kwh": "USD per kWh",
+    "usd_per_kw_month": "USD per kW-month", "usd_per_gb_month": "USD per GB-month",
+    "usd_per_fte_year": "USD per FTE-year", "usd_per_cny": "USD per CNY", "usd_per_eur": "USD per EUR",
+    "fraction": "fraction", "per_year": "per year", "ratio": "ratio", "multiplier": "x",
+    "rank_correlation": "rank correlation", "s": "s", "hours": "hours", "months": "months", "years": "years",
+    "tokens": "tokens", "tokens_per_step": "tokens per step", "tokens_per_month": "tokens a month",
+    "mtok": "M tokens", "mtok_per_year": "M tokens a year", "tokens_per_s": "tokens/s", "requests": "requests",
+    "gpus": "GPUs", "gpu_hours": "GPU-hours", "gpu_hours_per_year": "GPU-hours a year",
+    "units_per_year": "units a year", "fte": "FTE", "w": "W", "kw": "kW", "gib": "GiB", "gb": "GB",
+    "gb_s": "GB/s", "tflops": "TFLOPS", "tops": "TOPS", "bytes_per_weight": "bytes per weight",
+    "bytes_per_element": "bytes per element", "layers": "layers", "count": "",
+}
+
+
+def unit_label(unit: str | None) -> str:
+    """A unit of the vocabulary as people read it after a number: ``w`` → ``W``, ``gb_s`` → ``GB/s``,
+    ``usd_per_kwh`` → ``USD per kWh``; ``""`` for none (or ``count``); an unknown unit unchanged."""
+    if not unit:
+        return ""
+    return UNIT_LABELS.get(unit, unit)
+
+
 def frame(df, columns: list[str] | None = None, labels: dict[str, str] | None = None,
           by: dict[str, str] | None = None):
     """A copy of ``df`` for people: every cell formatted by its column's unit, headings from :func:`label`
@@ -320,6 +348,7 @@ def html_table(df, columns: list[str] | None = None, labels: dict[str, str] | No
 
 
 __all__ = [
-    "LABELS", "MISSING", "compact", "count", "date", "frame", "html_table", "kind", "label", "mean_pm", "money", "number", "percent",
-    "probability", "rate", "ratio", "seconds", "sig", "signed_money", "tokens", "value", "years",
+    "LABELS", "MISSING", "UNIT_LABELS", "compact", "count", "date", "frame", "html_table", "kind", "label",
+    "mean_pm", "money", "number", "percent", "probability", "rate", "ratio", "seconds", "sig", "signed_money",
+    "tokens", "unit_label", "value", "years",
 ]

@@ -144,12 +144,16 @@ def section_assumptions(ctx: Context) -> Section:
     """Every catalog input the report used, with its source and date (or the assumption and why)."""
     import pandas as pd
 
+    from inferonomics.present import unit_label
+
     cat = ctx.catalog
     rows = []
 
     def add(kind, slug, name, v):
         rows.append({
-            "kind": kind, "item": slug, "field": name, "value": v.value, "unit": v.unit or "",
+            "kind": kind, "item": slug, "field": name, "value": v.value, "unit": unit_label(v.unit),
+            # a constant's note says what its unit does not ("fraction" of what): shown with it
+            "note": (v.note or "") if kind == "constant" else "",
             "source or assumption": v.provenance,
         })
 
