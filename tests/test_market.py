@@ -807,6 +807,27 @@ def test_simulation_on_a_local_dask_cluster_gives_the_in_process_paths(base):
     assert remote.events() == local.events()
 
 
+def test_a_run_kept_in_chunks_gives_the_figures_of_one_array(base):
+    """In process, a run of several chunks keeps them as projected (no copy into one array per metric): the
+    summary (every metric, non-finite ones included), the events, the calibration and every path are those
+    of the same run in one chunk, to the bit; asking whether a metric exists joins nothing."""
+    one = simulate(base, paths=900, seed=3, years=6, chunk_paths=900)
+    kept = simulate(base, paths=900, seed=3, years=6, chunk_paths=250)
+    assert type(kept.metrics).__name__ == "_ChunkedMetrics" and isinstance(one.metrics, dict)
+    assert "revenue_usd" in kept.metrics and "no_such_metric" not in kept.metrics
+    assert not kept.metrics._joined  # membership and the summary read the chunks
+    assert kept.summary().equals(one.summary())
+    assert not kept.metrics._joined
+    assert kept.events() == one.events() and kept.events(3) == one.events(3)
+    assert kept.calibration().equals(one.calibration())
+    assert list(kept.metrics) == list(one.metrics)
+    for k, v in one.metrics.items():
+        np.testing.assert_array_equal(kept.metrics[k], v)
+    cols = kept.summary_columns(["revenue_usd"])
+    assert list(cols) == ["year", "year_label", "metric", "p10", "p50", "p90", "mean"]
+    np.testing.assert_array_equal(cols["p50"], one.summary(["revenue_usd"])["p50"].to_numpy())
+
+
 def test_bad_scheduler_and_metric_names(base):
     with pytest.raises(InputError) as e:
         simulate(base, paths=10, scheduler="nowhere")

@@ -235,9 +235,21 @@ def run(
     res = _simulate(scenario, paths, seed, years, json_out, scheduler=scheduler, metrics=metrics, out=out,
                     table_metrics=True)
     sc = res.scenario
+    ev = res.events()
+    if json_out and not csv:  # columns straight to JSON: no pandas to import
+        columns = res.summary_columns()
+        keys = list(columns)
+        rows = zip(*(columns[k].tolist() for k in keys), strict=True)
+        print_json({
+            "scenario": sc.name, "title": sc.spec.title, "origin": sc.origin, "paths": res.paths_n, "seed": res.seed,
+            "years": res.years, "base_year": res.base_year, "fiscal_years": res.fiscal_years,
+            "events": ev, "calibration": res.calibration_rows(), "tiers": sc.tier_perf,
+            "summary": [dict(zip(keys, r, strict=True)) for r in rows], "csv": csv, "out": out,
+            "scheduler": scheduler,
+        })
+        return
     summary = res.summary()
     _write_csv(csv, summary)
-    ev = res.events()
     cal = res.calibration()
     if json_out:
         print_json({

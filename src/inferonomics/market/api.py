@@ -14,6 +14,8 @@ from inferonomics.market.scenario import Scenario, load_scenario
 
 DEFAULT_PATHS = 10_000
 DEFAULT_SEED = 0
+CALIBRATION_COLUMNS = ["check", "metric", "years", "reported", "modelled_p10", "modelled_p50", "modelled_p90",
+                       "modelled_p50_over_reported", "tolerance", "calibrated_ok", "solved_by", "provenance"]
 CHUNK_PATHS = 25_000  # paths projected at once (bounds memory; progress is reported per chunk)
 ONE_CHUNK_PATHS = CHUNK_PATHS  # in process, up to this many paths run as one chunk: no copy into the outputs
 # (larger runs go by chunks: measured on a 2-core VM, 100k paths x 10 years by 25k-path chunks is as fast once
@@ -113,13 +115,15 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
     return Inputs(vals, hi - lo)
 
 
-def _order_stats(b: np.ndarray, ranks) -> dict[int, np.ndarray]:
-    """Values of rank k and k + 1 (0-based, where k + 1 < n) along axis 1 of ``b`` (rows x n), for each k in
-    ``ranks``: per row, nested single-rank selections (``ndarray.partition`` in place on one reused copy of
+def _order_stats(b: np.ndarray, ranks, sums: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """Values of rank k and k + 1 (0-based, where k + 1 < n) along axis 1 of ``b`` (rows x n, or a list of
+    such blocks side by side: chunks of paths), for each k in ``ranks``: per row, nested single-rank selections (``ndarray.partition`` in place on one reused copy of
     the row), the middle rank first, then each side within its part only; the value of rank k + 1 is the
     minimum of the part above k.  A few times faster than one ``np.partition`` at several ranks or a full
-    sort, and it touches one row's worth of new memory."""
-    rows, n = b.shape
+    sort, and it touches one row's worth of new memory.  ``sums``: filled with each row's sum, taken on the
+    joined row (the same figure as summing one contiguous array)."""
+    blocks = b if isinstance(b, list) else [b]  # chunks of paths side by side: (rows x n_i) each
+    rows, n = blocks[0].shape[0], sum(x.shape[1] for x in blocks)
     ks = sorted({int(k) for k in ranks})
     out = {k: np.empty(rows) for k in ks}
     out.update({k + 1: np.empty(rows) for k in ks if k + 1 < n})
@@ -138,7 +142,12 @@ def _order_stats(b: np.ndarray, ranks) -> dict[int, np.ndarray]:
         select(r, k + 1, hi, part[m + 1:])
 
     for r in range(rows):
-        np.copyto(c, b[r])
+        lo = 0
+        for x in blocks:
+            np.copyto(c[lo:lo + x.shape[1]], x[r])
+            lo += x.shape[1]
+        if sums is not None:
+            sums[r] = c.sum()
         select(r, 0, n, ks)
     return out
 
@@ -217,14 +226,14 @@ class Result:
 
     def _columns(self, name: str, cols) -> np.ndarray:
         """``metric[:, cols]``; a store-backed result reads only those years."""
-        if isinstance(self.metrics, _StoreMetrics):
+        if isinstance(self.metrics, (_StoreMetrics, _ChunkedMetrics)):
             if name not in self.metrics:
                 raise UnknownNameError("metric", name, self.metrics)
             return self.metrics.read(name, cols)
         return self._metric(name)[:, cols]
 
     def _last_col(self) -> int:
-        if isinstance(self.metrics, _StoreMetrics):
+        if isinstance(self.metrics, (_StoreMetrics, _ChunkedMetrics)):
             return self.metrics.years - 1
         return self.metrics["revenue_usd"].shape[1] - 1
 
@@ -251,10 +260,19 @@ class Result:
         Metrics are described in parallel threads (the selections release the GIL), each exactly as alone."""
         import pandas as pd
 
+        return pd.DataFrame(self.summary_columns(metrics, percentiles))
+
+    def summary_columns(self, metrics: list[str] | None = None, percentiles=PERCENTILES) -> dict[str, np.ndarray]:
+        """:meth:`summary` as columns (name -> array), without pandas."""
         names = list(metrics or self.metric_names())
         cols = slice(1, self.years + 1)
+        chunked = isinstance(self.metrics, _ChunkedMetrics)
 
         def describe(name: str):
+            if chunked:
+                if name not in self.metrics:
+                    raise UnknownNameError("metric", name, self.metrics)
+                return _describe_chunks(self.metrics.chunks(name), cols, percentiles)
             return _describe(self._columns(name, cols), percentiles)
 
         stored = isinstance(self.metrics, _StoreMetrics)  # read back one metric at a time: bounded memory
@@ -272,7 +290,7 @@ class Result:
         for i, p in enumerate(percentiles):
             d[f"p{p}"] = np.concatenate([q[i] for q, _ in parts]) if parts else np.empty(0)
         d["mean"] = np.concatenate([m for _, m in parts]) if parts else np.empty(0)
-        return pd.DataFrame(d)
+        return d
 
     def wide(self, percentile: int = 50, metrics: list[str] | None = None):
         """One percentile as a year × metric table."""
@@ -370,6 +388,11 @@ class Result:
         tolerance and whether the central point meets it) and its ``checks`` (no effect on the model)."""
         import pandas as pd
 
+        rows = self.calibration_rows()
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=CALIBRATION_COLUMNS)
+
+    def calibration_rows(self) -> list[dict]:
+        """:meth:`calibration` as a list of rows (dicts), without pandas."""
         from inferonomics.market.calibrate import calibration_of
 
         rows = []
@@ -395,7 +418,7 @@ class Result:
                 row.update(modelled_p10=q[0], modelled_p50=q[1], modelled_p90=q[2],
                            modelled_p50_over_reported=q[1] / reported if reported else np.nan)
             rows.append(row)
-        return pd.DataFrame(rows)
+        return rows
 
     def key_figures(self, year: int | None = None) -> dict:
         """Headline figures for one year (default: the target year) plus the events; for ``compare``."""
@@ -518,12 +541,17 @@ def simulate(
     kind = _store_kind(store)
     writer = _ZarrWriter(store, sc, seed, sim) if kind == "zarr" else None
 
+    chunks: dict[int, dict] = {}  # in process: the chunks as projected, joined per metric when read
+
     def keep_part(lo: int, hi: int, part: dict) -> None:
         if writer is not None:
             writer.add(lo, hi, part)
             return
         if hi - lo == paths:
             out.update(part)
+            return
+        if scheduler is None:
+            chunks[lo] = part
             return
         for k, v in part.items():
             if k not in out:  # (paths, years) stored year-major, as the kernel makes them
@@ -555,7 +583,7 @@ def simulate(
             close()
     if writer is not None:
         return Result(sc, paths, seed, shown, writer.finish())
-    res = Result(sc, paths, seed, shown, out)
+    res = Result(sc, paths, seed, shown, _ChunkedMetrics([chunks[k] for k in sorted(chunks)]) if chunks else out)
     if kind == "netcdf":
         _write_netcdf(res, store)
     return res
@@ -631,11 +659,80 @@ class _StoreMetrics(Mapping):
     def __getitem__(self, name: str) -> np.ndarray:
         return self.read(name, slice(None))
 
+    def __contains__(self, name) -> bool:  # (Mapping's would read the metric)
+        return name in self.names
+
     def __iter__(self):
         return iter(self.names)
 
     def __len__(self) -> int:
         return len(self.names)
+
+
+class _ChunkedMetrics(Mapping):
+    """Metrics of an in-process run kept in the chunks of paths they were projected in (no copy into one
+    array per metric): a metric is joined on first access (and kept); the summary and a few columns read
+    the chunks directly."""
+
+    def __init__(self, parts: list[dict[str, np.ndarray]]):
+        self.parts = parts
+        self.names = list(parts[0])
+        self.years = parts[0][self.names[0]].shape[1]
+        self._joined: dict[str, np.ndarray] = {}
+
+    def chunks(self, name: str) -> list[np.ndarray]:
+        if name not in self.parts[0]:
+            raise KeyError(name)
+        return [p[name] for p in self.parts]
+
+    def read(self, name: str, cols) -> np.ndarray:
+        """``paths x len(cols)`` (or ``paths`` for one column) of one metric."""
+        if name in self._joined:
+            return self._joined[name][:, cols]
+        return np.concatenate([c[:, cols] for c in self.chunks(name)], axis=0)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        a = self._joined.get(name)
+        if a is None:
+            cs = self.chunks(name)
+            # (paths, years) stored year-major, as the kernel makes them
+            a = np.empty((cs[0].shape[1], sum(len(c) for c in cs))).T
+            lo = 0
+            for c in cs:
+                a[lo:lo + len(c)] = c
+                lo += len(c)
+            self._joined[name] = a
+        return a
+
+    def __contains__(self, name) -> bool:  # (Mapping's would join the metric)
+        return name in self.parts[0]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _describe_chunks(chunks: list[np.ndarray], cols, percentiles) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_describe` of one metric held in chunks of paths (each ``paths x years``, year-major): the
+    same figures, read from the chunks without joining them."""
+    rows = [c[:, cols].T for c in chunks]  # (years, chunk paths), contiguous rows
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = np.sum([r.sum(axis=1) for r in rows], axis=0)
+    finite = np.isfinite(total)
+    n = sum(r.shape[1] for r in rows)
+    if not finite.all():
+        return _describe(np.concatenate([r.T for r in rows], axis=0), percentiles)
+    q = np.asarray(percentiles, dtype=float) / 100.0
+    h = (n - 1) * q
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    exact = np.empty(len(total))  # summed on the joined rows: the same mean as one array gives
+    stats = _order_stats(rows, lo, exact)
+    x0 = np.stack([stats[k] for k in lo], axis=1)
+    x1 = np.stack([stats[k] for k in hi], axis=1)
+    return (x0 + (x1 - x0) * (h - lo)).T, exact / n
 
 
 def _write_netcdf(res: Result, path) -> None:
