@@ -256,6 +256,23 @@ def _arrival_marks(itl: np.ndarray, marks: np.ndarray, sends: np.ndarray) -> np.
     return hit
 
 
+def _streams(runs: list[Run], min_gaps: int):
+    """Each measured stream of ``runs`` with ``min_gaps`` token gaps or more: (record, gaps, token times) and
+    its run's send times, first-token times and ends (every successful request, warm-up included)."""
+    for run in runs:
+        recs = [r for r in run.records if r.ok and r.ttft_s is not None]
+        if len(recs) < 2:
+            continue
+        sends = np.array([r.start_s for r in recs], float)
+        firsts = sends + np.array([r.ttft_s for r in recs], float)
+        ends = np.array([r.end_s for r in recs], float)
+        for r in recs:
+            itl = np.asarray(r.itl_s, float)
+            if r.phase == "measure" and len(itl) >= min_gaps:
+                marks = r.start_s + r.ttft_s + np.concatenate([[0.0], np.cumsum(itl)])
+                yield r, itl, marks, sends, firsts, ends
+
+
 def arrival_stall(runs: list[Run], per_waiting_s: float = 0.0) -> dict:
     """The engine time one arriving request's front-end work takes from the stream in progress, measured on
     runs where requests arrive during others' streams and wait for them (:func:`_overlapped` runs).
@@ -277,32 +294,22 @@ def arrival_stall(runs: list[Run], per_waiting_s: float = 0.0) -> dict:
     k = STALL_WINDOW
     events: list[float] = []
     base: list[float] = []
-    for run in runs:
-        recs = [r for r in run.records if r.ok and r.ttft_s is not None]
-        if len(recs) < 2:
-            continue
-        sends = np.array([r.start_s for r in recs], float)
-        firsts = sends + np.array([r.ttft_s for r in recs], float)
-        for r in recs:
-            itl = np.asarray(r.itl_s, float)
-            if r.phase != "measure" or len(itl) < k + 2:
-                continue
-            marks = r.start_s + r.ttft_s + np.concatenate([[0.0], np.cumsum(itl)])
-            hit = _arrival_marks(itl, marks, sends)
-            later = firsts > marks[-1]
-            waited = _arrival_marks(itl, marks, sends[later])
-            if per_waiting_s:  # each gap less what the requests waiting then add to it
-                mid = 0.5 * (marks[:-1] + marks[1:])
-                itl = itl - per_waiting_s * (sends[None, later] < mid[:, None]).sum(axis=1)
-            med = float(np.median(itl))
-            csum = np.concatenate([[0.0], np.cumsum(itl)])
-            chit = np.concatenate([[0], np.cumsum(hit)])
-            for j in np.flatnonzero(waited[: len(itl) - k + 1]):
-                if chit[j + k] - chit[j + 1] == 0:  # no other arrival in the window
-                    events.append(csum[j + k] - csum[j] - k * med)
-            for j in range(1, len(itl) - k + 1, k):
-                if chit[j + k] - chit[j - 1] == 0:
-                    base.append(csum[j + k] - csum[j] - k * med)
+    for _, itl, marks, sends, firsts, _ in _streams(runs, k + 2):
+        hit = _arrival_marks(itl, marks, sends)
+        later = firsts > marks[-1]
+        waited = _arrival_marks(itl, marks, sends[later])
+        if per_waiting_s:  # each gap less what the requests waiting then add to it
+            mid = 0.5 * (marks[:-1] + marks[1:])
+            itl = itl - per_waiting_s * (sends[None, later] < mid[:, None]).sum(axis=1)
+        med = float(np.median(itl))
+        csum = np.concatenate([[0.0], np.cumsum(itl)])
+        chit = np.concatenate([[0], np.cumsum(hit)])
+        for j in np.flatnonzero(waited[: len(itl) - k + 1]):
+            if chit[j + k] - chit[j + 1] == 0:  # no other arrival in the window
+                events.append(csum[j + k] - csum[j] - k * med)
+        for j in range(1, len(itl) - k + 1, k):
+            if chit[j + k] - chit[j - 1] == 0:
+                base.append(csum[j + k] - csum[j] - k * med)
     if len(events) < MIN_STALL_EVENTS or len(base) < MIN_STALL_EVENTS:
         return {"value_s": None, "n_events": len(events), "n_baseline": len(base)}
     v = float(trim_mean(events, 0.1)) - float(trim_mean(base, 0.1))
@@ -311,36 +318,27 @@ def arrival_stall(runs: list[Run], per_waiting_s: float = 0.0) -> dict:
 
 def _stream_gaps(runs: list[Run], slots: int):
     """Per measured stream of open-loop or overlapped runs with 8 or more token gaps, the gaps in which no
-    request arrived (nor in the :data:`STALL_WINDOW` - 1 gaps before), each with its stream's input and output tokens, the requests
-    waiting then (sent, first token only after this stream ends) and the sequences streaming then (at most
-    ``slots``)."""
+    request arrived (nor in the :data:`STALL_WINDOW` - 1 gaps before), each with its stream's input and
+    output tokens, the requests waiting then (sent, first token only after this stream ends) and the
+    sequences streaming then (at most ``slots``)."""
     cols: dict[str, list] = {k: [] for k in ("gap_s", "isl", "osl", "waiting", "running", "pos")}
-    for run in runs:
-        recs = [r for r in run.records if r.ok and r.ttft_s is not None]
-        if len(recs) < 2:
+    for r, itl, marks, sends, firsts, ends in _streams(runs, 8):
+        if r.input_tokens is None or not r.output_tokens:
             continue
-        sends = np.array([r.start_s for r in recs], float)
-        firsts = sends + np.array([r.ttft_s for r in recs], float)
-        ends = np.array([r.end_s for r in recs], float)
-        for r in recs:
-            itl = np.asarray(r.itl_s, float)
-            if r.phase != "measure" or len(itl) < 8 or r.input_tokens is None or not r.output_tokens:
-                continue
-            marks = r.start_s + r.ttft_s + np.concatenate([[0.0], np.cumsum(itl)])
-            hit = _arrival_marks(itl, marks, sends)
-            # quiet: no arrival in this gap nor in the STALL_WINDOW - 1 before it (an arrival's work spreads)
-            chit = np.concatenate([[0], np.cumsum(hit)])
-            idx = np.arange(len(itl))
-            quiet = chit[idx + 1] - chit[np.maximum(idx - STALL_WINDOW + 1, 0)] == 0
-            mid = 0.5 * (marks[:-1] + marks[1:])[quiet]
-            later = firsts > marks[-1]
-            cols["gap_s"].extend(itl[quiet].tolist())
-            cols["pos"].extend(idx[quiet].tolist())  # tokens the earlier decode steps generated
-            cols["waiting"].extend(((sends[None, later] < mid[:, None]).sum(axis=1)).tolist())
-            run_now = ((firsts[None, :] <= mid[:, None]) & (ends[None, :] > mid[:, None])).sum(axis=1)
-            cols["running"].extend(np.clip(run_now, 1, slots).tolist())
-            cols["isl"].extend([float(r.input_tokens)] * len(mid))
-            cols["osl"].extend([float(r.output_tokens)] * len(mid))
+        hit = _arrival_marks(itl, marks, sends)
+        # quiet: no arrival in this gap nor in the STALL_WINDOW - 1 before it (an arrival's work spreads)
+        chit = np.concatenate([[0], np.cumsum(hit)])
+        idx = np.arange(len(itl))
+        quiet = chit[idx + 1] - chit[np.maximum(idx - STALL_WINDOW + 1, 0)] == 0
+        mid = 0.5 * (marks[:-1] + marks[1:])[quiet]
+        later = firsts > marks[-1]
+        cols["gap_s"].extend(itl[quiet].tolist())
+        cols["pos"].extend(idx[quiet].tolist())  # tokens the earlier decode steps generated
+        cols["waiting"].extend(((sends[None, later] < mid[:, None]).sum(axis=1)).tolist())
+        run_now = ((firsts[None, :] <= mid[:, None]) & (ends[None, :] > mid[:, None])).sum(axis=1)
+        cols["running"].extend(np.clip(run_now, 1, slots).tolist())
+        cols["isl"].extend([float(r.input_tokens)] * len(mid))
+        cols["osl"].extend([float(r.output_tokens)] * len(mid))
     return {k: np.asarray(v, float) for k, v in cols.items()}
 
 
