@@ -172,6 +172,13 @@ def test_memory_outputs_are_gib_with_their_deprecated_gb_aliases(cat):
     assert row["memory_per_gpu_gib"] == r["memory_per_gpu_gib"] and row["memory_per_gpu_gb"] == r["memory_per_gpu_gb"]
     empty = sweep("llama-3.1-70b", "h100-sxm", concurrency=[], catalog=cat)
     assert empty.empty and {"memory_per_gpu_gib", "memory_per_gpu_gb"} <= set(empty.columns)
+    # the kernel's hardware column keeps reading its deprecated name
+    from inferonomics.perf.api import _deployment, _scalar_inputs
+    from inferonomics.perf.kernel import evaluate
+
+    a, hw, s = _scalar_inputs(cat, _deployment("llama-3.1-70b", "h100-sxm", {"gpus": 4, "weights": "fp8", "isl": 1000, "osl": 500, "concurrency": 32.0}))
+    hw_old = {("memory_gb" if k == "memory_gib" else k): v for k, v in hw.items()}
+    assert "memory_gib" not in hw_old and evaluate(a, hw_old, s) == evaluate(a, hw, s)
 
 
 @pytest.mark.parametrize(
