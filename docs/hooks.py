@@ -39,7 +39,7 @@ def assumptions_md() -> str:
     parts.append("\n## Accelerators\n")
     rows = []
     for slug, a in sorted(cat.accelerators.items()):
-        for f in ("memory_gb", "memory_bw_gb_s", "tdp_w", "purchase_price_usd", "rental_usd_per_gpu_hour"):
+        for f in ("memory_gib", "memory_bw_gb_s", "tdp_w", "purchase_price_usd", "rental_usd_per_gpu_hour"):
             v = getattr(a, f, None)
             if v is not None:
                 rows.append({"accelerator": slug, "field": f"`{f}`", "value": number(v.value),

@@ -210,7 +210,7 @@ accelerators:
   family: test-cpu
   peak_dense_tflops:
     bf16: {{value: 0.1, assumption: "order of magnitude of two x86 cores with AVX2 (test machine)"}}
-  memory_gb: {{value: 8, assumption: test machine}}
+  memory_gib: {{value: 8, assumption: test machine}}
   memory_bw_gb_s: {{value: 20, assumption: test machine}}
   tdp_w: {{value: 65, assumption: test machine}}
   scaleup_bw_gb_s: {{value: 10, assumption: "one device, not used"}}

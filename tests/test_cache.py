@@ -108,7 +108,7 @@ def test_a_cached_catalog_is_read_without_pydantic(cache, tmp_path):
     import sys
 
     code = ("import sys\nfrom inferonomics.catalog import load_catalog\ncat = load_catalog()\n"
-            "print(cat.accelerator('h100-sxm').memory_gb.value, 'pydantic' in sys.modules)\n")
+            "print(cat.accelerator('h100-sxm').memory_gib.value, 'pydantic' in sys.modules)\n")
     env = {**os.environ, _cache.ENV: str(cache)}
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

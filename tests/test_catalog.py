@@ -172,9 +172,11 @@ def test_catalog_list_shows_kind(capsys):
     by = {r["slug"]: r for r in rows}
     assert by["gb200"]["kind"] == "rack-scale" and by["rtx-4090"]["kind"] == "workstation"
     assert by["dgx-spark"]["rental_usd_per_gpu_hour"] is None
+    assert by["h100-sxm"]["memory_gib"] == by["h100-sxm"]["memory_gb"] == 80  # GiB, and its deprecated name
     assert main(["catalog", "show", "gb300", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["kind"] == "accelerators" and shown["accelerator_kind"] == "rack-scale"
+    assert shown["memory_gib"]["unit"] == "gib" and "memory_gb" not in shown  # the record under its one name
 
 
 # --- sliding-window attention (gpt-oss) ---------------------------------------------------------------
@@ -207,8 +209,8 @@ def test_kernel_honours_the_window_in_memory_and_attention(cat):
     win = predict("gpt-oss-120b", "h200", concurrency=8, catalog=cat, **kw)
     ful = predict("gpt-oss-120b", "h200", concurrency=8, catalog=cat_full, **kw)
     per_tok_layer = 2 * 8 * 64 * 2.0
-    assert ful["kv_per_sequence_per_gpu_gb"] * GIB == pytest.approx(36 * 32768 * per_tok_layer)
-    assert win["kv_per_sequence_per_gpu_gb"] * GIB == pytest.approx((18 * 32768 + 18 * 128) * per_tok_layer)
+    assert ful["kv_per_sequence_per_gpu_gib"] * GIB == pytest.approx(36 * 32768 * per_tok_layer)
+    assert win["kv_per_sequence_per_gpu_gib"] * GIB == pytest.approx((18 * 32768 + 18 * 128) * per_tok_layer)
     # more sequences fit, and each decode step reads less KV, so decode is faster at the same load
     assert win["max_concurrency"] > 1.9 * ful["max_concurrency"]
     assert win["decode_memory_s"] < ful["decode_memory_s"]
@@ -271,7 +273,7 @@ accelerators:
     vendor: nvidia
     family: hopper
     peak_dense_tflops: {bf16: {value: 989.4, source: datasheet, date: 2023-01}}
-    memory_gb: {value: 80, source: datasheet, date: 2023-01}
+    memory_gib: {value: 80, source: datasheet, date: 2023-01}
     memory_bw_gb_s: {value: 3350, source: datasheet, date: 2023-01}
     tdp_w: {value: 700, source: datasheet, date: 2023-01}
     scaleup_bw_gb_s: {value: 450, source: datasheet, date: 2023-01}
@@ -312,6 +314,72 @@ def test_bad_user_file_names_file_entry_and_field(tmp_path, body, expected):
         load_catalog(tmp_path)
     for piece in expected:
         assert piece in str(e.value)
+
+
+# --- accelerator memory: memory_gib, and memory_gb, its deprecated first name ------------------------------
+def _card(tmp_path, name, memory):
+    """A user catalog directory holding one accelerator whose memory is given by ``memory`` (YAML lines)."""
+    d = tmp_path / name
+    d.mkdir()
+    (d / "card.yaml").write_text(f"""
+accelerators:
+  - slug: my-card
+    name: My card
+    vendor: nvidia
+    family: hopper
+    peak_dense_tflops: {{bf16: {{value: 400, assumption: spec sheet}}, fp8: {{value: 800, assumption: spec sheet}}}}
+{memory}
+    memory_bw_gb_s: {{value: 2000, unit: gb_s, assumption: spec sheet}}
+    tdp_w: {{value: 500, unit: w, assumption: spec sheet}}
+    scaleup_bw_gb_s: {{value: 400, unit: gb_s, assumption: spec sheet}}
+    scaleup_domain_gpus: {{value: 8, unit: gpus, assumption: spec sheet}}
+    purchase_price_usd: {{value: 15000, unit: usd, assumption: invoice}}
+""")
+    return d
+
+
+def test_shipped_catalog_names_memory_in_gib():
+    from pathlib import Path
+
+    import inferonomics.catalog
+
+    text = (Path(inferonomics.catalog.__file__).with_name("data") / "accelerators.yaml").read_text(encoding="utf-8")
+    body = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    assert sum("memory_gib:" in ln for ln in body) == text.count("\n  - slug:") > 20
+    assert not any("memory_gb:" in ln for ln in body)
+
+
+def test_deprecated_memory_gb_loads_as_the_same_gib(tmp_path):
+    new = load_catalog(_card(tmp_path, "new", "    memory_gib: {value: 72, unit: gib, assumption: spec sheet}"))
+    old = load_catalog(_card(tmp_path, "old", "    memory_gb: {value: 72, unit: gib, assumption: spec sheet}"))
+    a_new, a_old = new.accelerator("my-card"), old.accelerator("my-card")
+    assert a_old == a_new and a_old.memory_gib.value == 72 and a_old.memory_gib.unit == "gib"
+    assert a_old.memory_gb == a_old.memory_gib  # the deprecated attribute reads the same record
+    assert "memory_gb" not in a_old.model_dump()
+    kw = {"gpus": 1, "weights": "fp8", "isl": 2048, "osl": 512, "concurrency": None}
+    p_new = predict("llama-3.1-8b", "my-card", catalog=new, **kw)
+    p_old = predict("llama-3.1-8b", "my-card", catalog=old, **kw)
+    assert p_old == p_new
+    # the KV budget is 72 GiB x utilization - weights - reserve: the most sequences that fit follows from it
+    budget = (72 * new.const("gpu_memory_utilization") - new.const("memory_reserve_gb")) * GIB
+    seqs = (budget - p_new["weights_per_gpu_gib"] * GIB) // (p_new["kv_per_sequence_per_gpu_gib"] * GIB)
+    assert p_new["max_concurrency"] == min(seqs, new.const("max_batch_per_rank"))
+
+
+def test_both_memory_names_is_an_error_naming_both(tmp_path):
+    d = _card(tmp_path, "both", "    memory_gib: {value: 72, assumption: a}\n    memory_gb: {value: 80, assumption: b}")
+    with pytest.raises(CatalogFileError) as e:
+        load_catalog(d)
+    msg = str(e.value)
+    for piece in ("card.yaml", "'my-card'", "memory_gib", "memory_gb", "deprecated", "72", "80"):
+        assert piece in msg, (piece, msg)
+
+
+def test_a_bad_deprecated_memory_gb_is_blamed_on_the_name_written(tmp_path):
+    with pytest.raises(CatalogFileError, match=r"field 'memory_gb': .*\(GiB\).*got 0"):
+        load_catalog(_card(tmp_path, "zero", "    memory_gb: {value: 0, assumption: a}"))
+    with pytest.raises(CatalogFileError, match=r"field 'memory_gib': missing"):
+        load_catalog(_card(tmp_path, "none", ""))
 
 
 def test_missing_user_dir_is_a_clear_error(tmp_path):

@@ -48,7 +48,7 @@ def test_records_have_the_schema_methods(cat):
         if isinstance(obj, schema.Accelerator):
             for dt in (*schema.DTYPES, "q4_0"):
                 assert rec.peak_tflops(dt) == obj.peak_tflops(dt)
-            assert rec.memory_gb.provenance == obj.memory_gb.provenance
+            assert rec.memory_gib.provenance == obj.memory_gib.provenance
         if isinstance(obj, schema.ApiPrice):
             assert (rec.key, rec.context_range_tokens) == (obj.key, obj.context_range_tokens)
     tiered = [p for p in cat.api_prices.values() if p.context_tier]
@@ -62,7 +62,7 @@ def test_records_have_the_schema_methods(cat):
 def test_records_are_immutable_values(cat):
     acc = cat.accelerator("h100-sxm")
     with pytest.raises(AttributeError, match="immutable"):
-        acc.tdp_w = acc.memory_gb
+        acc.tdp_w = acc.memory_gib
     with pytest.raises(AttributeError):
         del acc.slug
     cheaper = acc.model_copy(update={"notes": "a copy"})
@@ -72,7 +72,7 @@ def test_records_are_immutable_values(cat):
         acc.model_copy(update={"memory": 1})
     assert pickle.loads(pickle.dumps(acc)) == acc
     assert copy.deepcopy(cat.model("deepseek-v3")) == cat.model("deepseek-v3")
-    s = acc.memory_gb
+    s = acc.memory_gib
     assert hash(s) == hash(copy.copy(s)) and {s: 1}[copy.deepcopy(s)] == 1
     assert isinstance(s, records.SourcedMethods) and not isinstance(s, schema.Sourced)
 

@@ -46,7 +46,7 @@ def test_every_unit_in_the_shipped_catalog_and_ledger_is_in_the_vocabulary():
 
 def test_memory_is_in_gib_and_bandwidth_in_gb_s(cat):
     for slug, a in cat.accelerators.items():
-        assert a.memory_gb.unit == "gib", slug
+        assert a.memory_gib.unit == "gib", slug
         assert a.memory_bw_gb_s.unit == a.scaleup_bw_gb_s.unit == "gb_s", slug
         assert a.tdp_w.unit == "w", slug
         assert {v.unit for v in a.peak_dense_tflops.values()} <= {"tflops", "tops"}, slug
@@ -69,7 +69,7 @@ accelerators:
     vendor: acme
     family: hopper
     peak_dense_tflops: {{bf16: {{value: 100, unit: tflops, assumption: spec sheet}}}}
-    memory_gb: {{value: 24, unit: gib, assumption: spec sheet}}
+    memory_gib: {{value: 24, unit: gib, assumption: spec sheet}}
     memory_bw_gb_s: {{value: 900, unit: gb_s, assumption: spec sheet}}
     tdp_w: {{value: 300, unit: {unit}, assumption: spec sheet}}
     scaleup_bw_gb_s: {{value: 32, unit: gb_s, assumption: spec sheet}}
@@ -203,4 +203,4 @@ def test_cached_records_keep_the_units(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / "catalog-records").glob("*.json"))  # validated once, stored
     again = load_catalog(user)  # read back from the cache, without pydantic
     assert again.accelerator("my-card") == first.accelerator("my-card")
-    assert again.accelerator("my-card").tdp_w.unit == "w" and again.accelerator("h100-sxm").memory_gb.unit == "gib"
+    assert again.accelerator("my-card").tdp_w.unit == "w" and again.accelerator("h100-sxm").memory_gib.unit == "gib"

@@ -12,7 +12,8 @@ from inferonomics.perf import sweep
 
 PERF_KEYS = {
     "output_tokens_per_s", "output_tokens_per_s_per_gpu", "input_tokens_per_s", "ttft_s", "tpot_s",
-    "concurrency", "memory_per_gpu_gb", "fits",
+    "concurrency", "memory_per_gpu_gib", "fits",
+    "memory_per_gpu_gb",  # the deprecated name of memory_per_gpu_gib, kept for scripts
 }
 COST_KEYS = PERF_KEYS | {"usd_per_gpu_hour", "usd_per_mtok_output", "usd_per_mtok_input", "breakdown_usd_per_gpu_hour"}
 BASE = ["--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "4", "--weights", "fp8", "--isl", "1000",
@@ -32,6 +33,8 @@ def test_perf_json(capsys):
     assert PERF_KEYS <= set(d)
     assert d["fits"] is True and d["concurrency"] == 32
     assert d["output_tokens_per_s_per_gpu"] == pytest.approx(d["output_tokens_per_s"] / 4)
+    for name in ("memory_per_gpu", "weights_per_gpu", "kv_per_sequence_per_gpu"):
+        assert d[f"{name}_gb"] == d[f"{name}_gib"] > 0, name  # the GiB figure and its deprecated alias
 
 
 def test_max_throughput_beats_fixed_concurrency(capsys):
@@ -64,6 +67,7 @@ def test_frontier_csv(tmp_path, capsys):
     assert len(pts) > 5
     lines = f.read_text().splitlines()
     assert len(lines) == len(pts) + 1 and "output_tokens_per_s_per_user" in lines[0]
+    assert all(p["memory_per_gpu_gib"] == p["memory_per_gpu_gb"] > 0 for p in pts)  # GiB and its deprecated alias
 
 
 def test_catalog_commands(capsys):

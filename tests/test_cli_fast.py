@@ -1,6 +1,7 @@
 """The short way through the command line (inferonomics.cli._fast): a well-formed core command hands the
 domain function exactly what Typer would; anything else is left to Typer, which prints what it always did."""
 
+import json
 import subprocess
 import sys
 
@@ -136,6 +137,8 @@ def test_a_prediction_imports_neither_typers_converters_nor_pydantic(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stderr.strip() == "0 []"
     assert '"output_tokens_per_s_per_gpu"' in out.stdout
+    d = json.loads(out.stdout)  # the GiB figures under their names and their deprecated _gb aliases
+    assert d["memory_per_gpu_gib"] == d["memory_per_gpu_gb"] > d["weights_per_gpu_gib"] == d["weights_per_gpu_gb"] > 0
 
 
 def test_every_command_is_registered_for_help_and_the_other_commands():

@@ -607,7 +607,7 @@ def test_generated_catalog_records_are_valid_or_refused_by_field(changes):
         assert any(_needle(p) in msg for p in changes), msg
         return
     acc = out["accelerators"]["h100-sxm"]
-    for name in ("memory_gb", "memory_bw_gb_s", "tdp_w", "purchase_price_usd", "rental_usd_per_gpu_hour"):
+    for name in ("memory_gib", "memory_bw_gb_s", "tdp_w", "purchase_price_usd", "rental_usd_per_gpu_hour"):
         v = getattr(acc, name).value
         assert math.isfinite(v) and v >= 0 and (v > 0 or name in ("purchase_price_usd", "rental_usd_per_gpu_hour"))
     eff = out["efficiency"]["hopper"]

@@ -65,9 +65,9 @@ def test_prefill_is_two_flops_per_parameter_per_token_plus_attention(cat):
 def test_tp_wider_than_kv_heads_replicates_kv(cat):
     a8 = predict("llama-3.1-70b", "h100-sxm", gpus=8, tp=8, weights="fp8", isl=1000, osl=1000, concurrency=8, catalog=cat)
     a16 = predict("llama-3.1-70b", "h100-sxm", gpus=16, tp=16, weights="fp8", isl=1000, osl=1000, concurrency=8, catalog=cat)
-    assert a16["kv_per_sequence_per_gpu_gb"] == pytest.approx(a8["kv_per_sequence_per_gpu_gb"])
+    assert a16["kv_per_sequence_per_gpu_gib"] == pytest.approx(a8["kv_per_sequence_per_gpu_gib"])
     a4 = predict("llama-3.1-70b", "h100-sxm", gpus=4, tp=4, weights="fp8", isl=1000, osl=1000, concurrency=8, catalog=cat)
-    assert a4["kv_per_sequence_per_gpu_gb"] == pytest.approx(2 * a8["kv_per_sequence_per_gpu_gb"])
+    assert a4["kv_per_sequence_per_gpu_gib"] == pytest.approx(2 * a8["kv_per_sequence_per_gpu_gib"])
 
 
 def test_memory_tight_deployment_still_serves_with_a_small_pool(cat):
@@ -144,6 +144,41 @@ def test_sweep_marks_invalid_and_unfit_rows_instead_of_raising(cat):
     ok = df[(df.gpus == 4) & (df.tp == 4)]
     assert ok["fits"].all() and np.isfinite(ok["output_tokens_per_s"]).all()
     assert df.loc[~df.fits, "output_tokens_per_s"].isna().all()
+
+
+def test_memory_outputs_are_gib_with_their_deprecated_gb_aliases(cat):
+    from inferonomics.perf import DEPRECATED_OUTPUTS, OUTPUTS
+
+    assert DEPRECATED_OUTPUTS == {f"{k}_gb": f"{k}_gib" for k in
+                                  ("weights_per_gpu", "kv_per_sequence_per_gpu", "memory_per_gpu")}
+    assert set(DEPRECATED_OUTPUTS.values()) <= set(OUTPUTS) and not set(DEPRECATED_OUTPUTS) & set(OUTPUTS)
+    kw = {"gpus": 4, "weights": "fp8", "isl": 1000, "osl": 500, "catalog": cat}
+    r = predict("llama-3.1-70b", "h100-sxm", concurrency=32, **kw)
+    for old, new in DEPRECATED_OUTPUTS.items():
+        assert r[old] == r[new], old
+    # GiB by hand: one tp=4 instance holds its weights, the reserve (a GiB constant) and the running
+    # sequences' KV cache on each GPU
+    assert r["replicas"] == 1 and r["memory_per_gpu_gib"] == pytest.approx(
+        r["weights_per_gpu_gib"] + cat.const("memory_reserve_gb")
+        + r["running_concurrency"] * r["kv_per_sequence_per_gpu_gib"], rel=1e-12)
+    # sweep: the aliases are the same columns again, after every output (NaN where a row does not fit)
+    df = sweep("llama-3.1-70b", "h100-sxm", gpus=[1, 4], weights=["fp8", "bf16"], concurrency=[8.0, 32.0],
+               isl=1000, osl=500, catalog=cat)  # bf16 on one GPU does not fit
+    assert list(df.columns[-len(DEPRECATED_OUTPUTS):]) == list(DEPRECATED_OUTPUTS)
+    assert (~df["fits"]).any() and df["fits"].any()
+    for old, new in DEPRECATED_OUTPUTS.items():
+        assert df[old].equals(df[new]), old
+    row = df[(df.gpus == 4) & (df.weights == "fp8") & (df.concurrency == 32)].iloc[0]
+    assert row["memory_per_gpu_gib"] == r["memory_per_gpu_gib"] and row["memory_per_gpu_gb"] == r["memory_per_gpu_gb"]
+    empty = sweep("llama-3.1-70b", "h100-sxm", concurrency=[], catalog=cat)
+    assert empty.empty and {"memory_per_gpu_gib", "memory_per_gpu_gb"} <= set(empty.columns)
+    # the kernel's hardware column keeps reading its deprecated name
+    from inferonomics.perf.api import _deployment, _scalar_inputs
+    from inferonomics.perf.kernel import evaluate
+
+    a, hw, s = _scalar_inputs(cat, _deployment("llama-3.1-70b", "h100-sxm", {"gpus": 4, "weights": "fp8", "isl": 1000, "osl": 500, "concurrency": 32.0}))
+    hw_old = {("memory_gb" if k == "memory_gib" else k): v for k, v in hw.items()}
+    assert "memory_gib" not in hw_old and evaluate(a, hw_old, s) == evaluate(a, hw, s)
 
 
 @pytest.mark.parametrize(

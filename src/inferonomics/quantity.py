@@ -33,8 +33,9 @@ Units vocabulary
 ----------------
 :data:`UNITS` maps each unit to what it means; money units start with their currency (``usd``, ``cny``:
 a catalog record in yuan says ``cny_per_server`` and ``currency: CNY``).  ``gib`` (2^30 bytes) and
-``gb`` (10^9 bytes) are different units: the catalog's ``memory_gb`` of an accelerator is in GiB (the
-perf model multiplies it by 2^30), as vendors' "80 GB" for an H100 means 80 GiB of HBM.
+``gb`` (10^9 bytes) are different units: the catalog's ``memory_gib`` of an accelerator is in GiB (the
+perf model multiplies it by 2^30), as vendors' "80 GB" for an H100 means 80 GiB of HBM.  Its deprecated
+name ``memory_gb`` still loads (the same GiB value).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ UNITS: dict[str, str] = {
     "fte": "full-time people",
     "w": "watts",
     "kw": "kilowatts",
-    "gib": "gibibytes (2^30 bytes): accelerator memory (the catalog's memory_gb is in GiB)",
+    "gib": "gibibytes (2^30 bytes): accelerator memory (the catalog's memory_gib)",
     "gb": "gigabytes (10^9 bytes)",
     "gb_s": "gigabytes (10^9 bytes) per second",
     "tflops": "10^12 floating-point operations per second",

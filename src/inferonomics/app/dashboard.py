@@ -220,14 +220,14 @@ def page_cost() -> None:
     c[2].metric(L_USD_HOUR, fmt_usd(r["usd_per_gpu_hour"]))
     c[3].metric(L_USD_ALL_IN, fmt_usd(r["usd_per_mtok_output_all_in"]),
                 help="All GPU time charged to output tokens (input tokens free).")
-    c[4].metric("GiB per GPU", sig(r["memory_per_gpu_gb"]),
-                help=f"Memory used per GPU. Weights {sig(r['weights_per_gpu_gb'])} GiB; at most {fmt_count(r['max_concurrency'])} requests "
+    c[4].metric("GiB per GPU", sig(r["memory_per_gpu_gib"]),
+                help=f"Memory used per GPU. Weights {sig(r['weights_per_gpu_gib'])} GiB; at most {fmt_count(r['max_concurrency'])} requests "
                      "fit in memory.")
 
     tab_f, tab_tco, tab_all = st.tabs(["Throughput vs interactivity", "TCO line items", "All figures"])
     with tab_f:
         cols = ["concurrency", "output_tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "output_tokens_per_s",
-                "ttft_s", "tpot_s", "memory_per_gpu_gb"]
+                "ttft_s", "tpot_s", "memory_per_gpu_gib"]
         here = pd.DataFrame([{k: r[k] for k in cols}])
         tip = [alt.Tooltip(k, format=",.4~g", title=label(k)) for k in cols]
         x = alt.X("output_tokens_per_s_per_user:Q", title="output tokens/s per user (interactivity)",

@@ -45,6 +45,11 @@ class SourcedMethods:
 
 
 class AcceleratorMethods:
+    @property
+    def memory_gb(self):
+        """Deprecated name of ``memory_gib`` (the same record: the memory always was in GiB)."""
+        return self.memory_gib
+
     def rental_price(self, field: str = "gpu"):
         """The rental price, or a :class:`NoRentalPriceError` naming the accelerator when it has none."""
         if self.rental_usd_per_gpu_hour is None:

@@ -12,7 +12,7 @@ import datetime as _dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inferonomics.catalog.records import (  # noqa: F401 (the vocabularies live with the run-time records)
     ACCELERATOR_KINDS,
@@ -118,6 +118,15 @@ class Sourced(SourcedMethods, _Strict):
         return self
 
 
+# the accelerator memory field's first name: it always held GiB; a file that still uses it loads as memory_gib
+DEPRECATED_MEMORY_FIELD = "memory_gb"
+
+
+def _shown_value(v: object) -> str:
+    """A field's value as written, short: the number of a sourced mapping."""
+    return str(v.get("value", "{...}")) if isinstance(v, dict) else str(v)
+
+
 class Accelerator(AcceleratorMethods, _Strict):
     slug: str
     name: str
@@ -129,10 +138,12 @@ class Accelerator(AcceleratorMethods, _Strict):
         "workstation (desktop cards and machines), edge (embedded modules)",
     )
     peak_dense_tflops: dict[str, Sourced] = Field(description="dense peak per dtype, no sparsity")
-    memory_gb: Sourced = Field(
-        description="accelerator memory in GiB (2^30 bytes), whatever the name says: the perf model multiplies "
-        "it by 2^30, and HBM is sized in binary units (an H100's '80 GB' are five 16 GiB stacks); the vendor "
-        "figure is stored as it is published (unit gib in the quantity vocabulary)"
+    memory_gib: Sourced = Field(
+        validation_alias=AliasChoices("memory_gib", DEPRECATED_MEMORY_FIELD),
+        description="accelerator memory in GiB (2^30 bytes): the perf model multiplies it by 2^30, and HBM is "
+        "sized in binary units (an H100's '80 GB' are five 16 GiB stacks); the vendor figure is stored as it "
+        "is published (unit gib in the quantity vocabulary).  A file may still name it memory_gb, the "
+        "deprecated name it first had (same value, in GiB); giving both is an error",
     )
     memory_bw_gb_s: Sourced
     tdp_w: Sourced
@@ -150,7 +161,7 @@ class Accelerator(AcceleratorMethods, _Strict):
 
     _v_slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
     _v_tflops = field_validator("peak_dense_tflops")(_range(0, 1e6, "TFLOPS", lo_open=True))
-    _v_mem = field_validator("memory_gb")(_range(0, 1e5, "GiB", lo_open=True))
+    _v_mem = field_validator("memory_gib")(_range(0, 1e5, "GiB", lo_open=True))
     _v_bw = field_validator("memory_bw_gb_s")(_range(0, 1e6, "GB/s", lo_open=True))
     _v_tdp = field_validator("tdp_w")(_range(0, 1e6, "W", lo_open=True))
     _v_net = field_validator("scaleup_bw_gb_s", "scaleout_bw_gb_s")(_range(0, 1e6, "GB/s"))
@@ -158,6 +169,17 @@ class Accelerator(AcceleratorMethods, _Strict):
     _v_price = field_validator("purchase_price_usd")(_range(0, 1e9, "USD"))
     _v_rent = field_validator("rental_usd_per_gpu_hour")(_range(0, 1e4, "USD per GPU-hour"))
     _v_srv = field_validator("server_overhead_w")(_range(0, 1e6, "W"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_memory_name(cls, data):
+        if isinstance(data, dict) and "memory_gib" in data and DEPRECATED_MEMORY_FIELD in data:
+            raise ValueError(
+                f"{DEPRECATED_MEMORY_FIELD}: is the deprecated name of memory_gib (both in GiB); give memory_gib "
+                f"only, not both memory_gib ({_shown_value(data['memory_gib'])}) and {DEPRECATED_MEMORY_FIELD} "
+                f"({_shown_value(data[DEPRECATED_MEMORY_FIELD])})"
+            )
+        return data
 
     @field_validator("peak_dense_tflops")
     @classmethod

@@ -67,8 +67,8 @@ PERF_ROWS = [
     ("running_concurrency", "running concurrency"),
     ("max_concurrency", "max concurrency that fits"),
     ("replicas", "replicas"),
-    ("memory_per_gpu_gb", "memory per GPU (GiB)"),
-    ("weights_per_gpu_gb", "weights per GPU (GiB)"),
+    ("memory_per_gpu_gib", "memory per GPU (GiB)"),
+    ("weights_per_gpu_gib", "weights per GPU (GiB)"),
     ("decode_step_s", "decode step (s)"),
     ("prefill_s", "prefill of one prompt (s)"),
     ("decode_memory_bound", "decode memory-bound"),
@@ -154,14 +154,16 @@ def result(r: dict, as_json: bool, kind: str) -> None:
     console.print(t)
 
 
-def _points(df, cols: list[str], labels: dict[str, str], title: str, as_json: bool, csv: str | None) -> None:
-    """Operating points: all columns to ``csv``, the shown ones as JSON or as a table for people."""
+def _points(df, cols: list[str], labels: dict[str, str], title: str, as_json: bool, csv: str | None,
+            json_extra: list[str] = ()) -> None:
+    """Operating points: all columns to ``csv``, the shown ones (and ``json_extra``) as JSON or the shown ones
+    as a table for people."""
     if csv:
         from inferonomics.io import write_text_atomic
 
         write_text_atomic(csv, df.to_csv(index=False))
     if as_json:
-        print_json({"points": df[cols].to_dict(orient="records"), "csv": csv})
+        print_json({"points": df[[*cols, *json_extra]].to_dict(orient="records"), "csv": csv})
         return
     frame_table(df, title, cols, labels)
     if csv:
@@ -170,11 +172,12 @@ def _points(df, cols: list[str], labels: dict[str, str], title: str, as_json: bo
 
 def frontier(df, as_json: bool, csv: str | None) -> None:
     cols = ["concurrency", "output_tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "output_tokens_per_s",
-            "ttft_s", "tpot_s", "memory_per_gpu_gb"]
+            "ttft_s", "tpot_s", "memory_per_gpu_gib"]
     labels = {"concurrency": "requests\nin flight", "output_tokens_per_s_per_user": "output tok/s\nper user",
               "output_tokens_per_s_per_gpu": "output tok/s\nper GPU", "output_tokens_per_s": "output tok/s\nall GPUs",
-              "ttft_s": "time to\nfirst token", "tpot_s": "time per\ntoken", "memory_per_gpu_gb": "memory per\nGPU (GiB)"}
-    _points(df, cols, labels, "Frontier: " + _title(df.iloc[0].to_dict()), as_json, csv)
+              "ttft_s": "time to\nfirst token", "tpot_s": "time per\ntoken", "memory_per_gpu_gib": "memory per\nGPU (GiB)"}
+    _points(df, cols, labels, "Frontier: " + _title(df.iloc[0].to_dict()), as_json, csv,
+            json_extra=["memory_per_gpu_gb"])  # the deprecated name of memory_per_gpu_gib, in JSON only
 
 
 def pd_table(df, as_json: bool, csv: str | None) -> None:
@@ -190,7 +193,7 @@ def pd_table(df, as_json: bool, csv: str | None) -> None:
 
 CATALOG_LABELS = {
     "slug": "slug", "kind": "kind", "family": "family", "bf16_tflops": "BF16 TFLOPS", "fp8_tflops": "FP8 TFLOPS",
-    "memory_gb": "memory GiB", "memory_bw_gb_s": "memory GB/s", "tdp_w": "TDP W", "purchase_price_usd": "price $",
+    "memory_gib": "memory GiB", "memory_bw_gb_s": "memory GB/s", "tdp_w": "TDP W", "purchase_price_usd": "price $",
     "rental_usd_per_gpu_hour": "rent $/GPU-h", "layers": "layers", "hidden": "hidden", "heads": "heads",
     "kv_heads": "KV heads", "attention": "attention", "experts": "experts", "total_params_b": "params bn",
     "active_params_b": "active bn", "max_context": "max context", "currency": "currency",
@@ -212,9 +215,10 @@ def catalog_list(kind: str, as_json: bool) -> None:
             rows.append({
                 "slug": slug, "name": r.name, "kind": r.kind, "family": r.family,
                 "bf16_tflops": r.peak_tflops("bf16"), "fp8_tflops": r.peak_tflops("fp8"),
-                "memory_gb": r.memory_gb.value, "memory_bw_gb_s": r.memory_bw_gb_s.value, "tdp_w": r.tdp_w.value,
+                "memory_gib": r.memory_gib.value, "memory_bw_gb_s": r.memory_bw_gb_s.value, "tdp_w": r.tdp_w.value,
                 "purchase_price_usd": r.purchase_price_usd.value,
                 "rental_usd_per_gpu_hour": r.rental_usd_per_gpu_hour.value if r.rental_usd_per_gpu_hour else None,
+                "memory_gb": r.memory_gib.value,  # deprecated name of memory_gib (JSON only)
             })
         elif kind == "models":
             from inferonomics.perf.arch import active_params, total_params
@@ -238,7 +242,7 @@ def catalog_list(kind: str, as_json: bool) -> None:
     import pandas as pd
 
     # the full name is in --json and `catalog show`; the table keeps the slug whole
-    frame_table(pd.DataFrame(rows).drop(columns=["name"], errors="ignore"), f"{kind} ({len(rows)})",
+    frame_table(pd.DataFrame(rows).drop(columns=["name", "memory_gb"], errors="ignore"), f"{kind} ({len(rows)})",
                 labels=CATALOG_LABELS)
 
 

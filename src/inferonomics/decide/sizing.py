@@ -18,7 +18,8 @@ CONCURRENCY_LEVELS = tuple(float(c) for c in np.unique(np.round(np.geomspace(1, 
 
 CAPACITY_COLUMNS = [
     "model", "gpu", "weights", "gpus_per_instance", "tp", "ep", "concurrency", "output_tokens_per_s",
-    "input_tokens_per_s", "requests_per_s", "ttft_s", "tpot_s", "memory_per_gpu_gb", "prefill_time_share",
+    "input_tokens_per_s", "requests_per_s", "ttft_s", "tpot_s", "memory_per_gpu_gib", "prefill_time_share",
+    "memory_per_gpu_gb",  # deprecated name of memory_per_gpu_gib (the same GiB), kept for compatibility
 ]
 
 
@@ -118,8 +119,8 @@ def capacity_table(
         "concurrency": best["concurrency"], "output_tokens_per_s": best["output_tokens_per_s"],
         "input_tokens_per_s": best["input_tokens_per_s"],
         "requests_per_s": best["output_tokens_per_s"] / osl,
-        "ttft_s": best["ttft_s"], "tpot_s": best["tpot_s"], "memory_per_gpu_gb": best["memory_per_gpu_gb"],
-        "prefill_time_share": best["prefill_time_share"],
+        "ttft_s": best["ttft_s"], "tpot_s": best["tpot_s"], "memory_per_gpu_gib": best["memory_per_gpu_gib"],
+        "prefill_time_share": best["prefill_time_share"], "memory_per_gpu_gb": best["memory_per_gpu_gib"],
     })
     return out[CAPACITY_COLUMNS]
 

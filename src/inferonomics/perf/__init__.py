@@ -8,7 +8,7 @@ from inferonomics.perf.arch import (
     kv_bytes_per_token,
     total_params,
 )
-from inferonomics.perf.kernel import OUTPUTS, evaluate
+from inferonomics.perf.kernel import DEPRECATED_OUTPUTS, OUTPUTS, evaluate
 
 __all__ = [
     "Deployment",
@@ -17,6 +17,7 @@ __all__ = [
     "frontier",
     "evaluate",
     "OUTPUTS",
+    "DEPRECATED_OUTPUTS",
     "arch_columns",
     "total_params",
     "active_params",

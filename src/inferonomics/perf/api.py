@@ -12,7 +12,15 @@ from inferonomics.catalog.records import KV_DTYPES, WEIGHT_DTYPES
 from inferonomics.errors import DoesNotFitError, InputError, UnknownNameError
 from inferonomics.perf import arch as _arch
 from inferonomics.perf import hardware as _hw
-from inferonomics.perf.kernel import GIB, OUTPUTS, evaluate, evaluate_scalar
+from inferonomics.perf.kernel import (
+    DEPRECATED_OUTPUTS,
+    GIB,
+    OUTPUT_COLUMNS,
+    OUTPUTS,
+    evaluate,
+    evaluate_scalar,
+    with_deprecated,
+)
 
 # continuous: in-flight batching with chunked prefill (vLLM, SGLang, TensorRT-LLM serving);
 # static: a fixed batch that starts and ends together (offline latency benchmarks).
@@ -405,14 +413,14 @@ def _deployment(model: str, gpu: str, kw: dict) -> Deployment:
 
 def _does_not_fit(cat: Catalog, d: Deployment, row: dict) -> DoesNotFitError:
     acc = cat.accelerator(d.gpu)
-    avail = acc.memory_gb.value * cat.const("gpu_memory_utilization") - cat.const("memory_reserve_gb")
+    avail = acc.memory_gib.value * cat.const("gpu_memory_utilization") - cat.const("memory_reserve_gb")
     par = (f"prefill {d.prefill_gpus} GPUs tp={d.prefill_tp} ep={d.prefill_ep}, decode {d.decode_gpus} GPUs "
            f"tp={d.tp} ep={d.ep}" if d.disaggregated else f"tp={d.tp}, pp={d.pp}, ep={d.ep}")
     return DoesNotFitError(
         "deployment",
         f"{d.model} {d.weights} on {d.gpus}x {d.gpu} ({par})",
-        f"it needs {row['weights_per_gpu_gb']:.1f} GiB of weights per GPU plus "
-        f"{row['kv_per_sequence_per_gpu_gb']:.2f} GiB of KV cache for one {d.isl + d.osl}-token sequence, "
+        f"it needs {row['weights_per_gpu_gib']:.1f} GiB of weights per GPU plus "
+        f"{row['kv_per_sequence_per_gpu_gib']:.2f} GiB of KV cache for one {d.isl + d.osl}-token sequence, "
         f"and {avail:.1f} GiB per GPU is usable",
         "Use more GPUs per instance (--tp/--pp/--ep), a smaller precision (--weights fp8/int4) or a "
         "shorter context.",
@@ -461,7 +469,7 @@ def predict(
     if not row["fits"]:
         raise _does_not_fit(cat, d, row)
     out = dict(d.__dict__)  # the fields, in order (all immutable: no deep copy needed)
-    out.update(row)
+    out.update(with_deprecated(row))
     if d.mtp_accept_rate is None:
         out["mtp_accept_rate"] = cat.const("mtp_accept_rate") if d.mtp_tokens else 0.0
     out["max_tpot_s"] = max_tpot_s
@@ -540,7 +548,7 @@ def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
     # every field is an axis: the given ones in the order given (that is the row order), then the defaults
     g = _Grid({**given, **{k: [v] for k, v in _DEP_DEFAULTS.items() if k not in given}})
     if g.size == 0:  # an empty axis: no configurations
-        return pd.DataFrame({k: [] for k in dict.fromkeys([*_DEP_FIELDS, *OUTPUTS])})
+        return pd.DataFrame({k: [] for k in dict.fromkeys([*_DEP_FIELDS, *OUTPUT_COLUMNS])})
     col = _columns(cat)
 
     # --- fields that other fields imply (tp, kv, tbo, ...): resolved once per combination of the fields
@@ -611,6 +619,7 @@ def sweep(model, gpu, *, catalog: Catalog | None = None, **axes):
             cols[k] = g.flat(_column(g.values[k]).reshape(g.sparse_shape([k])))
     for k in OUTPUTS:
         cols[k] = g.flat(r[k])
+    with_deprecated(cols)  # the deprecated _gb names of the GiB outputs: the same columns again
     return pd.DataFrame(cols)
 
 
@@ -760,9 +769,9 @@ def pd_ratios(
     _check(cat, deps[0])
     r = _rows(cat, deps)
     df = pd.DataFrame({"prefill_gpus": [x.prefill_gpus for x in deps], "decode_gpus": [x.decode_gpus for x in deps]})
-    for k in OUTPUTS:
+    for k in OUTPUT_COLUMNS:
         if k not in ("prefill_gpus", "decode_gpus"):
-            df[k] = r[k]
+            df[k] = r[DEPRECATED_OUTPUTS.get(k, k)]
     ok = _meets(df, max_tpot_s, max_ttft_s)
     df = df[ok]
     if df.empty:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 HW_COLUMNS = (
     "peak_gemm_tflops",
     "peak_attn_tflops",
-    "memory_gb",
+    "memory_gib",
     "memory_bw_gb_s",
     "scaleup_bw_gb_s",
     "scaleup_domain_gpus",
@@ -119,7 +119,7 @@ def hw_columns(cat: Catalog, acc: Accelerator, weights: str, engine: str = "gene
     cols = {
         "peak_gemm_tflops": acc.peak_tflops(gemm),
         "peak_attn_tflops": acc.peak_tflops("bf16"),
-        "memory_gb": acc.memory_gb.value,
+        "memory_gib": acc.memory_gib.value,
         "memory_bw_gb_s": acc.memory_bw_gb_s.value,
         "scaleup_bw_gb_s": acc.scaleup_bw_gb_s.value,
         "scaleup_domain_gpus": acc.scaleup_domain_gpus.value,

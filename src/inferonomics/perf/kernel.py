@@ -55,12 +55,12 @@ OUTPUTS = (
     "fits",
     "replicas",
     "instance_gpus",
-    "weights_per_gpu_gb",
-    "kv_per_sequence_per_gpu_gb",
+    "weights_per_gpu_gib",
+    "kv_per_sequence_per_gpu_gib",
     "max_concurrency",
     "concurrency",
     "running_concurrency",
-    "memory_per_gpu_gb",
+    "memory_per_gpu_gib",
     "decode_step_s",
     "decode_compute_s",
     "decode_memory_s",
@@ -87,6 +87,24 @@ OUTPUTS = (
     "prefill_utilization",
     "kv_transfer_s",
 )
+
+# Deprecated output names -> the output they repeat.  These figures are GiB (2^30 bytes) and were first
+# named ``_gb``; the API keeps the old names as aliases with the same values, after the outputs.
+DEPRECATED_OUTPUTS = {
+    "weights_per_gpu_gb": "weights_per_gpu_gib",
+    "kv_per_sequence_per_gpu_gb": "kv_per_sequence_per_gpu_gib",
+    "memory_per_gpu_gb": "memory_per_gpu_gib",
+}
+# Every column of a result: the outputs, then the deprecated aliases.
+OUTPUT_COLUMNS = OUTPUTS + tuple(DEPRECATED_OUTPUTS)
+
+
+def with_deprecated(row: dict) -> dict:
+    """``row`` (a kernel result) with the deprecated output names added, each the same value as its output."""
+    for old, new in DEPRECATED_OUTPUTS.items():
+        row[old] = row[new]
+    return row
+
 
 # Serving inputs with their defaults (a caller may leave any of them out).
 SERVING_DEFAULTS = {
@@ -436,7 +454,7 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
     """Evaluate configurations.
 
     ``a``: architecture columns (see ``arch.ARCH_COLUMNS``).
-    ``hw``: ``peak_gemm_tflops`` (at the weights' compute dtype), ``peak_attn_tflops``, ``memory_gb``,
+    ``hw``: ``peak_gemm_tflops`` (at the weights' compute dtype), ``peak_attn_tflops``, ``memory_gib``,
     ``memory_bw_gb_s``, ``scaleup_bw_gb_s``, ``scaleup_domain_gpus``, ``scaleout_bw_gb_s``,
     ``prefill_compute_eff``, ``decode_compute_eff``, ``memory_bw_eff``, ``step_overhead_s``,
     ``layer_overhead_s``, ``prefill_layer_overhead_s``, ``comm_latency_s``, ``moe_expert_eff`` and
@@ -537,6 +555,8 @@ def evaluate_scalar(a: dict, hw: dict, s: dict) -> dict:
 def _evaluate(a, hw, s, xp):
     s = _inputs(s)
     hw = {**HW_DEFAULTS, **hw}
+    if "memory_gib" not in hw and "memory_gb" in hw:  # the column's deprecated name (the same GiB)
+        hw["memory_gib"] = hw["memory_gb"]
     disagg = xp.f(s["disagg"]) > 0
     if not xp.any(disagg):
         return _colocated(a, hw, s, xp)
@@ -550,7 +570,7 @@ def _evaluate(a, hw, s, xp):
 def _memory(inst, hw, s, isl, osl):
     xp = inst.xp
     kv_seq_b = kv_context_tokens(inst.a, isl + osl, xp) * inst.lps * inst.kv_tok_layer_gpu  # windows honoured
-    budget_b = hw["memory_gb"] * GIB * s["gpu_memory_utilization"] - inst.weights_b - s["reserve_gb"] * GIB
+    budget_b = hw["memory_gib"] * GIB * s["gpu_memory_utilization"] - inst.weights_b - s["reserve_gb"] * GIB
     seqs_rank = xp.floor(xp.maximum(budget_b, 0.0) / kv_seq_b)
     fits = inst.valid & (seqs_rank >= 1)
     seqs_rank = xp.minimum(seqs_rank, s["max_batch_per_rank"])
@@ -654,12 +674,12 @@ def _colocated(a, hw, s, xp):
         "fits": fits,
         "replicas": xp.where(valid, replicas, nan),
         "instance_gpus": inst.inst,
-        "weights_per_gpu_gb": xp.where(valid, inst.weights_b / GIB, nan),
-        "kv_per_sequence_per_gpu_gb": xp.where(valid, kv_seq_b / GIB, nan),
+        "weights_per_gpu_gib": xp.where(valid, inst.weights_b / GIB, nan),
+        "kv_per_sequence_per_gpu_gib": xp.where(valid, kv_seq_b / GIB, nan),
         "max_concurrency": m(cmax_inst * replicas),
         "concurrency": m(c_inst * replicas),
         "running_concurrency": m(running * replicas),
-        "memory_per_gpu_gb": m(mem_used / GIB),
+        "memory_per_gpu_gib": m(mem_used / GIB),
         "decode_step_s": m(decode_step),
         "decode_compute_s": m(pp * dec_comp),
         "decode_memory_s": m(pp * dec_mem),
@@ -781,12 +801,12 @@ def _disaggregated(a, hw, s, xp):
         "fits": fits,
         "replicas": xp.where(valid, units, nan),
         "instance_gpus": unit,
-        "weights_per_gpu_gb": xp.where(valid, xp.maximum(dec.weights_b, pre.weights_b) / GIB, nan),
-        "kv_per_sequence_per_gpu_gb": xp.where(valid, kv_seq_b / GIB, nan),
+        "weights_per_gpu_gib": xp.where(valid, xp.maximum(dec.weights_b, pre.weights_b) / GIB, nan),
+        "kv_per_sequence_per_gpu_gib": xp.where(valid, kv_seq_b / GIB, nan),
         "max_concurrency": m(cmax_inst * dec_instances),
         "concurrency": m(c_inst * dec_instances),
         "running_concurrency": m(running * dec_instances),
-        "memory_per_gpu_gb": m(mem_used / GIB),
+        "memory_per_gpu_gib": m(mem_used / GIB),
         "decode_step_s": m(step_s),
         "decode_compute_s": m(dec.pp * comp),
         "decode_memory_s": m(dec.pp * mem),

@@ -232,7 +232,8 @@ LABELS: dict[str, str] = {
     "output_tokens_per_s_per_user": "Output tokens/s per user",
     "input_tokens_per_s": "Input tokens/s (deployment)",
     "ttft_s": "Time to first token", "tpot_s": "Time per output token", "e2e_latency_s": "End-to-end latency",
-    "memory_per_gpu_gb": "Memory per GPU (GiB)", "weights_per_gpu_gb": "Weights per GPU (GiB)",
+    "memory_per_gpu_gib": "Memory per GPU (GiB)", "weights_per_gpu_gib": "Weights per GPU (GiB)",
+    "memory_per_gpu_gb": "Memory per GPU (GiB)", "weights_per_gpu_gb": "Weights per GPU (GiB)",  # deprecated names
     "usd_per_gpu_hour": "$ per GPU-hour",
     "rent_usd_per_gpu_hour": "Rent, $ per GPU-hour", "own_usd_per_gpu_hour": "Own, $ per GPU-hour",
     "usd_per_mtok_output": "$ per M output tokens", "usd_per_mtok_input": "$ per M input tokens",

@@ -161,7 +161,7 @@ def section_assumptions(ctx: Context) -> Section:
         add("constant", name, "", c)
     for slug in sorted(ctx.used["accelerators"]):
         a = cat.accelerator(slug)
-        for fname in ("memory_gb", "memory_bw_gb_s", "tdp_w", "scaleup_bw_gb_s", "purchase_price_usd",
+        for fname in ("memory_gib", "memory_bw_gb_s", "tdp_w", "scaleup_bw_gb_s", "purchase_price_usd",
                       "rental_usd_per_gpu_hour"):
             if getattr(a, fname) is not None:
                 add("accelerator", slug, fname, getattr(a, fname))
