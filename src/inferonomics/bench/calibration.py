@@ -204,10 +204,11 @@ def calibrate_runs(
 OVERHEAD_TERMS = ("request_overhead_s", "prefill_overhead_s_per_token", "prefill_overhead_s_per_token_sq",
                   "decode_overhead_s_per_step", "decode_overhead_s_per_context_token", "request_finish_s",
                   "arrival_overhead_s", "step_overhead_s_per_waiting_request", "idle_start_s", "idle_start_tau_s",
-                  "decode_overhead_s_per_output_token")
-# terms a replica file may lack (files written before the terms existed): read as 0
+                  "decode_overhead_s_per_output_token", "open_loop_decode_factor")
+# terms a replica file may lack (files written before the terms existed): read as 0 (the factor as 1)
 OPTIONAL_TERMS = ("arrival_overhead_s", "step_overhead_s_per_waiting_request", "idle_start_s", "idle_start_tau_s",
-                  "decode_overhead_s_per_output_token")
+                  "decode_overhead_s_per_output_token", "open_loop_decode_factor")
+MIN_CLEAN_STREAMS = 20
 MIN_STALL_EVENTS = 5
 STALL_WINDOW = 8  # token gaps an arrival's work is looked for in (it spreads over a few)
 REPLICA_FORMAT = "inferonomics-replica/1"
@@ -356,6 +357,27 @@ def _idle_starts(runs: list[Run]) -> dict[str, np.ndarray]:
                 cols["idle_s"].append(r.start_s - last_end)
             last_end = max(last_end, r.end_s)
     return {k: np.asarray(v, float) for k, v in cols.items()}
+
+
+def open_loop_factor(runs: list[Run], per_token_s, finish_s: float, per_waiting_s: float) -> tuple[float | None, int]:
+    """How much slower a stream runs in open-loop traffic than the closed-loop fit says: the median, over
+    the streams of ``runs`` that no arrival interrupted (12 tokens or more), of the measured time from the
+    first token to the end less ``finish_s``, over ``per_token_s(input, output)`` x (output - 1) plus what
+    the requests waiting all along add (``per_waiting_s`` each per step).  Servers that rest between
+    requests run their streams a few percent slower than back to back (caches and threads cool); the
+    cause is not modelled, the figure is measured.  ``(None, n)`` with fewer than
+    :data:`MIN_CLEAN_STREAMS` such streams."""
+    ratios = []
+    for r, itl, marks, sends, firsts, _ in _streams(runs, 11):
+        if r.input_tokens is None or not r.output_tokens or np.any((sends > marks[0]) & (sends < marks[-1])):
+            continue
+        waiting = int(((sends < marks[0]) & (firsts > marks[-1])).sum())
+        o = float(r.output_tokens)
+        pred = (o - 1.0) * (per_token_s(float(r.input_tokens), o) + per_waiting_s * waiting)
+        ratios.append((r.end_s - marks[0] - finish_s) / pred)
+    if len(ratios) < MIN_CLEAN_STREAMS:
+        return None, len(ratios)
+    return float(np.median(ratios)), len(ratios)
 
 
 def idle_wake(idle_s: np.ndarray, excess_s: np.ndarray) -> tuple[float, float] | None:
@@ -513,8 +535,14 @@ def fit_replica(
     ii = idle["isl"]
     pf_i = np.array([m.prefill_one(x) for x in ii]) + a[0] + a[1] * ii + a[2] * ii**2
     wake = idle_wake(idle["idle_s"], idle["ttft_s"] - pf_i) or (0.0, 0.0)
+    # the decode speed of streams in open-loop traffic against the closed loop's
+    def per_token(i, o):
+        c = i + 0.5 * o
+        return m.decode_one(1, c) / m.tokens_per_step + d[0] + d[1] * c + d[3] * 0.5 * max(o - 2.0, 0.0)
+
+    factor, n_clean = open_loop_factor(overlapped, per_token, float(d[2]), per_waiting or 0.0)
     over = dict(zip(OVERHEAD_TERMS, [*map(float, a), *map(float, d[:3]), arrival, per_waiting or 0.0, *wake,
-                                     float(d[3])], strict=True))
+                                     float(d[3]), factor or 1.0], strict=True))
     notes = list(stage1["notes"])
     if stall["value_s"] is None:
         notes.append("arrival_overhead_s is 0: no run had requests arriving while another streamed and waiting "
@@ -538,6 +566,7 @@ def fit_replica(
         "arrival_stall": {"n_events": stall["n_events"], "n_baseline": stall["n_baseline"],
                           "runs": sorted(r.id for r in overlapped)},
         "waiting": {"n_gaps": len(sg["gap_s"]), "n_gaps_with_waiting": int((sg["waiting"] > 0).sum())},
+        "clean_streams": {"n_streams": n_clean},
         "idle_starts": {"n_requests": len(idle["isl"]),
                         "median_idle_s": float(np.median(idle["idle_s"])) if len(idle["isl"]) else None},
         "runs": sorted({str(x) for x in pts["run"]}),
@@ -567,6 +596,10 @@ def check_replica(doc: object, where: str = "replica") -> dict:
             if k in OPTIONAL_TERMS and k not in block:
                 continue
             v = block.get(k)
+            if k == "open_loop_decode_factor":
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.2 <= v <= 5.0:
+                    raise InputError(f"{where}.{sec}.{k}", v, "must be a factor from 0.2 to 5 (1: as in the closed loop)")
+                continue
             signed = k in ("request_overhead_s", "decode_overhead_s_per_step")  # corrections, may be negative
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or (v < 0 and not signed):
                 raise InputError(f"{where}.{sec}.{k}", v, "must be a finite number" + ("" if signed else " of 0 or more"))
@@ -609,11 +642,13 @@ def replica_step_model(doc: dict, *, isl: float = 128.0, osl: float = 64.0, cata
     # stalls the replica then), not on its prefill; at most 90% of the shortest prefill moves
     arrival = min(float(o.get("arrival_overhead_s", 0.0)), 0.9 * float(pf.min()))
     pf = pf - arrival
-    dec = m.decode_table_s + m.tokens_per_step * (
-        o["decode_overhead_s_per_step"] + o["decode_overhead_s_per_context_token"] * m.ctx_grid[None, :])
+    # open-loop traffic: decode steps that much slower than back to back (1 without an open-loop run)
+    slow = float(o.get("open_loop_decode_factor", 1.0))
+    dec = slow * (m.decode_table_s + m.tokens_per_step * (
+        o["decode_overhead_s_per_step"] + o["decode_overhead_s_per_context_token"] * m.ctx_grid[None, :]))
     return replace(m, prefill_table_s=pf, decode_table_s=dec, max_batch=int(doc["slots"]),
                    finish_s=float(o["request_finish_s"]), arrival_s=arrival,
                    waiting_s_per_step=float(o.get("step_overhead_s_per_waiting_request", 0.0)),
                    idle_start_s=float(o.get("idle_start_s", 0.0)), idle_tau_s=float(o.get("idle_start_tau_s", 0.0)),
-                   gen_s_per_token=float(o.get("decode_overhead_s_per_output_token", 0.0)),
+                   gen_s_per_token=slow * float(o.get("decode_overhead_s_per_output_token", 0.0)),
                    label=f"{m.label}, calibrated replica ({doc['slots']} slot{'s' if doc['slots'] > 1 else ''})")
