@@ -115,14 +115,14 @@ def sample_inputs(sc: Scenario, paths: int, seed: int, lo: int = 0, hi: int | No
     return Inputs(vals, hi - lo)
 
 
-def _order_stats(b: np.ndarray, ranks, sums: np.ndarray | None = None) -> dict[int, np.ndarray]:
-    """Values of rank k and k + 1 (0-based, where k + 1 < n) along axis 1 of ``b`` (rows x n, or a list of
-    such blocks side by side: chunks of paths), for each k in ``ranks``: per row, nested single-rank selections (``ndarray.partition`` in place on one reused copy of
-    the row), the middle rank first, then each side within its part only; the value of rank k + 1 is the
-    minimum of the part above k.  A few times faster than one ``np.partition`` at several ranks or a full
-    sort, and it touches one row's worth of new memory.  ``sums``: filled with each row's sum, taken on the
-    joined row (the same figure as summing one contiguous array)."""
-    blocks = b if isinstance(b, list) else [b]  # chunks of paths side by side: (rows x n_i) each
+def _order_stats(blocks: list[np.ndarray], ranks, sums: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """Values of rank k and k + 1 (0-based, where k + 1 < n) along the rows of ``blocks`` (rows x n_i each,
+    side by side: one array, or its chunks of paths; n in all), for each k in ``ranks``: per row, nested
+    single-rank selections (``ndarray.partition`` in place on one reused copy of the joined row), the middle
+    rank first, then each side within its part only; the value of rank k + 1 is the minimum of the part
+    above k.  A few times faster than one ``np.partition`` at several ranks or a full sort, and it touches
+    one row's worth of new memory.  ``sums``: filled with each joined row's sum (the same figure as summing
+    one contiguous array)."""
     rows, n = blocks[0].shape[0], sum(x.shape[1] for x in blocks)
     ks = sorted({int(k) for k in ranks})
     out = {k: np.empty(rows) for k in ks}
@@ -152,6 +152,26 @@ def _order_stats(b: np.ndarray, ranks, sums: np.ndarray | None = None) -> dict[i
     return out
 
 
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` (paths x years) as contiguous rows, years x paths (a view for the kernel's year-major arrays)."""
+    return a.T if a.T.flags.c_contiguous else np.ascontiguousarray(a.T)
+
+
+def _interpolated(blocks: list[np.ndarray], qs, sums: np.ndarray | None = None) -> np.ndarray:
+    """Percentiles (``qs`` in %, linear interpolation as ``np.quantile``) x years of finite values held in
+    row blocks side by side (years x paths each: one array, or its chunks of paths), from exact order
+    statistics (:func:`_order_stats`, which fills ``sums`` with the joined rows' sums when given)."""
+    q = np.asarray(qs, dtype=float) / 100.0
+    n = sum(b.shape[1] for b in blocks)
+    h = (n - 1) * q
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    stats = _order_stats(blocks, lo, sums)
+    x0 = np.stack([stats[k] for k in lo], axis=1)
+    x1 = np.stack([stats[k] for k in hi], axis=1)
+    return (x0 + (x1 - x0) * (h - lo)).T
+
+
 def _quantiles(a: np.ndarray, qs=PERCENTILES, finite: bool | None = None) -> np.ndarray:
     """Percentiles over paths (axis 0), linear interpolation as ``np.quantile``; non-finite values (e.g. an
     infinite R&D/gross-profit ratio) allowed.
@@ -159,35 +179,36 @@ def _quantiles(a: np.ndarray, qs=PERCENTILES, finite: bool | None = None) -> np.
     Finite metrics take exact order statistics (:func:`_order_stats`) along the contiguous path axis of the
     kernel's year-major arrays, instead of ``np.quantile``'s copy and wider partition.  ``finite``: already
     known (the caller summed the metric)."""
-    q = np.asarray(qs, dtype=float) / 100.0
     if finite is None:
         finite = bool(np.isfinite(a).all())
     if finite:
-        b = a.T if a.T.flags.c_contiguous else np.ascontiguousarray(a.T)  # (years, paths)
-        n = b.shape[1]
-        h = (n - 1) * q
-        lo = np.floor(h).astype(np.int64)
-        hi = np.minimum(lo + 1, n - 1)
-        stats = _order_stats(b, lo)
-        x0 = np.stack([stats[k] for k in lo], axis=1)
-        x1 = np.stack([stats[k] for k in hi], axis=1)
-        return (x0 + (x1 - x0) * (h - lo)).T
+        return _interpolated([_rows(a)], qs)
     import warnings
 
     with warnings.catch_warnings():  # a metric undefined on every path (e.g. no token revenue) stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanquantile(a, q, axis=0, method="nearest")
+        return np.nanquantile(a, np.asarray(qs, dtype=float) / 100.0, axis=0, method="nearest")
 
 
-def _describe(a: np.ndarray, percentiles) -> tuple[np.ndarray, np.ndarray]:
-    """(percentiles x years, mean per year) of one metric's paths x years; the mean is NaN for a year with a
-    non-finite path.  One pass sums the paths: a finite sum means every path is finite."""
-    b = a.T if a.T.flags.c_contiguous else np.ascontiguousarray(a.T)
+def _describe(blocks: list[np.ndarray], percentiles) -> tuple[np.ndarray, np.ndarray]:
+    """(percentiles x years, mean per year) of one metric held in row blocks (years x paths each: the whole
+    metric, or its chunks of paths side by side); the mean is NaN for a year with a non-finite path.  One
+    pass sums the paths: a finite sum means every path is finite.  Chunks give the figures of one array to
+    the bit: their mean is summed on the joined rows, as one array's is."""
     with np.errstate(invalid="ignore", over="ignore"):
-        total = b.sum(axis=1)
+        total = np.sum([b.sum(axis=1) for b in blocks], axis=0) if len(blocks) > 1 else blocks[0].sum(axis=1)
     finite = np.isfinite(total)
-    q = _quantiles(a, percentiles, finite=bool(finite.all()))
-    return q, np.where(finite, total / b.shape[1], np.nan)
+    n = sum(b.shape[1] for b in blocks)
+    if not finite.all():
+        if len(blocks) > 1:  # joined, and summed again on the joined rows
+            joined = np.concatenate(blocks, axis=1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                total = joined.sum(axis=1)
+            blocks = [joined]
+        return _quantiles(blocks[0].T, percentiles, finite=False), np.where(finite, total / n, np.nan)
+    exact = np.empty(len(total)) if len(blocks) > 1 else None
+    q = _interpolated(blocks, percentiles, exact)
+    return q, (total if exact is None else exact) / n
 
 
 def _threads() -> int:
@@ -272,8 +293,8 @@ class Result:
             if chunked:
                 if name not in self.metrics:
                     raise UnknownNameError("metric", name, self.metrics)
-                return _describe_chunks(self.metrics.chunks(name), cols, percentiles)
-            return _describe(self._columns(name, cols), percentiles)
+                return _describe([_rows(c[:, cols]) for c in self.metrics.chunks(name)], percentiles)
+            return _describe([_rows(self._columns(name, cols))], percentiles)
 
         stored = isinstance(self.metrics, _StoreMetrics)  # read back one metric at a time: bounded memory
         if len(names) > 1 and self.paths_n >= 10_000 and _threads() > 1 and not stored:
@@ -712,27 +733,6 @@ class _ChunkedMetrics(Mapping):
 
     def __len__(self) -> int:
         return len(self.names)
-
-
-def _describe_chunks(chunks: list[np.ndarray], cols, percentiles) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_describe` of one metric held in chunks of paths (each ``paths x years``, year-major): the
-    same figures, read from the chunks without joining them."""
-    rows = [c[:, cols].T for c in chunks]  # (years, chunk paths), contiguous rows
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = np.sum([r.sum(axis=1) for r in rows], axis=0)
-    finite = np.isfinite(total)
-    n = sum(r.shape[1] for r in rows)
-    if not finite.all():
-        return _describe(np.concatenate([r.T for r in rows], axis=0), percentiles)
-    q = np.asarray(percentiles, dtype=float) / 100.0
-    h = (n - 1) * q
-    lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    exact = np.empty(len(total))  # summed on the joined rows: the same mean as one array gives
-    stats = _order_stats(rows, lo, exact)
-    x0 = np.stack([stats[k] for k in lo], axis=1)
-    x1 = np.stack([stats[k] for k in hi], axis=1)
-    return (x0 + (x1 - x0) * (h - lo)).T, exact / n
 
 
 def _write_netcdf(res: Result, path) -> None:
