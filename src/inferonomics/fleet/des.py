@@ -183,6 +183,12 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     # --- replica mechanics -------------------------------------------------------------------------------
     def plan(r, t):
         r.version += 1
+        b = len(r.run)
+        # what every step of this segment costs beyond the step model: the requests waiting, and the
+        # running sequences' output so far
+        extra = kw * (len(qi) + len(qb)) / max(len(active), 1) if kw else 0.0
+        if kg:
+            extra += kg * (b * r.S - r.sum_join)
         if r.pf:
             budget = chunk
             take = []
@@ -193,22 +199,15 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
                 take.append((item, k))
                 budget -= k
             ntok = chunk - budget
-            b = len(r.run)
             ctx = (r.sum_isl - r.sum_join) / b + r.S if b else 1.0
-            dt = step_s(b, ctx, ntok) + (kw * (len(qi) + len(qb)) / max(len(active), 1) if kw else 0.0)
-            if kg and b:
-                dt += kg * (b * r.S - r.sum_join)  # the running sequences' output so far
+            dt = step_s(b, ctx, ntok) + extra
             r.seg_kind, r.seg_start, r.seg_dt, r.seg_pf, r.seg_end = 1, t, dt, take, t + dt
             push(t + dt, _SEG, r.idx, r.version)
-        elif r.run:
-            b = len(r.run)
+        elif b:
             k = max(math.ceil((r.run[0][0] - r.S) / g - 1e-9), 1)
             ctx = (r.sum_isl - r.sum_join) / b + r.S + 0.5 * g * k
-            dt = decode_s(b, ctx) + (kw * (len(qi) + len(qb)) / max(len(active), 1) if kw else 0.0)
-            r.seg_a = 0.0
-            if kg:  # every step costs more as the running sequences' output grows (g tokens each per step)
-                dt += kg * (b * r.S - r.sum_join)
-                r.seg_a = kg * b * g
+            dt = decode_s(b, ctx) + extra
+            r.seg_a = kg * b * g  # each step costs more as the running sequences' output grows (g tokens each)
             r.seg_kind, r.seg_start, r.seg_dt = 2, t, dt
             r.seg_end = t + run_time(r, k)
             push(r.seg_end, _SEG, r.idx, r.version)

@@ -136,7 +136,9 @@ class StepModel:
         steps = output_tokens / g
         # prefill work of the other b-1 sequences, spread over this sequence's decode steps
         pf_marg = (self.prefill_s(input_tokens) - self.prefill_s(1)) * (b - 1) / np.maximum(steps, 1.0)
-        step = t_dec + pf_marg + self.gen_s_per_token * b * 0.5 * output_tokens
+        # the output-token cost at its mean over the decode steps ((output - 2) / 2 tokens from earlier steps,
+        # as the simulator and the fit count it)
+        step = t_dec + pf_marg + self.gen_s_per_token * b * 0.5 * np.maximum(output_tokens - 2.0, 0.0)
         ttft = self.step_s(b - 1, ctx, np.minimum(input_tokens, self.chunk_tokens)) * np.ceil(
             input_tokens / self.chunk_tokens)
         tpot = step / g
