@@ -197,10 +197,10 @@ def calibrate_runs(
 # and per token squared beyond the roofline (attention on small or CPU engines grows with the square of the
 # prompt), per decode step a fixed cost and a cost per token of context, and the end of a request's stream
 # after its last token (final chunk, clean-up), during which a one-slot server starts nothing else.
-# A server whose front end shares the CPU or the interpreter with the engine (llama-cpp-python's) also
-# does part of each request's fixed cost when the request *arrives*, stalling the stream in progress: the
-# arrival overhead, measured on runs with more requests in flight than slots (the token gaps in which a
-# waiting request arrived, against the others), is moved from the request's own prefill to its arrival.
+# What only shows when requests overlap is measured on open-loop runs (or runs with more requests in flight
+# than slots): the arrival's front-end work that stalls the stream in progress (moved from the request's own
+# prefill to its arrival), the cost of each waiting request per step, an idle server's wake-up, and how much
+# slower streams run between rests than back to back.  A step's cost also grows with the output so far.
 OVERHEAD_TERMS = ("request_overhead_s", "prefill_overhead_s_per_token", "prefill_overhead_s_per_token_sq",
                   "decode_overhead_s_per_step", "decode_overhead_s_per_context_token", "request_finish_s",
                   "arrival_overhead_s", "step_overhead_s_per_waiting_request", "idle_start_s", "idle_start_tau_s",
@@ -520,11 +520,16 @@ def fit_replica(
         d = np.concatenate([d, np.zeros(4 - len(d))])
     else:
         d = np.zeros(4)
+    def gap_s(model_s, ctx, earlier):
+        """A decode token gap: the model's time per token plus the fitted per-step, per-context-token and
+        per-earlier-output-token costs."""
+        return model_s + d[0] + d[1] * ctx + d[3] * earlier
+
     # what requests waiting in the queue add to each step, on the quiet token gaps of the overlapped runs
     sg = _stream_gaps(overlapped, slots)
     sctx = sg["isl"] + 0.5 * sg["osl"]
-    pred_gap = np.array([m.decode_one(b, c) for b, c in zip(sg["running"], sctx, strict=True)]) / m.tokens_per_step \
-        + d[0] + d[1] * sctx + d[3] * sg["pos"]
+    pred_gap = gap_s(np.array([m.decode_one(b, c) for b, c in zip(sg["running"], sctx, strict=True)])
+                     / m.tokens_per_step, sctx, sg["pos"])
     per_waiting = waiting_cost(sg, pred_gap)
     # what an arrival takes from the stream in progress
     stall = arrival_stall(overlapped, per_waiting or 0.0)
@@ -535,12 +540,11 @@ def fit_replica(
     ii = idle["isl"]
     pf_i = np.array([m.prefill_one(x) for x in ii]) + a[0] + a[1] * ii + a[2] * ii**2
     wake = idle_wake(idle["idle_s"], idle["ttft_s"] - pf_i) or (0.0, 0.0)
-    # the decode speed of streams in open-loop traffic against the closed loop's
-    def per_token(i, o):
-        c = i + 0.5 * o
-        return m.decode_one(1, c) / m.tokens_per_step + d[0] + d[1] * c + d[3] * 0.5 * max(o - 2.0, 0.0)
-
-    factor, n_clean = open_loop_factor(overlapped, per_token, float(d[2]), per_waiting or 0.0)
+    # the decode speed of streams in open-loop traffic against the closed loop's (mean gap over a stream)
+    factor, n_clean = open_loop_factor(
+        overlapped, lambda i, o: gap_s(m.decode_one(1, i + 0.5 * o) / m.tokens_per_step, i + 0.5 * o,
+                                       0.5 * max(o - 2.0, 0.0)),
+        float(d[2]), per_waiting or 0.0)
     over = dict(zip(OVERHEAD_TERMS, [*map(float, a), *map(float, d[:3]), arrival, per_waiting or 0.0, *wake,
                                      float(d[3]), factor or 1.0], strict=True))
     notes = list(stage1["notes"])
@@ -550,7 +554,7 @@ def fit_replica(
                      "run (--rate at about half the server's capacity, e.g. -n 60) to measure what an arrival takes "
                      "from the stream in progress.")
     ttft_fit = pf + a[0] + a[1] * isl + a[2] * isl**2
-    tpot_fit = dec + d[0] + d[1] * ctx + d[2] / gaps + d[3] * 0.5 * np.maximum(osl - 2.0, 0.0)
+    tpot_fit = gap_s(dec, ctx, 0.5 * np.maximum(osl - 2.0, 0.0)) + d[2] / gaps
     quality = {
         "ttft_s": {**_quality(pts["ttft_s"], ttft_fit), "model_only": _quality(pts["ttft_s"], pf)},
         "tpot_s": {**_quality(pts["tpot_s"], tpot_fit), "model_only": _quality(pts["tpot_s"], dec)},
