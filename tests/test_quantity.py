@@ -17,6 +17,13 @@ WORKLOAD = {"input_tokens_per_month": 1e9, "output_tokens_per_month": 2e8, "mode
 
 
 # --- units vocabulary ----------------------------------------------------------------------------------
+
+def _workload_file(tmp_path, line: str):
+    """``w.yaml``: a small valid workload plus ``line``."""
+    f = tmp_path / "w.yaml"
+    f.write_text(f"input_tokens_per_month: 1e9\noutput_tokens_per_month: 1e8\nmodel: llama-3.1-8b\n{line}\n")
+    return f
+
 def test_units_vocabulary_is_data_with_gib_and_gb_apart():
     assert {"usd", "usd_per_mtok", "usd_per_gpu_hour", "fraction", "per_year", "gib", "gb", "w", "s",
             "tokens"} <= set(UNITS)
@@ -40,11 +47,8 @@ def test_unknown_unit_in_each_file_kind_names_file_field_value_and_close_matches
         load_market({"base": "china-2026", "demand": {"elasticity": bad}})
     msg = str(e.value)
     assert "demand.elasticity.unit" in msg and "did you mean fraction" in msg
-    f = tmp_path / "w.yaml"
-    f.write_text("input_tokens_per_month: 1e9\noutput_tokens_per_month: 1e8\nmodel: llama-3.1-8b\n"
-                 "growth_per_year: {value: 0.2, unit: per_yaer, assumption: t}\n")
     with pytest.raises(WorkloadError) as e:
-        load_workload(str(f))
+        load_workload(str(_workload_file(tmp_path, "growth_per_year: {value: 0.2, unit: per_yaer, assumption: t}")))
     msg = str(e.value)
     assert "w.yaml" in msg and "growth_per_year.unit" in msg and "did you mean per_year" in msg
 
@@ -175,9 +179,7 @@ def test_formatter_names_file_field_value_and_what_is_allowed(tmp_path):
     msg = str(e.value)
     assert str(f) in msg and "field 'demand.elastcity': unknown field" in msg
     assert "did you mean elasticity" in msg and "allowed fields:" in msg
-    g = tmp_path / "w.yaml"
-    g.write_text("input_tokens_per_month: 1e9\noutput_tokens_per_month: 1e8\nmodel: llama-3.1-8b\n"
-                 "cache_hit_share: 1.5\n")
+    g = _workload_file(tmp_path, "cache_hit_share: 1.5")
     with pytest.raises(WorkloadError) as e:
         load_workload(str(g))
     msg = str(e.value)
