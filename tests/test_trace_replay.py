@@ -241,13 +241,13 @@ def test_one_slot_replica_queues_requests_first_come_first_served(env):
 
 
 def _one_slot_server(m, arrival_s, isl, osl, *, stall_s: float, per_waiting_s: float, wake_s: float = 0.0,
-                     wake_tau_s: float = 0.0, per_output_token_s: float = 0.0):
+                     wake_tau_s: float = 0.0, per_output_token_s: float = 0.0, speed=None):
     """A one-slot server simulated token by token, the plain way (the reference for the event simulator):
     FIFO; every arrival takes ``stall_s`` of the server's time at once (the work in progress ends that much
     later; an idle server first wakes, ``wake_s * (1 - exp(-rest / wake_tau_s))``, then does it); each step
     (the prefill, every decode step) takes its model time plus ``per_waiting_s`` per request waiting when it
-    starts, a decode step also ``per_output_token_s`` per token the earlier decode steps produced;
-    ``m.finish_s`` after a request's last token.  Returns per request the send time, TTFT, the token gaps and
+    starts, a decode step also ``per_output_token_s`` per token the earlier decode steps produced (these two
+    decode costs times the request's ``speed`` factor, where given); ``m.finish_s`` after a request's last token.  Returns per request the send time, TTFT, the token gaps and
     the end of its stream."""
     arrival_s = np.asarray(arrival_s, float)
     n = len(arrival_s)
@@ -277,8 +277,9 @@ def _one_slot_server(m, arrival_s, isl, osl, *, stall_s: float, per_waiting_s: f
         k = queue.pop(0)
         first = now = work(m.prefill_one(isl[k]) + per_waiting_s * len(queue))
         marks = [first]
+        f = 1.0 if speed is None else speed[k]
         for j in range(int(osl[k]) - 1):
-            now = work(m.decode_one(1, isl[k]) + per_waiting_s * len(queue) + per_output_token_s * j)
+            now = work(f * (m.decode_one(1, isl[k]) + per_output_token_s * j) + per_waiting_s * len(queue))
             marks.append(now)
         end = now + m.finish_s
         now = work(m.finish_s)
@@ -307,18 +308,21 @@ def test_event_simulator_matches_a_token_level_server_with_arrival_stalls_and_qu
     isl = rng.integers(8, 600, n).astype(float)
     osl = rng.integers(2, 60, n).astype(float)
     arr = np.cumsum(rng.exponential(0.045, n))  # about 75% load: long queues
-    cases = [(0.0, 0.0, 0.0, 0.0, 0.0), (0.0015, 0.0, 0.0, 0.0, 0.0), (0.0, 2e-4, 0.0, 0.0, 0.0),
-             (0.0, 0.0, 0.002, 0.0, 0.0), (0.0, 0.0, 0.002, 0.03, 0.0), (0.0, 0.0, 0.0, 0.0, 2e-5),
-             (0.0015, 2e-4, 0.002, 0.03, 2e-5)]
-    for stall, kw, wake, tau, gen in cases:
+    # per request decode speed factors (a fitted replica's spread from stream to stream)
+    speed = np.exp(0.2 * rng.standard_normal(n))
+    cases = [(0.0, 0.0, 0.0, 0.0, 0.0, None), (0.0015, 0.0, 0.0, 0.0, 0.0, None), (0.0, 2e-4, 0.0, 0.0, 0.0, None),
+             (0.0, 0.0, 0.002, 0.0, 0.0, None), (0.0, 0.0, 0.002, 0.03, 0.0, None), (0.0, 0.0, 0.0, 0.0, 2e-5, None),
+             (0.0, 0.0, 0.0, 0.0, 2e-5, speed), (0.0015, 2e-4, 0.002, 0.03, 2e-5, None),
+             (0.0015, 2e-4, 0.002, 0.03, 2e-5, speed)]
+    for stall, kw, wake, tau, gen, sp in cases:
         m = _flat_model(finish_s=0.0007, arrival_s=stall, waiting_s_per_step=kw, idle_start_s=wake, idle_tau_s=tau,
                         gen_s_per_token=gen)
         ref = _one_slot_server(m, arr, isl, osl, stall_s=stall, per_waiting_s=kw, wake_s=wake, wake_tau_s=tau,
-                               per_output_token_s=gen)
-        r = des.simulate(make_trace(arr, isl, osl), m, replicas=1, slo=Slo(None, None))
+                               per_output_token_s=gen, speed=sp)
+        r = des.simulate(make_trace(arr, isl, osl), m, replicas=1, slo=Slo(None, None), decode_speed=sp)
         ttft_ref = np.array([x[2] for x in ref])
         tpot_ref = np.array([(x[4] - x[1] - x[2]) / (osl[x[0]] - 1) for x in ref])
-        case = (stall, kw, wake, tau, gen)
+        case = (stall, kw, wake, tau, gen, sp is not None)
         assert np.asarray(r.extra["ttft_s"]) == pytest.approx(ttft_ref, rel=1e-9, abs=1e-12), case
         assert np.asarray(r.extra["tpot_s"]) == pytest.approx(tpot_ref, rel=1e-9, abs=1e-12), case
     # the stalls and the queue cost lengthen the waits: the same trace queues longer with them
@@ -326,7 +330,7 @@ def test_event_simulator_matches_a_token_level_server_with_arrival_stalls_and_qu
     assert r.mean_wait_s > 1.1 * base.mean_wait_s
 
 
-def _open_loop_run(m, *, stall_s, per_waiting_s, n=150, load=0.5, seed=11, noise=0.0, **server):
+def _open_loop_run(m, *, stall_s, per_waiting_s, n=150, load=0.5, seed=11, noise=0.0, run_id="open", **server):
     """A stored open-loop run (mode rate) of the reference one-slot server, records with token gaps."""
     from array import array
 
@@ -335,6 +339,8 @@ def _open_loop_run(m, *, stall_s, per_waiting_s, n=150, load=0.5, seed=11, noise
     osl = rng.integers(16, 80, n).astype(float)
     service = np.mean([m.prefill_one(i) + (o - 1) * m.decode_one(1, i) for i, o in zip(isl, osl, strict=True)])
     arr = np.cumsum(rng.exponential(service / load, n))
+    if callable(server.get("speed")):  # a speed factor per request, drawn here
+        server["speed"] = server["speed"](rng, n)
     recs = []
     for k, t, ttft, gaps, end in _one_slot_server(m, arr, isl, osl, stall_s=stall_s, per_waiting_s=per_waiting_s,
                                                   **server):
@@ -343,7 +349,7 @@ def _open_loop_run(m, *, stall_s, per_waiting_s, n=150, load=0.5, seed=11, noise
                           input_tokens=int(isl[k]), output_tokens=int(osl[k]), max_tokens=int(osl[k]),
                           itl_s=array("f", g.astype(np.float32)))
         recs.append(r.finalize())
-    return Run(id="open", created_at="", status="complete", config={"mode": "rate", "rate_per_s": 1.0},
+    return Run(id=run_id, created_at="", status="complete", config={"mode": "rate", "rate_per_s": 1.0},
                records=recs)
 
 
@@ -398,6 +404,76 @@ def test_fit_replica_measures_the_arrival_stall_and_the_queue_cost_on_an_open_lo
     m0 = replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat)
     assert m.arrival_s == pytest.approx(stall) and m.prefill_one(100) == pytest.approx(m0.prefill_one(100) - stall,
                                                                                       rel=1e-4)
+
+
+def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay_draws_from_it(env):
+    """Streams of the same server run at different speeds (the machine's hiccups, a stream's own tokens):
+    the open-loop run's uninterrupted streams measure the spread, the replica keeps its percentiles and the
+    replay draws each request's speed from them, so the simulated TPOT tail is the server's, not the
+    narrower one of a server whose every stream runs at the typical speed."""
+    from inferonomics.bench.calibration import SPEED_PERCENTILES, check_replica, decode_speed_draws
+    from inferonomics.catalog import get_catalog
+
+    truth = {"request_overhead_s": 0.002, "prefill_overhead_s_per_token": 0.0, "prefill_overhead_s_per_token_sq": 0.0,
+             "decode_overhead_s_per_step": 0.0002, "decode_overhead_s_per_context_token": 0.0,
+             "request_finish_s": 0.0005, "decode_overhead_s_per_output_token": 0.0}
+    runs, _ = _synthetic_runs(truth)
+    cat = get_catalog()
+    m = replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat)
+    sigma = 0.15
+
+    def lognormal(rng, n):
+        return np.exp(sigma * rng.standard_normal(n))
+
+    spread = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=400, load=0.3, speed=lognormal)
+    doc = fit_replica([*runs, spread], model="tiny-llama", gpu="test-cpu", slots=1)
+    q = doc["decode_speed_percentiles"]
+    assert len(q) == SPEED_PERCENTILES and q[50] == pytest.approx(1.0) and all(b >= a for a, b in zip(q, q[1:]))
+    # the 10th and 90th percentiles of a lognormal spread of sigma 0.15 (exp(-+1.2816 sigma))
+    assert q[10] == pytest.approx(math.exp(-1.2816 * sigma), abs=0.04)
+    assert q[90] == pytest.approx(math.exp(1.2816 * sigma), abs=0.05)
+    # streams at one speed (token-gap noise only): no spread to speak of
+    even = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=400, load=0.3, noise=0.03)
+    q0 = fit_replica([*runs, even], model="tiny-llama", gpu="test-cpu", slots=1)["decode_speed_percentiles"]
+    assert 0.97 < q0[10] <= q0[90] < 1.03
+    # the replay of another trace of that server: the simulated TPOT tail is the measured one with the
+    # spread, and too narrow without it
+    tail = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=600, load=0.3, seed=5, run_id="tail", speed=lognormal)
+    recs = sorted(tail.records, key=lambda r: r.idx)
+    trace = make_trace(np.array([r.scheduled_s for r in recs]), np.array([r.input_tokens for r in recs], float),
+                       np.array([r.output_tokens for r in recs], float))
+    meas = measured_arrays(recs, len(recs))
+    p90 = {k: next(r["diff"] for r in compare(meas, simulate_trace(trace, d, catalog=cat))["rows"]
+                   if r["metric"] == "tpot_s" and r["percentile"] == 90)
+           for k, d in (("with", doc), ("without", {k: v for k, v in doc.items() if k != "decode_speed_percentiles"}))}
+    assert abs(p90["with"]) < 0.05 and p90["without"] < -0.1, p90
+    # the draws are seeded, and a replica without the percentiles runs every stream at the typical speed
+    assert np.array_equal(decode_speed_draws(doc, 50, seed=3), decode_speed_draws(doc, 50, seed=3))
+    assert decode_speed_draws({}, 50) is None
+    # a broken list names the field
+    for bad in ([1.2, 1.0], [1.0], [0.9, "x"], [0.01, 1.0], "fast"):
+        with pytest.raises(InputError, match="decode_speed_percentiles"):
+            check_replica({**doc, "decode_speed_percentiles": bad})
+
+
+def test_a_batched_step_runs_at_the_mean_speed_of_its_sequences():
+    """Two sequences decoding together, one at the typical speed and one three times slower: each shared
+    step takes twice the model's step (10 ms here), a step of the slow one alone three times."""
+    from inferonomics.fleet import des
+    from inferonomics.fleet.policy import Slo
+    from inferonomics.fleet.replica import constant_step
+
+    m = replace(constant_step(0.01, max_batch=2), chunk_tokens=1e12)
+    tr = make_trace(np.array([0.0, 0.0]), np.array([10.0, 10.0]), np.array([11.0, 11.0]))
+    base = des.simulate(tr, m, replicas=1, slo=Slo(None, None))
+    r = des.simulate(tr, m, replicas=1, slo=Slo(None, None), decode_speed=np.array([1.0, 3.0]))
+    assert np.asarray(base.extra["tpot_s"]) == pytest.approx([0.01, 0.01])
+    # the first is prefilled alone (10 ms), and its first decode step carries the second's prompt (10 ms at
+    # its own speed); then 9 shared steps of 20 ms finish the first's 10 output tokens after its first:
+    # (10 + 9 x 20) / 10 ms; the second's last token comes in a step of its own at 30 ms: (9 x 20 + 30) / 10
+    assert np.asarray(r.extra["tpot_s"]) == pytest.approx([0.019, 0.021])
+    with pytest.raises(InputError, match="decode_speed"):
+        des.simulate(tr, m, replicas=1, decode_speed=np.array([1.0, -1.0]))
 
 
 def test_replica_files_without_the_queueing_terms_still_load(env):

@@ -209,6 +209,11 @@ OVERHEAD_TERMS = ("request_overhead_s", "prefill_overhead_s_per_token", "prefill
 OPTIONAL_TERMS = ("arrival_overhead_s", "step_overhead_s_per_waiting_request", "idle_start_s", "idle_start_tau_s",
                   "decode_overhead_s_per_output_token", "open_loop_decode_factor")
 MIN_CLEAN_STREAMS = 20
+# the spread of decode speed from stream to stream is kept as percentiles 0, 1, ..., 100 of the clean
+# streams' speed over their median (the simulator draws each request's factor from them); a factor beyond
+# these bounds is a stuck or a broken stream, not a speed
+SPEED_PERCENTILES = 101
+SPEED_BOUNDS = (0.2, 5.0)
 MIN_STALL_EVENTS = 5
 STALL_WINDOW = 8  # token gaps an arrival's work is looked for in (it spreads over a few)
 REPLICA_FORMAT = "inferonomics-replica/1"
@@ -359,14 +364,15 @@ def _idle_starts(runs: list[Run]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, float) for k, v in cols.items()}
 
 
-def open_loop_factor(runs: list[Run], per_token_s, finish_s: float, per_waiting_s: float) -> tuple[float | None, int]:
+def open_loop_factor(runs: list[Run], per_token_s, finish_s: float,
+                     per_waiting_s: float) -> tuple[float | None, np.ndarray]:
     """How much slower a stream runs in open-loop traffic than the closed-loop fit says: the median, over
     the streams of ``runs`` that no arrival interrupted (12 tokens or more), of the measured time from the
     first token to the end less ``finish_s``, over ``per_token_s(input, output)`` x (output - 1) plus what
     the requests waiting all along add (``per_waiting_s`` each per step).  Servers that rest between
     requests run their streams a few percent slower than back to back (caches and threads cool); the
-    cause is not modelled, the figure is measured.  ``(None, n)`` with fewer than
-    :data:`MIN_CLEAN_STREAMS` such streams."""
+    cause is not modelled, the figure is measured.  Returns the median (``None`` with fewer than
+    :data:`MIN_CLEAN_STREAMS` such streams) and every stream's ratio."""
     ratios = []
     for r, itl, marks, sends, firsts, _ in _streams(runs, 11):
         if r.input_tokens is None or not r.output_tokens or np.any((sends > marks[0]) & (sends < marks[-1])):
@@ -375,9 +381,32 @@ def open_loop_factor(runs: list[Run], per_token_s, finish_s: float, per_waiting_
         o = float(r.output_tokens)
         pred = (o - 1.0) * (per_token_s(float(r.input_tokens), o) + per_waiting_s * waiting)
         ratios.append((r.end_s - marks[0] - finish_s) / pred)
+    ratios = np.asarray(ratios, float)
     if len(ratios) < MIN_CLEAN_STREAMS:
-        return None, len(ratios)
-    return float(np.median(ratios)), len(ratios)
+        return None, ratios
+    return float(np.median(ratios)), ratios
+
+
+def speed_percentiles(ratios: np.ndarray) -> list[float] | None:
+    """Percentiles 0 to 100 of the clean streams' decode speed over its median (:func:`open_loop_factor`'s
+    ratios), within :data:`SPEED_BOUNDS`: how much one stream runs slower or faster than the typical one
+    (the machine's hiccups, a stream's own tokens); ``None`` with fewer than :data:`MIN_CLEAN_STREAMS`."""
+    r = np.asarray(ratios, float)
+    r = r[np.isfinite(r) & (r > 0)]
+    if len(r) < MIN_CLEAN_STREAMS:
+        return None
+    q = np.clip(np.percentile(r / np.median(r), np.linspace(0.0, 100.0, SPEED_PERCENTILES)), *SPEED_BOUNDS)
+    return [float(x) for x in np.maximum.accumulate(q)]
+
+
+def decode_speed_draws(doc: dict, n: int, seed: int = 0) -> np.ndarray | None:
+    """Per request, a decode speed factor drawn (seeded) from a fitted replica's ``decode_speed_percentiles``
+    by inverse transform; ``None`` for a replica without them (every request at the typical speed)."""
+    q = doc.get("decode_speed_percentiles")
+    if q is None:
+        return None
+    u = np.random.default_rng([int(seed), 7573]).random(int(n))
+    return np.interp(u, np.linspace(0.0, 1.0, len(q)), np.asarray(q, float))
 
 
 def idle_wake(idle_s: np.ndarray, excess_s: np.ndarray) -> tuple[float, float] | None:
@@ -541,7 +570,7 @@ def fit_replica(
     pf_i = np.array([m.prefill_one(x) for x in ii]) + a[0] + a[1] * ii + a[2] * ii**2
     wake = idle_wake(idle["idle_s"], idle["ttft_s"] - pf_i) or (0.0, 0.0)
     # the decode speed of streams in open-loop traffic against the closed loop's (mean gap over a stream)
-    factor, n_clean = open_loop_factor(
+    factor, ratios = open_loop_factor(
         overlapped, lambda i, o: gap_s(m.decode_one(1, i + 0.5 * o) / m.tokens_per_step, i + 0.5 * o,
                                        0.5 * max(o - 2.0, 0.0)),
         float(d[2]), per_waiting or 0.0)
@@ -553,6 +582,10 @@ def fit_replica(
                      f"for it ({stall['n_events']} such token gaps; {MIN_STALL_EVENTS} needed). Add an open-loop "
                      "run (--rate at about half the server's capacity, e.g. -n 60) to measure what an arrival takes "
                      "from the stream in progress.")
+    # each stream's speed against the typical one, for the simulator to draw from (absent without enough
+    # clean streams: every request then runs at the typical speed)
+    q = speed_percentiles(ratios)
+    speed = {} if q is None else {"decode_speed_percentiles": q}
     ttft_fit = pf + a[0] + a[1] * isl + a[2] * isl**2
     tpot_fit = gap_s(dec, ctx, 0.5 * np.maximum(osl - 2.0, 0.0)) + d[2] / gaps
     quality = {
@@ -570,7 +603,8 @@ def fit_replica(
         "arrival_stall": {"n_events": stall["n_events"], "n_baseline": stall["n_baseline"],
                           "runs": sorted(r.id for r in overlapped)},
         "waiting": {"n_gaps": len(sg["gap_s"]), "n_gaps_with_waiting": int((sg["waiting"] > 0).sum())},
-        "clean_streams": {"n_streams": n_clean},
+        "clean_streams": {"n_streams": len(ratios)},
+        **speed,
         "idle_starts": {"n_requests": len(idle["isl"]),
                         "median_idle_s": float(np.median(idle["idle_s"])) if len(idle["isl"]) else None},
         "runs": sorted({str(x) for x in pts["run"]}),
@@ -609,6 +643,17 @@ def check_replica(doc: object, where: str = "replica") -> dict:
                 raise InputError(f"{where}.{sec}.{k}", v, "must be a finite number" + ("" if signed else " of 0 or more"))
     if not isinstance(doc.get("family"), str):
         raise InputError(f"{where}.family", doc.get("family"), "must be the accelerator family's name")
+    q = doc.get("decode_speed_percentiles")
+    if q is not None:
+        lo, hi = SPEED_BOUNDS
+        ok = (isinstance(q, list) and len(q) >= 2
+              and all(not isinstance(v, bool) and isinstance(v, (int, float)) and lo <= v <= hi for v in q)
+              and all(b >= a for a, b in zip(q, q[1:])))
+        if not ok:
+            raise InputError(f"{where}.decode_speed_percentiles", q if not isinstance(q, list) or len(q) <= 6 else
+                             f"[{q[0]!r}, ..., {q[-1]!r}] ({len(q)} values)",
+                             f"must be a non-decreasing list of 2 or more factors from {lo:g} to {hi:g} (evenly spaced "
+                             "percentiles of the streams' speed over the typical one)")
     return doc
 
 

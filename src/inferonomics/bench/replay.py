@@ -109,16 +109,19 @@ async def replay_async(cfg: BenchConfig, trace, store=None, *, api_key: str | No
 
 
 # --- the simulated side and the comparison ------------------------------------------------------------------
-def simulate_trace(trace, replica: dict, catalog=None) -> dict[str, np.ndarray]:
+def simulate_trace(trace, replica: dict, catalog=None, seed: int = 0) -> dict[str, np.ndarray]:
     """Per request of ``trace``: TTFT, TPOT and E2E latency (s) in the exact request-level simulator with one
-    fitted replica.  TPOT is NaN for a request with fewer than 2 output tokens (as bench records it)."""
-    from inferonomics.bench.calibration import replica_step_model
+    fitted replica.  TPOT is NaN for a request with fewer than 2 output tokens (as bench records it).  Each
+    request's decode speed is drawn (``seed``) from the replica's measured spread between streams, where
+    the replica has one."""
+    from inferonomics.bench.calibration import decode_speed_draws, replica_step_model
     from inferonomics.fleet import des
     from inferonomics.fleet.policy import Slo
 
     m = replica_step_model(replica, isl=float(np.mean(trace.input_tokens)), osl=float(np.mean(trace.output_tokens)),
                            catalog=catalog)
-    r = des.simulate(trace, m, replicas=1, slo=Slo(None, None))
+    r = des.simulate(trace, m, replicas=1, slo=Slo(None, None),
+                     decode_speed=decode_speed_draws(replica, len(trace), seed))
     ttft = np.asarray(r.extra["ttft_s"], float)
     out = np.asarray(trace.output_tokens, float)
     tpot = np.where(out >= 2, np.asarray(r.extra["tpot_s"], float), np.nan)

@@ -47,6 +47,7 @@ class _Replica:
         "state",
         "sum_isl",
         "sum_join",
+        "sum_speed",
         "version",
     )
 
@@ -60,6 +61,7 @@ class _Replica:
         self.S = 0.0  # tokens each decoding sequence has produced since the replica started
         self.sum_isl = 0.0
         self.sum_join = 0.0
+        self.sum_speed = 0.0  # the running sequences' decode speed factors, summed
         # 0 idle, 1 prefill step, 2 decode run, 3 to the step boundary, 4 finishing, 5 an arrival's front-end
         # work on an otherwise idle replica
         self.seg_kind = 0
@@ -75,7 +77,8 @@ class _Replica:
 def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | None = None,
              autoscaler: Autoscaler | None = None, router: str = "least-loaded", cache_ttl_s: float = 300.0,
              duration_s: float | None = None, capacity_requests_per_s: float | None = None,
-             work: tuple[float, float, float] | None = None, prefix_hit_rate: float = 0.0) -> FleetResult:
+             work: tuple[float, float, float] | None = None, prefix_hit_rate: float = 0.0,
+             decode_speed: np.ndarray | None = None) -> FleetResult:
     """Run ``trace`` through a fleet of ``replicas`` (the autoscaler's starting size when given).
 
     ``capacity_requests_per_s``: one replica's capacity at its operating point (default: the step model's
@@ -83,7 +86,9 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     token, per output token, per mean request) to count utilization in work, as the time-stepped engine
     does (default: :func:`~inferonomics.fleet.replica.work_weights` at the trace's mean lengths);
     ``prefix_hit_rate``: a fixed share of every prompt served from a prefix cache, on top of the
-    replicas' own cache of shared prefixes (``prefix_id``)."""
+    replicas' own cache of shared prefixes (``prefix_id``); ``decode_speed``: per request, how much slower
+    (> 1) or faster its decode steps run than the step model says (a fitted replica's measured spread from
+    stream to stream); a step of several sequences takes the mean factor of those running."""
     if not 0.0 <= prefix_hit_rate < 1.0:
         raise InputError("prefix_hit_rate", prefix_hit_rate, "must be a share from 0 up to (not including) 1")
     if router not in ROUTERS:
@@ -92,6 +97,13 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         raise InputError("replicas", replicas, "must be at least 1")
     slo = slo or Slo()
     n = len(trace)
+    if decode_speed is None:
+        speed = None
+    else:
+        sp = np.asarray(decode_speed, float)
+        if sp.shape != (n,) or not np.all(np.isfinite(sp) & (sp > 0)):
+            raise InputError("decode_speed", f"{sp.shape} array", f"must hold one positive factor per request ({n})")
+        speed = sp.tolist()
     arr = trace.arrival_s.tolist()
     isl = trace.input_tokens.tolist()
     osl = trace.output_tokens.tolist()
@@ -187,8 +199,9 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         # what every step of this segment costs beyond the step model: the requests waiting, and the
         # running sequences' output so far
         extra = kw * (len(qi) + len(qb)) / max(len(active), 1) if kw else 0.0
+        f = r.sum_speed / b if speed is not None and b else 1.0  # the running sequences' mean speed factor
         if kg:
-            extra += kg * (b * r.S - r.sum_join)
+            extra += f * kg * (b * r.S - r.sum_join)
         if r.pf:
             budget = chunk
             take = []
@@ -201,13 +214,15 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             ntok = chunk - budget
             ctx = (r.sum_isl - r.sum_join) / b + r.S if b else 1.0
             dt = step_s(b, ctx, ntok) + extra
+            if f != 1.0:  # the decode part of the mixed step
+                dt += (f - 1.0) * decode_s(b, ctx)
             r.seg_kind, r.seg_start, r.seg_dt, r.seg_pf, r.seg_end = 1, t, dt, take, t + dt
             push(t + dt, _SEG, r.idx, r.version)
         elif b:
             k = max(math.ceil((r.run[0][0] - r.S) / g - 1e-9), 1)
             ctx = (r.sum_isl - r.sum_join) / b + r.S + 0.5 * g * k
-            dt = decode_s(b, ctx) + extra
-            r.seg_a = kg * b * g  # each step costs more as the running sequences' output grows (g tokens each)
+            dt = f * decode_s(b, ctx) + extra
+            r.seg_a = f * kg * b * g  # each step costs more as the running sequences' output grows (g tokens each)
             r.seg_kind, r.seg_start, r.seg_dt = 2, t, dt
             r.seg_end = t + run_time(r, k)
             push(r.seg_end, _SEG, r.idx, r.version)
@@ -323,6 +338,8 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
                     heapq.heappush(r.run, (r.S + osl[rid] - 1, rid))
                     r.sum_isl += isl[rid]
                     r.sum_join += r.S
+                    if speed is not None:
+                        r.sum_speed += speed[rid]
         elif r.seg_kind == 2:
             k = max(math.ceil((r.run[0][0] - r.S) / g - 1e-9), 1)
             r.S += k * g
@@ -330,9 +347,11 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             tgt, rid = heapq.heappop(r.run)
             r.sum_isl -= isl[rid]
             r.sum_join -= tgt - (osl[rid] - 1)  # joined at S = target - (osl - 1)
+            if speed is not None:
+                r.sum_speed -= speed[rid]
             done(r, rid, t)
         if not r.run:
-            r.sum_isl = r.sum_join = 0.0
+            r.sum_isl = r.sum_join = r.sum_speed = 0.0
         if fin_s and acc["finished"] > finished:
             r.version += 1
             r.seg_kind, r.seg_end = 4, t + fin_s
