@@ -648,7 +648,7 @@ def check_replica(doc: object, where: str = "replica") -> dict:
         lo, hi = SPEED_BOUNDS
         ok = (isinstance(q, list) and len(q) >= 2
               and all(not isinstance(v, bool) and isinstance(v, (int, float)) and lo <= v <= hi for v in q)
-              and all(b >= a for a, b in zip(q, q[1:])))
+              and bool(np.all(np.diff(np.asarray(q, float)) >= 0)))
         if not ok:
             raise InputError(f"{where}.decode_speed_percentiles", q if not isinstance(q, list) or len(q) <= 6 else
                              f"[{q[0]!r}, ..., {q[-1]!r}] ({len(q)} values)",
