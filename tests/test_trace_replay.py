@@ -553,6 +553,7 @@ LOAD = 0.25
 # server takes to wake depends on how busy it has been, not only on how long it rested
 N_REQUESTS, N_CAL = 300, 200
 RUNS = 3  # independent calibrate-and-replay runs whose errors are combined (their median)
+MIN_VALID_RUNS = 2  # fewer valid runs than this (a busy machine): skipped, not judged
 # input lengths over the trace's range; output lengths short and long, so the end of a stream is told apart
 CAL_POINTS = [(isl, osl) for isl in (16, 128, 384, 700) for osl in (4, 32, 96)]
 PROBE = (128, 96)  # the server's speed before and after the replay, at this operating point
@@ -610,13 +611,6 @@ def _other_cpus(a, b) -> float | None:
 
 
 @pytest.mark.skipif(bool(_MISSING), reason=f"needs {', '.join(_MISSING)} (pip install -e '.[bench-server]')")
-@pytest.mark.xfail(
-    strict=False, raises=AssertionError,
-    reason="close, not met reliably: on the 2-CPU development machine one of the last two full runs of this test "
-    "met 15% on all four medians (-0.1%, -0.4%, -1.0%, -13.9%), the other missed on TPOT P90 (-19.8%): the "
-    "simulator has no per-request jitter, so its TPOT tail is too narrow (docs/fleet.md). The 15% assertion "
-    "stays as the done-when; an XPASS means it was met.",
-)
 def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, capsys, env):
     """Calibrate a replica on the real server, replay a trace with queueing against it, simulate the same
     trace with the exact DES and the fitted replica: P50 and P90 of TTFT and TPOT agree within 15%.
@@ -631,7 +625,12 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
     busy: other work kept more than a quarter of a CPU busy on average during the replay, or the server's
     speed moved (median E2E of a fixed probe before and after the replay more than 10% apart).  Void runs
     are replaced while time allows (no new run after 5 minutes); the agreement is judged on the valid
-    ones, and with none the test is skipped with the figures, never passed."""
+    ones, and with fewer than two (one run alone moves too much to be held to 15%) the test is skipped with
+    the figures, never passed.
+
+    The simulated replica draws each request's decode speed from the spread the calibration trace's
+    uninterrupted streams showed (``decode_speed_percentiles``): without it the simulated TPOT tail was
+    too narrow (TPOT P90 9-28% low in the valid runs)."""
     path, d = tmp_path / "tiny-llama.gguf", tmp_path
     _tiny_llama.write_gguf(path)
     # the server on one CPU and this process (the client) on another, where the machine has two: otherwise
@@ -702,8 +701,9 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, c
 
     valid = [a for a in attempts if a["valid"]]
     report = "\n".join(show(a) for a in attempts)
-    if not valid:
-        pytest.skip(f"the machine was busy during every attempt (no valid measurement): {report}")
+    if len(valid) < MIN_VALID_RUNS:
+        pytest.skip(f"the machine was busy: {len(valid)} valid run(s) of {len(attempts)}, {MIN_VALID_RUNS} needed to "
+                    f"judge the agreement:\n{report}")
     assert all(a["n"] >= 0.98 * N_REQUESTS for a in valid), report
     diffs = {k: [a["diffs"][k]["diff"] for a in valid] for k in valid[0]["diffs"]}
     assert all(v is not None and math.isfinite(v) for vs in diffs.values() for v in vs), report
