@@ -747,6 +747,10 @@ def bench_fit_replica(
     t.add_column("value", justify="right")
     for k, v in res["overheads"].items():
         t.add_row(k, f"{v:.4g}")
+    sp = res.get("decode_speed_percentiles")
+    if sp:
+        n = len(sp) - 1
+        t.add_row("decode speed between streams, p10 / p90", f"{sp[round(0.1 * n)]:.3g} / {sp[round(0.9 * n)]:.3g}")
     con.print(t)
     q = Table(title="fit quality per request (|simulated / measured - 1|)")
     for c in ("metric", "median", "p90", "mean signed", "R²", "model alone: median"):
