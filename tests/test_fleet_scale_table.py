@@ -205,6 +205,50 @@ def test_provider_sizes_each_tier_by_the_fleet_utilization_at_its_volume(toy_tab
     assert np.all(np.diff(u) > 0)  # volume grows faster than throughput: the fleet fills better each year
 
 
+def test_provider_lends_idle_serving_gpus_to_the_training_fleet(toy_table, monkeypatch):
+    """``serving.idle_to_training``: the owned serving fleet's idle GPU-hours (the lending fleet simulation's
+    training share) train, so the training fleet on the same accelerator buys that much less, and the
+    share of the serving fleet that trains is charged to R&D, not to the tokens."""
+    from inferonomics.market import load_scenario, simulate
+
+    _, d = toy_table
+    monkeypatch.setenv("INFERONOMICS_CACHE_DIR", str(d / "cache"))
+    monkeypatch.setattr(st, "GRID_DAILY_TOKENS", TOY_VOLUMES)
+    path = toy_fleet(d)
+    training = {"training": {"accelerator": "h100-sxm", "base_gpus": 400, "utilization": 0.9}}
+    serving = {"utilization_from": "fleet", "fleet_scenario": path, "software_throughput_gain_per_year": 0.5}
+    runs = {}
+    for lend in (False, True):
+        doc = {**_provider(path, **serving, idle_to_training=lend), "rnd": training}
+        sc = load_scenario(doc)
+        runs[lend] = {k: v[0] for k, v in simulate(sc, paths=1, seed=0).metrics.items()}
+    a, b = runs[False], runs[True]
+    # the lending table: the share of the owned fleet's GPU-hours that trained, at the tier's lookup volume
+    lending = for_tiers(path, {"only": ("llama-3.1-8b", "h100-sxm")}, idle_to_training=True)
+    tokens = b["tokens_only_mtok"]
+    gain = 2.0 * 1.5 ** np.arange(4)
+    share = lending.lookup("only", "training_share", tokens * 1e6 / 365 / gain)
+    assert np.all(share > 0.01)  # even one hour of the chat day leaves part of the owned peak fleet idle
+    need = b["fleet_serving_h100_sxm_need_gpu_eq"]
+    lent = np.minimum(need * share, 400.0)
+    np.testing.assert_allclose(b["training_on_serving_gpu_eq"], lent, rtol=1e-9)
+    np.testing.assert_allclose(b["fleet_training_h100_sxm_need_gpu_eq"], 400.0 - lent, rtol=1e-9)
+    assert np.all(a["training_on_serving_gpu_eq"] == 0) and np.all(a["fleet_training_h100_sxm_need_gpu_eq"] == 400)
+    # the serving fleet is still sized for its peak (the owned fleet's utilization, lending or not)
+    np.testing.assert_allclose(need, a["fleet_serving_h100_sxm_need_gpu_eq"], rtol=0.05)
+    # the serving fleet's GPUs are busier (training fills its idle hours); the tokens bear less cost and
+    # the company as a whole buys and spends less
+    assert np.all(b["fleet_serving_h100_sxm_utilization"] > a["fleet_serving_h100_sxm_utilization"])
+    assert np.all(b["token_cost_usd_per_mtok"] < a["token_cost_usd_per_mtok"])
+    total = {k: r["cost_of_revenue_tokens_usd"] + r["rnd_training_compute_usd"] for k, r in runs.items()}
+    assert np.all(total[True] < total[False])
+    assert b["capex_usd"].sum() < a["capex_usd"].sum()
+    # an autoscaled (rented) fleet has nothing idle to lend
+    with pytest.raises(InputError) as e:
+        for_tiers(toy_fleet(d, fleet="autoscaled"), {"only": ("llama-3.1-8b", "h100-sxm")}, idle_to_training=True)
+    assert e.value.field == "serving.idle_to_training" and "owned" in str(e.value)
+
+
 def test_serving_fields_are_checked_together(tmp_path):
     from inferonomics.market import ScenarioFileError, load_scenario
 
@@ -215,6 +259,7 @@ def test_serving_fields_are_checked_together(tmp_path):
         ({"utilization_from": "fleet", "fleet_scenario": path, "peak_to_average": 1.5},
          "leave out peak_to_average"),
         ({"utilization_from": "simulation", "fleet_scenario": path}, "utilization_from"),
+        ({"peak_to_average": 1.5, "peak_utilization": 0.8, "idle_to_training": True}, "idle_to_training needs"),
     ]
     for serving, msg in cases:
         with pytest.raises(ScenarioFileError) as e:

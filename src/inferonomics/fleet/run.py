@@ -199,6 +199,10 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
             owned_s = max(peak, res.peak_replicas) * res.duration_s
             training_gpu_hours = max(owned_s - res.replica_seconds, 0.0) * res.gpus_per_replica / 3600.0
             res.peak_replicas = max(peak, res.peak_replicas)
+            # delivered work over the whole owned fleet's capacity (serving's own utilization is over what
+            # it held), and the share of the owned GPU-hours that trained
+            res.extra["owned_utilization"] = res.utilization * res.replica_seconds / owned_s if owned_s > 0 else 0.0
+            res.extra["training_share"] = max(owned_s - res.replica_seconds, 0.0) / owned_s if owned_s > 0 else 0.0
         else:
             res = go(peak, Autoscaler(enabled=False))
         res.extra["serving_average_over_peak"] = sizing.replica_seconds / (peak * sizing.duration_s)
@@ -207,6 +211,8 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
         res = go(start, auto)
         res.extra["serving_average_over_peak"] = res.replica_seconds / (res.peak_replicas * res.duration_s)
     res.extra["training_gpu_hours"] = training_gpu_hours
+    res.extra.setdefault("owned_utilization", res.utilization)  # the fleet paid for is the fleet that serves
+    res.extra.setdefault("training_share", 0.0)
     gpu = dep["gpu"]
     res.usd_per_gpu_hour = usd_per_gpu_hour(scn, gpu, res.utilization)
     res.extra.update(pool=pool.name, gpu=gpu, model=dep["model"], daily_tokens=volume,

@@ -43,12 +43,14 @@ from inferonomics.errors import InputError
 # scenario's turbo tier would need more than the autoscaler's million replicas at the peak of 1e15 a day)
 GRID_DAILY_TOKENS: tuple[float, ...] = tuple(float(10.0 ** (k / 2)) for k in range(18, 30))
 CACHE_KIND = "fleet-scale-table"
-TABLE_VERSION = 1
+TABLE_VERSION = 2
+# ``utilization`` is over the GPUs serving held; ``owned_utilization`` over the whole owned fleet (the same
+# unless the scenario lends idle replicas to training, when ``training_share`` of the owned GPU-hours train)
 COLUMNS = (
     "usd_per_mtok", "floor_usd_per_mtok", "caching_usd_per_mtok", "batching_usd_per_mtok",
     "multiplexing_usd_per_mtok", "utilization", "interactive_utilization", "gpus", "slo_attainment",
     "prefix_hit_rate", "tokens_per_gpu_s_at_capacity", "usd_per_gpu_hour", "served_tokens",
-    "flat_utilization",
+    "flat_utilization", "owned_utilization", "training_share",
 )
 _MEMO: dict[str, ScaleTable] = {}
 
@@ -172,7 +174,8 @@ def compute(scn, volumes=None) -> dict:
                 "prefix_hit_rate": a.prefix_hit_rate,
                 "tokens_per_gpu_s_at_capacity": a.extra["tokens_per_gpu_s_at_capacity"],
                 "usd_per_gpu_hour": a.usd_per_gpu_hour, "served_tokens": a.served_tokens,
-                "flat_utilization": f.utilization,
+                "flat_utilization": f.utilization, "owned_utilization": a.extra["owned_utilization"],
+                "training_share": a.extra["training_share"],
             }
             for k in COLUMNS:
                 cols[k].append(float(row[k]))
@@ -225,10 +228,12 @@ def _valid(doc, vols) -> bool:
         return False
 
 
-def for_tiers(fleet_scenario: str, tiers: dict[str, tuple[str, str]], field: str = "serving.fleet_scenario"
-              ) -> ScaleTable:
+def for_tiers(fleet_scenario: str, tiers: dict[str, tuple[str, str]], field: str = "serving.fleet_scenario",
+              idle_to_training: bool = False) -> ScaleTable:
     """The scale table the provider model reads, checked against its token tiers: a pool named after each
-    tier (``tiers``: name -> (model, accelerator)) serving the same model on the same accelerator."""
+    tier (``tiers``: name -> (model, accelerator)) serving the same model on the same accelerator.  With
+    ``idle_to_training`` the fleet scenario lends the replicas serving does not hold to training (it must
+    be an owned fleet)."""
     from inferonomics.errors import UnknownNameError
     from inferonomics.fleet.scenario import FleetScenarioError, builtin_names, load_scenario
 
@@ -251,6 +256,11 @@ def for_tiers(fleet_scenario: str, tiers: dict[str, tuple[str, str]], field: str
         if got != (model, gpu):
             raise InputError(field, fleet_scenario, f"pool {name!r} serves {got[0]} on {got[1]}, but token tier "
                              f"{name!r} serves {model} on {gpu}; the pool must model the tier's deployment")
+    if idle_to_training and not scn.idle_to_training:
+        if scn.fleet != "owned":
+            raise InputError("serving.idle_to_training", True, f"fleet scenario {fleet_scenario!r} rents an "
+                             "autoscaled fleet: only an owned fleet has idle replicas to lend to training")
+        scn = scn.model_copy(update={"idle_to_training": True})
     return scale_table(scn)
 
 

@@ -236,15 +236,15 @@ def _fleet_table(spec):
     except OSError:
         stamp = None
     tiers = tuple((n, t.deployment.model, t.deployment.gpu) for n, t in spec.token_tiers.items())
-    return _fleet_table_cached(name, tiers, stamp)
+    return _fleet_table_cached(name, tiers, bool(spec.serving.idle_to_training), stamp)
 
 
 @lru_cache(maxsize=32)
-def _fleet_table_cached(name: str, tiers: tuple, _stamp):
+def _fleet_table_cached(name: str, tiers: tuple, idle_to_training: bool, _stamp):
     """One load and check per fleet scenario and tier set (a projection runs many times per simulation)."""
     from inferonomics.fleet.scale_table import for_tiers
 
-    return for_tiers(name, {n: (model, gpu) for n, model, gpu in tiers})
+    return for_tiers(name, {n: (model, gpu) for n, model, gpu in tiers}, idle_to_training=idle_to_training)
 
 
 def project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, np.ndarray]:
@@ -310,6 +310,7 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
     tokens = np.zeros(shape)
     linked = spec.market.tiers if spec.market is not None else {}
     tier_use: dict[str, tuple] = {}  # tier -> (metric key, accelerator, volume, average busy GPUs)
+    lendable: dict[str, np.ndarray] = {}  # accelerator -> serving GPU-equivalents idle for training, on average
     for name, t in spec.token_tiers.items():
         p = f"token_tiers.{name}"
         d = t.deployment
@@ -344,7 +345,12 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
             # the fleet simulation's utilization at the tier's daily volume, counted in replicas of the
             # reference deployment: a path or year with more tokens/s per GPU needs fewer replicas
             daily = fleet_daily_tokens(vol, HOURS_PER_YEAR) / (x.s(f"{p}.throughput_multiplier") * sw)
-            need += avg_gpus / np.maximum(fleet_table.lookup(name, "utilization", daily), 1e-6)
+            tier_need = avg_gpus / np.maximum(fleet_table.lookup(name, "owned_utilization", daily), 1e-6)
+            need += tier_need
+            # the owned GPU-hours the simulation lent to training (0 unless the fleet scenario lends)
+            share = fleet_table.lookup(name, "training_share", daily)
+            if np.any(share > 0):
+                lendable[d.gpu] = lendable.get(d.gpu, 0.0) + tier_need * share
         busy += avg_gpus
         key = name.replace("-", "_")
         tier_use[name] = (key, d.gpu, vol, avg_gpus)
@@ -375,10 +381,24 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
         m["price_gpu_rental_usd_per_gpu_hour"] = price
 
     # --- model training (R&D) -----------------------------------------------------------------------
+    lent = {}  # accelerator -> serving GPU-equivalents that train (counted against the training fleet)
+    lent_busy = {}  # ... and how busy they keep the serving fleet (training's utilization of them)
     if spec.rnd.training is not None:
         tr = spec.rnd.training
         need = full(x.s("rnd.training.base_gpus") * index(x.y("rnd.training.growth_per_year", years)))
-        fleets.append(Fleet("training", tr.accelerator, need, need * x.s("rnd.training.utilization"), perf_gain=True))
+        u_train = x.s("rnd.training.utilization")
+        if tr.accelerator in lendable:
+            # the serving fleet's idle GPU-hours on the same accelerator train, at the training fleet's own
+            # utilization: the training fleet buys only what they do not cover (its need and the serving
+            # fleet's are GPU-equivalents of the same pool's card)
+            lent[tr.accelerator] = np.minimum(lendable[tr.accelerator], need)
+            need = need - lent[tr.accelerator]
+            lent_busy[tr.accelerator] = lent[tr.accelerator] * u_train
+            for fl in fleets:
+                if fl.kind == "serving" and fl.accelerator == tr.accelerator:
+                    fl.busy = fl.busy + lent_busy[tr.accelerator]
+        fleets.append(Fleet("training", tr.accelerator, need, need * u_train, perf_gain=True))
+    m["training_on_serving_gpu_eq"] = sum(lent.values()) if lent else np.zeros(shape)
 
     # --- classic cloud -------------------------------------------------------------------------------
     rev_classic = np.zeros(shape)
@@ -437,12 +457,19 @@ def _project(sc, x: Inputs, years: int, books: dict | None = None) -> dict[str, 
         # (12 a year), which covers its depreciation and the cost of capital; the P&L keeps book depreciation
         capital = r["gross_book"] * MONTHS_PER_YEAR * capital_recovery_factor(
             period_rate(coc, "month"), r["life"] * MONTHS_PER_YEAR)
-        if fl.kind == "serving":
-            serving_cash[fl.accelerator] = (power + facility + ops, fl.busy)
         seg = {"serving": "tokens", "rental": "rental", "training": "training"}[fl.kind]
-        totals[seg] += r["depreciation"] + power + facility + ops
+        cost = r["depreciation"] + power + facility + ops
+        econ = capital + power + facility + ops
+        cash, own = power + facility + ops, 1.0
+        if fl.kind == "serving" and fl.accelerator in lent:
+            # the share of the serving fleet that trains is R&D's cost, not the tokens'
+            own = 1.0 - np.clip(_safe_div(lent[fl.accelerator], r["capacity"], 0.0), 0.0, 1.0)
+            totals["training"] += (1.0 - own) * cost
+        if fl.kind == "serving":
+            serving_cash[fl.accelerator] = (own * cash, fl.busy - lent_busy.get(fl.accelerator, 0.0))
+        totals[seg] += own * cost
         if seg == "tokens":
-            econ_tokens += capital + power + facility + ops
+            econ_tokens += own * econ
         for k, v in (("capital_charge", capital), ("capex", r["capex"]), ("depreciation", r["depreciation"]), ("power", power),
                      ("facility", facility), ("operations", ops), ("fleet_gpus", r["gpus"]),
                      ("purchased", r["purchased"]), ("retired", r["retired"]),

@@ -146,6 +146,9 @@ class Serving(_Strict):
     software_throughput_gain_per_year: Rate = Field(default_factory=_zero)
     utilization_from: Literal["inputs", "fleet"] = "inputs"
     fleet_scenario: str | None = Field(default=None, description="a fleet scenario: built-in name or YAML path")
+    idle_to_training: bool = Field(default=False, description=(
+        "lend the serving replicas the fleet simulation finds idle to the training fleet on the same "
+        "accelerator (utilization_from: fleet, an owned fleet scenario)"))
     exit_gross_margin: Num(-10.0, 0.0, what=" (token gross margin below which the token tiers stop selling "
                            "from that year on)") | None = None
 
@@ -159,6 +162,9 @@ class Serving(_Strict):
         elif self.fleet_scenario is None or peak:
             raise ValueError("utilization_from: fleet takes the utilization from the fleet simulation: give "
                              "fleet_scenario and leave out peak_to_average and peak_utilization")
+        if self.idle_to_training and self.utilization_from != "fleet":
+            raise ValueError("idle_to_training needs utilization_from: fleet (the fleet simulation says which "
+                             "replicas are idle when)")
         return self
 
 
