@@ -552,8 +552,8 @@ LOAD = 0.25
 # the open-loop calibration trace (another trace of the same kind) runs at the same load: how long an idle
 # server takes to wake depends on how busy it has been, not only on how long it rested
 N_REQUESTS, N_CAL = 300, 200
-RUNS = 3  # independent calibrate-and-replay runs whose errors are combined (their median)
-MIN_VALID_RUNS = 2  # fewer valid runs than this (a busy machine): skipped, not judged
+RUNS = 3  # independent calibrate-and-replay runs whose errors are combined (their median); with fewer valid
+# runs (a busy or unsteady machine) the test is skipped, not judged: one run in five or so is off by 20%
 # input lengths over the trace's range; output lengths short and long, so the end of a stream is told apart
 CAL_POINTS = [(isl, osl) for isl in (16, 128, 384, 700) for osl in (4, 32, 96)]
 PROBE = (128, 96)  # the server's speed before and after the replay, at this operating point
@@ -641,8 +641,8 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
     busy: other work kept more than a quarter of a CPU busy on average during the replay, or the server's
     speed moved (median E2E of a fixed probe before and after the replay more than 10% apart).  Void runs
     are replaced while time allows (no new run after 5 minutes); the agreement is judged on the valid
-    ones, and with fewer than two (one run alone moves too much to be held to 15%) the test is skipped with
-    the figures, never passed.
+    ones, and with fewer than three (one run in five or so is off by 20% on its own, and the median of
+    three sets it aside) the test is skipped with the figures, never passed.
 
     The simulated replica draws each request's decode speed from the spread the calibration trace's
     uninterrupted streams showed (``decode_speed_percentiles``): without it the simulated TPOT tail was
@@ -717,9 +717,9 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
 
     valid = [a for a in attempts if a["valid"]]
     report = "\n".join(show(a) for a in attempts)
-    if len(valid) < MIN_VALID_RUNS:
-        pytest.skip(f"the machine was busy: {len(valid)} valid run(s) of {len(attempts)}, {MIN_VALID_RUNS} needed to "
-                    f"judge the agreement:\n{report}")
+    if len(valid) < RUNS:
+        pytest.skip(f"the machine was busy or unsteady: {len(valid)} valid run(s) of {len(attempts)}, {RUNS} needed "
+                    f"to judge the agreement:\n{report}")
     assert all(a["n"] >= 0.98 * N_REQUESTS for a in valid), report
     diffs = {k: [a["diffs"][k]["diff"] for a in valid] for k in valid[0]["diffs"]}
     assert all(v is not None and math.isfinite(v) for vs in diffs.values() for v in vs), report
