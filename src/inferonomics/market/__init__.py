@@ -30,7 +30,10 @@ Fleet (built on the perf and cost engines)
     busy GPUs / utilization``, the utilization of the tier's pool in the fleet scenario's scale table at the
     tier's daily volume (in replicas of the reference deployment), per path and year
     (:mod:`inferonomics.fleet.scale_table`; computed once, cached on disk).  Rental GPUs ``= hours sold / (8760 x utilization)``.
-    The training fleet (R&D) is an input in GPU-equivalents with growth.  Needs and capacity are counted
+    The training fleet (R&D) is an input in GPU-equivalents with growth.  With ``serving.idle_to_training``
+    the serving GPUs the fleet simulation lends to training (its ``training_share`` of the owned fleet)
+    count against the training fleet on the same accelerator, and their share of the serving fleet's cost
+    is R&D's.  Needs and capacity are counted
     in equivalents of the pool's catalog accelerator (rental hours too: a newer card rents as more
     equivalent-hours), so a price per GPU-hour is per equivalent-hour.  An in-house chip is bought by the
     fleets its ``applies_to`` names (default: serving only; rental customers tend to ask for named cards).
