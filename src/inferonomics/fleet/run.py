@@ -310,7 +310,8 @@ def scale_curve(scn: FleetScenario, volumes: list[float], *, engine: str = "flui
     rows = []
     for v in volumes:
         actual = run(scn, daily_tokens=v, engine=engine)
-        smooth = run(scn, daily_tokens=v, engine="fluid", smooth=True)
+        # constant demand: one day of it says what any longer horizon does
+        smooth = run(scn, daily_tokens=v, engine="fluid", smooth=True, duration_s=min(scn.duration_s, D.DAY_S))
         rows.append({"daily_tokens": v, "actual": actual, "smooth": smooth})
     # per pool: $/GPU-h and capacity tokens per GPU-second at each volume (cache hit differs)
     best_cap = {}

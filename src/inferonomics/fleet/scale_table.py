@@ -14,10 +14,15 @@ Volumes are the POOL's own daily tokens (input + output, interactive + batch): t
 ``token_share`` of each pool is undone, so a pool at 1e12 serves 1e12 tokens a day whatever its share.
 
 One difference from ``scale_curve``: the flat (expected-rate) run carries the tokens the actual run
-delivered, not the nominal volume.  A simulated day is one seeded sample of the burst process, which moves
-demand in time without adding to it only on average: the day may bring a few per cent more or fewer tokens
-than the nominal volume.  A flat day of the same tokens keeps that sample out of the multiplexing part (with
-one replica at a small volume, more tokens on the same replica would read as a negative multiplexing cost).
+delivered, not the nominal volume.  A simulated week is one seeded sample of the burst process, which
+moves demand in time without adding to it only on average: the week may bring a few per cent more or fewer
+tokens than the nominal volume.  A flat day of the same tokens a day keeps that sample out of the
+multiplexing part (with one replica at a small volume, more tokens on the same replica would read as a
+negative multiplexing cost).
+
+The actual run covers at least a week (the scenario's ``duration_s`` when longer): an owned fleet is sized
+for the highest peak of the horizon and paid for through all of it, weekend included, and a year's
+utilization is a week's, not a weekday's.
 
 The cache key is the scenario's validated content, the volume grid and a digest of everything the result
 depends on: the source of the fleet, perf, cost and ledger packages, the fleet's trace profiles and the
@@ -43,7 +48,7 @@ from inferonomics.errors import InputError
 # scenario's turbo tier would need more than the autoscaler's million replicas at the peak of 1e15 a day)
 GRID_DAILY_TOKENS: tuple[float, ...] = tuple(float(10.0 ** (k / 2)) for k in range(18, 30))
 CACHE_KIND = "fleet-scale-table"
-TABLE_VERSION = 2
+TABLE_VERSION = 3
 # ``utilization`` is over the GPUs serving held; ``owned_utilization`` over the whole owned fleet (the same
 # unless the scenario lends idle replicas to training, when ``training_share`` of the owned GPU-hours train)
 COLUMNS = (
@@ -141,18 +146,23 @@ def flattening(daily_tokens, usd_per_mtok, tolerance: float = 0.05) -> dict:
 def compute(scn, volumes=None) -> dict:
     """Run every pool of ``scn`` (a :class:`~inferonomics.fleet.scenario.FleetScenario`) alone at each daily
     volume: the actual day and a flat day of the same tokens.  Returns the table as plain lists (JSON)."""
-    from inferonomics.fleet.demand import DAY_S
+    from inferonomics.fleet.demand import DAY_S, WEEK_S
     from inferonomics.fleet.run import run_pool
 
     vols = _check_volumes(GRID_DAILY_TOKENS if volumes is None else volumes)
+    # a year's utilization needs at least a week: an owned fleet is sized for the week's highest peak and
+    # paid for through the weekend's lower demand (one weekday overstates it)
+    dur = max(float(scn.duration_s), WEEK_S)
     pools = {}
     for pool in scn.pools:
         acts, flats = [], []
         for v in vols:
-            a = run_pool(scn, pool, daily_tokens=v / pool.token_share, engine="fluid")
-            # the flat run's demand is constant: the same tokens in the same time is this daily volume
+            a = run_pool(scn, pool, daily_tokens=v / pool.token_share, engine="fluid", duration_s=dur)
+            # the flat run's demand is constant: the same tokens in the same time is this daily volume (and
+            # one day of it says what a week does)
             delivered = a.served_tokens * DAY_S / a.duration_s if a.served_tokens > 0 else v
-            f = run_pool(scn, pool, daily_tokens=delivered / pool.token_share, engine="fluid", smooth=True)
+            f = run_pool(scn, pool, daily_tokens=delivered / pool.token_share, engine="fluid", smooth=True,
+                         duration_s=DAY_S)
             cap = pool.autoscaler.max_replicas
             if max(a.peak_replicas, f.peak_replicas) >= cap:
                 raise InputError(f"pools[{pool.name}].autoscaler.max_replicas", cap,

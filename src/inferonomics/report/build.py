@@ -329,8 +329,8 @@ def section_scale(ctx: Context) -> Section | None:
     sec = Section(
         "scale", "Where does scale stop paying?",
         "Each token tier's deployment run by the fleet simulation (time-stepped engine, one-second steps over "
-        "the fleet scenario's simulated day, with its tenants, autoscaler and fleet; in alibaba-tiers an owned "
-        "fleet sized for the day's busiest five minutes at 80% target utilization, diurnal and bursty tenants, "
+        "a simulated week, with the fleet scenario's tenants, autoscaler and fleet; in alibaba-tiers an owned "
+        "fleet sized for the week's busiest five minutes at 80% target utilization, diurnal, weekly and bursty tenants, "
         "batch jobs backfilling) at daily volumes half a decade apart. Delivered "
         "$/Mtok = GPU-hours paid / tokens served. Its parts: the <i>floor</i> (every GPU busy at its SLO "
         "operating point), <i>caching</i> (a colder prefix cache at low volume), <i>batching</i> (capacity "
