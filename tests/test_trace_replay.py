@@ -552,8 +552,11 @@ LOAD = 0.25
 # the open-loop calibration trace (another trace of the same kind) runs at the same load: how long an idle
 # server takes to wake depends on how busy it has been, not only on how long it rested
 N_REQUESTS, N_CAL = 300, 200
-RUNS = 3  # independent calibrate-and-replay runs whose errors are combined (their median); with fewer valid
-# runs (a busy or unsteady machine) the test is skipped, not judged: one run in five or so is off by 20%
+# independent calibrate-and-replay runs whose errors are combined (their median): one run in five or so is
+# 15-20% off on its own (the server's speed moves between its calibration and its replay on a shared
+# machine), and in a full suite two of three once were, so the median is of five valid runs, or of at least
+# three when time runs out; with fewer (a busy or unsteady machine) the test is skipped, not judged
+RUNS, MIN_VALID_RUNS = 5, 3
 # input lengths over the trace's range; output lengths short and long, so the end of a stream is told apart
 CAL_POINTS = [(isl, osl) for isl in (16, 128, 384, 700) for osl in (4, 32, 96)]
 PROBE = (128, 96)  # the server's speed before and after the replay, at this operating point
@@ -634,15 +637,15 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
     One run calibrates (closed-loop runs at one request in flight, then an open-loop calibration trace at
     the replay's load), replays the trace and compares.  On this kind of machine one replay's percentiles
     move by 5-10% from run to run on their own (the same trace replayed twice against the same server), so
-    the agreement is judged on the median error of three independent runs, each with its own calibration.
+    the agreement is judged on the median error of five independent runs, each with its own calibration.
 
     The server and the client share this machine with whatever else runs on it, and other work takes CPU
     time from the server in bursts no model of the server can predict.  A run is void when the machine was
     busy: other work kept more than a quarter of a CPU busy on average during the replay, or the server's
-    speed moved (median E2E of a fixed probe before and after the replay more than 10% apart).  Void runs
-    are replaced while time allows (no new run after 5 minutes); the agreement is judged on the valid
-    ones, and with fewer than three (one run in five or so is off by 20% on its own, and the median of
-    three sets it aside) the test is skipped with the figures, never passed.
+    speed moved (the median E2E of a fixed probe after the closed-loop runs, just before the replay and after
+    it more than 10% apart).  Void runs are replaced while time allows (no new run after 8 minutes); the
+    agreement is judged on the valid ones (the median of five, or of at least three when time runs out),
+    and with fewer than three the test is skipped with the figures, never passed.
 
     The simulated replica draws each request's decode speed from the spread the calibration trace's
     uninterrupted streams showed (``decode_speed_percentiles``): without it the simulated TPOT tail was
@@ -663,9 +666,9 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
     trace, isl, osl = _agreement_trace(tmp_path)
     cal_trace, cal_isl, cal_osl = _agreement_trace(tmp_path, N_CAL, 777, "calibration")
     attempts = []
-    deadline = time.monotonic() + 300.0  # no new run after this: a busy machine stays busy a while
+    deadline = time.monotonic() + 480.0  # no new run after this: a busy machine stays busy a while
     try:
-        for attempt in range(RUNS + 3):
+        for attempt in range(RUNS + 4):
             if sum(a["valid"] for a in attempts) >= RUNS or (attempt and time.monotonic() > deadline):
                 break
             ids = []
@@ -690,13 +693,16 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
             rep = json.loads(rep_path.read_text())
             # the offered load: LOAD x capacity of the fitted replica at the trace's own lengths
             scale = _service_s(replica_step_model(rep), isl, osl) / LOAD  # trace gaps are 1 s on average
+            mid = _probe(srv.url, 1500 + attempt)  # the speed the replica was fitted at, just before the replay
             cpu0 = _cpu_reading(srv.proc.pid)
             out = _client("bench", "run", "--url", srv.url, "--trace", str(trace), "--time-scale", f"{scale:.6g}",
                       "--replica", str(rep_path), "--warmup", "2", "--json")
             busy = _other_cpus(cpu0, _cpu_reading(srv.proc.pid))
             run = json.loads(out.out)
             after = _probe(srv.url, 2000 + attempt)
-            drift = after["summary"]["e2e_latency_s_p50"] / before["summary"]["e2e_latency_s_p50"] - 1.0
+            # how far the server's speed moved over the run: the widest ratio of the three probes
+            speeds = [p["summary"]["e2e_latency_s_p50"] for p in (before, mid, after)]
+            drift = max(speeds) / min(speeds) - 1.0
             cmp = run["comparison"]
             diffs = {f"{r['metric']} p{r['percentile']}": r for r in cmp["rows"]
                      if r["metric"] in ("ttft_s", "tpot_s") and r["percentile"] in (50, 90)}
@@ -710,16 +716,16 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
 
     def show(a):
         cpu = "n/a" if a["busy"] is None else f"{a['busy']:.2f}"
-        return (f"{'valid' if a['valid'] else 'void'}: other work {cpu} CPUs, probe drift {a['drift']:+.1%}, {a['n']} "
-                "requests; " + "; ".join(f"{k}: measured {r['measured'] * 1000:.3f} ms, simulated "
+        return (f"{'valid' if a['valid'] else 'void'}: other work {cpu} CPUs, probe drift {a['drift']:+.1%}, "
+                f"open-loop factor {a['overheads'].get('open_loop_decode_factor', 1.0):.3f}, {a['n']} requests; " + "; ".join(f"{k}: measured {r['measured'] * 1000:.3f} ms, simulated "
                                          f"{r['simulated'] * 1000:.3f} ms ({r['diff']:+.1%})"
                                          for k, r in a["diffs"].items()))
 
     valid = [a for a in attempts if a["valid"]]
     report = "\n".join(show(a) for a in attempts)
-    if len(valid) < RUNS:
-        pytest.skip(f"the machine was busy or unsteady: {len(valid)} valid run(s) of {len(attempts)}, {RUNS} needed "
-                    f"to judge the agreement:\n{report}")
+    if len(valid) < MIN_VALID_RUNS:
+        pytest.skip(f"the machine was busy or unsteady: {len(valid)} valid run(s) of {len(attempts)}, "
+                    f"{MIN_VALID_RUNS} needed to judge the agreement:\n{report}")
     assert all(a["n"] >= 0.98 * N_REQUESTS for a in valid), report
     diffs = {k: [a["diffs"][k]["diff"] for a in valid] for k in valid[0]["diffs"]}
     assert all(v is not None and math.isfinite(v) for vs in diffs.values() for v in vs), report
