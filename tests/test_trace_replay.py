@@ -644,8 +644,10 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
     busy: other work kept more than a quarter of a CPU busy on average during the replay, or the server's
     speed moved (the median E2E of a fixed probe after the closed-loop runs, just before the replay and after
     it more than 10% apart).  Void runs are replaced while time allows (no new run after 8 minutes); the
-    agreement is judged on the valid ones (the median of five, or of at least three when time runs out),
-    and with fewer than three the test is skipped with the figures, never passed.
+    agreement is judged on the valid ones (the median of five, or of at least three when time runs out).
+    With fewer than three, or more void runs than valid ones (a server whose speed jumps that often between
+    the probes also jumps unseen within the runs that look valid), the test is skipped with the figures,
+    never passed.
 
     The simulated replica draws each request's decode speed from the spread the calibration trace's
     uninterrupted streams showed (``decode_speed_percentiles``): without it the simulated TPOT tail was
@@ -723,9 +725,11 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
 
     valid = [a for a in attempts if a["valid"]]
     report = "\n".join(show(a) for a in attempts)
-    if len(valid) < MIN_VALID_RUNS:
-        pytest.skip(f"the machine was busy or unsteady: {len(valid)} valid run(s) of {len(attempts)}, "
-                    f"{MIN_VALID_RUNS} needed to judge the agreement:\n{report}")
+    if len(valid) < MIN_VALID_RUNS or len(attempts) - len(valid) > len(valid):
+        # too few valid runs, or more void than valid: a server whose speed jumps that often between three
+        # probes also jumps unseen within the runs that look valid
+        pytest.skip(f"the machine was busy or unsteady: {len(valid)} valid run(s) of {len(attempts)} (at least "
+                    f"{MIN_VALID_RUNS}, and no more void than valid, to judge the agreement):\n{report}")
     assert all(a["n"] >= 0.98 * N_REQUESTS for a in valid), report
     diffs = {k: [a["diffs"][k]["diff"] for a in valid] for k in valid[0]["diffs"]}
     assert all(v is not None and math.isfinite(v) for vs in diffs.values() for v in vs), report
