@@ -211,7 +211,7 @@ OPTIONAL_TERMS = ("arrival_overhead_s", "step_overhead_s_per_waiting_request", "
 MIN_CLEAN_STREAMS = 20
 # the spread of decode speed from stream to stream is kept as percentiles 0, 1, ..., 100 of the clean
 # streams' speed over their median (the simulator draws each request's factor from them); a factor beyond
-# these bounds is a stuck or a broken stream, not a speed
+# these bounds (for the spread and for open_loop_decode_factor) is a stuck or a broken stream, not a speed
 SPEED_PERCENTILES = 101
 SPEED_BOUNDS = (0.2, 5.0)
 MIN_STALL_EVENTS = 5
@@ -634,9 +634,11 @@ def check_replica(doc: object, where: str = "replica") -> dict:
             if k in OPTIONAL_TERMS and k not in block:
                 continue
             v = block.get(k)
-            if k == "open_loop_decode_factor":
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.2 <= v <= 5.0:
-                    raise InputError(f"{where}.{sec}.{k}", v, "must be a factor from 0.2 to 5 (1: as in the closed loop)")
+            if k == "open_loop_decode_factor":  # a stream's speed, bounded as the spread between streams
+                lo, hi = SPEED_BOUNDS
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                    raise InputError(f"{where}.{sec}.{k}", v,
+                                     f"must be a factor from {lo:g} to {hi:g} (1: as in the closed loop)")
                 continue
             signed = k in ("request_overhead_s", "decode_overhead_s_per_step")  # corrections, may be negative
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or (v < 0 and not signed):

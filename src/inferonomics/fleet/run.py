@@ -197,12 +197,13 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
             # provisioning delay); the rest of the owned peak fleet trains
             res = go(start, auto)
             owned_s = max(peak, res.peak_replicas) * res.duration_s
-            training_gpu_hours = max(owned_s - res.replica_seconds, 0.0) * res.gpus_per_replica / 3600.0
+            lent_s = max(owned_s - res.replica_seconds, 0.0)  # replica-seconds serving did not hold: training
+            training_gpu_hours = lent_s * res.gpus_per_replica / 3600.0
             res.peak_replicas = max(peak, res.peak_replicas)
             # delivered work over the whole owned fleet's capacity (serving's own utilization is over what
             # it held), and the share of the owned GPU-hours that trained
             res.extra["owned_utilization"] = res.utilization * res.replica_seconds / owned_s if owned_s > 0 else 0.0
-            res.extra["training_share"] = max(owned_s - res.replica_seconds, 0.0) / owned_s if owned_s > 0 else 0.0
+            res.extra["training_share"] = lent_s / owned_s if owned_s > 0 else 0.0
         else:
             res = go(peak, Autoscaler(enabled=False))
         res.extra["serving_average_over_peak"] = sizing.replica_seconds / (peak * sizing.duration_s)
