@@ -122,6 +122,11 @@ def test_messages_are_typers(capsys):
                                        "and at most 100,000.\n")
     assert cli.main(["perf", "--gpu", "h100-sxm", "--concurrency", "1"]) == 2
     assert "Missing option '--model'" in capsys.readouterr().err
+    # a number that cannot be read: one message with the option, the value and the range, not click's too
+    assert cli.main(["provider", "run", "alibaba-100b", "--paths", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --paths: 'abc' is not allowed; must be a whole number (Monte Carlo paths) at least 1")
+    assert "Invalid value" not in err and err.count("error") == 1 and "provider run --help' for help." in err
 
 
 def test_a_prediction_imports_neither_typers_converters_nor_pydantic(tmp_path):

@@ -363,12 +363,13 @@ def command(typer_app: typer.Typer | None = None):
     return cmd
 
 
-def _explain_bad_value(exc, argv: list[str]) -> None:
-    """A value Typer could not parse (``--gpus nan``): say the value given and the range allowed."""
+def _explain_bad_value(exc, argv: list[str]) -> str | None:
+    """A value Typer could not parse (``--paths abc``): the message naming the option, the value given and the
+    range allowed; ``None`` for any other usage error."""
     param = getattr(exc, "param", None)
     opts = list(getattr(param, "opts", None) or [])
     if not opts or getattr(getattr(param, "type_descriptor", None), "annotation", None) not in (int, float):
-        return
+        return None
     raw = typed = None
     for i, a in enumerate(argv):
         for o in opts:
@@ -377,7 +378,7 @@ def _explain_bad_value(exc, argv: list[str]) -> None:
             elif a.startswith(o + "="):
                 raw, typed = a[len(o) + 1:], o
     if raw is None:
-        return
+        return None
     from inferonomics.limits import Limit, flag_limit
 
     opt = max(getattr(param, "all_spellings", None) or opts, key=len)  # the key of the range, as guard_numbers
@@ -386,7 +387,9 @@ def _explain_bad_value(exc, argv: list[str]) -> None:
         path.insert(0, c.info_name)
         c = c.parent
     lim = flag_limit(" ".join(path), opt) or Limit(integer=param.type_descriptor.annotation is int)
-    print(f"error: {typed}: {raw!r} is not allowed; {lim.describe()}.", file=sys.stderr)
+    ctx = getattr(exc, "ctx", None)
+    hint = f"\nTry '{ctx.command_path} --help' for help." if ctx is not None and ctx.command_path else ""
+    return f"error: {typed}: {raw!r} is not allowed; {lim.describe()}.{hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,8 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Usage errors of click (vendored inside recent Typer releases): bad option values, missing options.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
-            exc.show()
-            _explain_bad_value(exc, sys.argv[1:] if argv is None else argv)
+            # a number Typer could not read gets our one line (value and range); anything else click's message
+            msg = _explain_bad_value(exc, sys.argv[1:] if argv is None else argv)
+            if msg is None:
+                exc.show()
+            else:
+                print(msg, file=sys.stderr)
             return 2
         raise
     return rc if isinstance(rc, int) else 0
