@@ -447,6 +447,8 @@ def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay
                    if r["metric"] == "tpot_s" and r["percentile"] == 90)
            for k, d in (("with", doc), ("without", {k: v for k, v in doc.items() if k != "decode_speed_percentiles"}))}
     assert abs(p90["with"]) < 0.05 and p90["without"] < -0.1, p90
+    with pytest.raises(InputError, match="replications"):
+        simulate_trace(trace, doc, catalog=cat, replications=0)
     # the draws are seeded, and a replica without the percentiles runs every stream at the typical speed
     assert np.array_equal(decode_speed_draws(doc, 50, seed=3), decode_speed_draws(doc, 50, seed=3))
     assert decode_speed_draws({}, 50) is None
@@ -507,6 +509,29 @@ def test_compare_uses_the_same_requests_on_both_sides():
     assert row["measured"] == pytest.approx(np.percentile(ok_ttft, 50))
     assert row["diff"] == pytest.approx(0.1)
     assert c["client_send_lag_s"]["p50"] == pytest.approx(0.001)
+
+
+def test_compare_pools_the_simulated_replications():
+    """Where the simulated side has replications (request speeds drawn several times), its percentiles are
+    those of every replication's requests together, on the requests served in all of them."""
+    from inferonomics.bench.replay import replications_for
+
+    recs = [RequestRecord(idx=i, ok=True, scheduled_s=float(i), start_s=float(i), ttft_s=0.1,
+                          end_s=float(i) + 1.0, output_tokens=10).finalize() for i in range(4)]
+    meas = measured_arrays(recs, 4)
+    ttft = np.array([[0.1, 0.2, 0.3, 9.0], [0.5, 0.6, 0.7, 9.0]])
+    served = np.array([[True, True, True, False], [True, True, True, True]])
+    reps = {"ttft_s": ttft, "tpot_s": np.full((2, 4), 0.1), "e2e_latency_s": np.ones((2, 4)), "served": served}
+    sim = {**{k: v[0] for k, v in reps.items()}, "replications": reps}
+    c = compare(meas, sim)
+    assert c["requests_compared"] == 3 and c["replications"] == 2  # request 3 was dropped in one replication
+    row = next(r for r in c["rows"] if r["metric"] == "ttft_s" and r["percentile"] == 50)
+    assert row["simulated"] == pytest.approx(np.percentile([0.1, 0.2, 0.3, 0.5, 0.6, 0.7], 50))
+    # how many: once without a speed spread, 32 for a short trace, fewer for a long one (200,000 in all)
+    spread = {"decode_speed_percentiles": list(np.linspace(0.9, 1.1, 101))}
+    assert replications_for({}, 300) == 1
+    assert replications_for(spread, 300) == 32 and replications_for(spread, 100_000) == 2
+    assert replications_for(spread, 10_000_000) == 1
 
 
 def test_cli_fit_replica_then_replay_with_the_comparison(tmp_path, capsys, env):
@@ -629,14 +654,41 @@ def _other_cpus(a, b) -> float | None:
     return max((b[0] - a[0]) - (b[1] - a[1]), 0.0) / (b[2] - a[2])
 
 
+MIN_RUNS_FOR_A_MISS = 4  # three runs that all miss on one side happen by chance about once in a hundred here
+
+
+def judge(errors: dict[str, list[float]], tol: float = TOLERANCE) -> tuple[str, dict[str, float]]:
+    """The verdict on the valid runs (metric -> each run's relative error, simulated / measured - 1) and
+    each metric's median: ``"met"`` when every median is within ``tol``; ``"missed"`` when a median is
+    beyond it and so is every run, on the same side, of at least :data:`MIN_RUNS_FOR_A_MISS` runs (the
+    simulator is off, whatever the machine did in between); otherwise ``"inconclusive"``: the median misses
+    but some runs met, which on a shared machine is as likely noise as a fault (single valid runs there
+    miss 15% on TTFT P90 about one time in three, in both directions)."""
+    medians = {k: float(np.median(v)) for k, v in errors.items()}
+    beyond = {k: m for k, m in medians.items() if abs(m) > tol}
+    if not beyond:
+        return "met", medians
+    clear = [k for k, m in beyond.items() if len(errors[k]) >= MIN_RUNS_FOR_A_MISS
+             and all(math.copysign(1.0, m) * e > tol for e in errors[k])]
+    return ("missed" if clear else "inconclusive"), medians
+
+
+def test_the_agreement_is_judged_on_the_median_and_fails_a_clear_miss():
+    """Hand-made errors of three to five valid runs: met on the median; missed only when every run of at
+    least four misses on the side of the median; otherwise inconclusive, never passed."""
+    ok = [-0.05, 0.03, -0.12, -0.20, 0.01]
+    assert judge({"a": ok, "b": [0.0] * 5}) == ("met", {"a": -0.05, "b": 0.0})
+    assert judge({"a": ok, "b": [-0.20, -0.18, -0.25, -0.16, -0.30]})[0] == "missed"
+    assert judge({"a": [0.20, 0.18, 0.16, 0.40]})[0] == "missed"
+    # the median misses but some runs met (or missed on the other side), or only three runs: not judged
+    assert judge({"a": [0.20, 0.18, 0.16]})[0] == "inconclusive"
+    assert judge({"a": ok, "b": [-0.20, -0.18, 0.05, -0.16, 0.02]}) == ("inconclusive", {"a": -0.05, "b": -0.16})
+    assert judge({"a": [-0.20, -0.18, 0.30]})[0] == "inconclusive"
+    assert judge({"a": [-0.16, -0.16, -0.14]})[0] == "inconclusive"
+    assert judge({"a": [0.15, -0.15, 0.0]})[0] == "met"  # the bound itself is within
+
+
 @pytest.mark.skipif(bool(_MISSING), reason=f"needs {', '.join(_MISSING)} (pip install -e '.[bench-server]')")
-@pytest.mark.xfail(
-    strict=False, raises=AssertionError,
-    reason="met in every judged run of this protocol on the 2-CPU development machine (medians within 12.4%), but "
-    "on a shared VM single runs move by 20-30% in noisy spells: a bootstrap over one evening's 19 valid runs gives "
-    "about a 1-in-4 chance that the median of five misses. Non-strict, so machine noise cannot fail CI; an XPASS "
-    "means met (docs/fleet.md).",
-)
 def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, env):
     """Calibrate a replica on the real server, replay a trace with queueing against it, simulate the same
     trace with the exact DES and the fitted replica: P50 and P90 of TTFT and TPOT agree within 15%.
@@ -654,11 +706,15 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
     agreement is judged on the valid ones (the median of five, or of at least three when time runs out).
     With fewer than three, or more void runs than valid ones (a server whose speed jumps that often between
     the probes also jumps unseen within the runs that look valid), the test is skipped with the figures,
-    never passed.
+    never passed.  The verdict (:func:`judge`): met when every median is within 15%; a fault when a median
+    is beyond and every valid run (at least four) is beyond on the same side; otherwise inconclusive, skipped with the
+    figures: single valid runs on a shared 2-CPU machine miss 15% on TTFT P90 about one time in three, so
+    a median that misses while some runs met is as likely noise as a fault.
 
     The simulated replica draws each request's decode speed from the spread the calibration trace's
     uninterrupted streams showed (``decode_speed_percentiles``): without it the simulated TPOT tail was
-    too narrow (TPOT P90 9-28% low in the valid runs)."""
+    too narrow (TPOT P90 9-28% low in the valid runs).  The simulated percentiles pool 32 replications
+    of the draws (one draw moves P90 by up to 5%)."""
     path, d = tmp_path / "tiny-llama.gguf", tmp_path
     _tiny_llama.write_gguf(path)
     # the server on one CPU and this process (the client) on another, where the machine has two: otherwise
@@ -740,9 +796,11 @@ def test_simulator_matches_a_real_llama_cpp_server_within_15_percent(tmp_path, e
     assert all(a["n"] >= 0.98 * N_REQUESTS for a in valid), report
     diffs = {k: [a["diffs"][k]["diff"] for a in valid] for k in valid[0]["diffs"]}
     assert all(v is not None and math.isfinite(v) for vs in diffs.values() for v in vs), report
-    median = {k: float(np.median(vs)) for k, vs in diffs.items()}
+    verdict, median = judge(diffs)
     report += "\nmedian over the valid runs: " + "; ".join(f"{k} {v:+.1%}" for k, v in median.items())
     print(report)
+    if verdict == "inconclusive":
+        pytest.skip(f"inconclusive: a median is beyond {TOLERANCE:.0%} but some runs met it (machine noise as "
+                    f"likely as a fault; a clear miss, every run beyond on one side, fails):\n{report}")
     bad = {k: v for k, v in median.items() if abs(v) > TOLERANCE}
-    assert not bad, f"simulated vs measured beyond {TOLERANCE:.0%}: {bad}\n{report}"
-
+    assert verdict == "met", f"simulated vs measured beyond {TOLERANCE:.0%} in every run: {bad}\n{report}"

@@ -350,8 +350,10 @@ def _print_trace_comparison(extra: dict) -> None:
         return
     from inferonomics.bench.replay import comparison_table
 
-    con.print(comparison_table(cmp, f"trace {tr['file']}: measured vs simulated ({cmp['engine']}, {cmp['step_model']}), "
-                                    f"{cmp['requests_compared']} requests"))
+    reps = cmp.get("replications", 1)
+    pooled = f", {reps} replications pooled" if reps > 1 else ""
+    con.print(comparison_table(cmp, f"trace {tr['file']}: measured vs simulated ({cmp['engine']}, {cmp['step_model']}"
+                                    f"{pooled}), {cmp['requests_compared']} requests"))
     lag = cmp["client_send_lag_s"]
     con.print(f"the client sent requests {_fmt(lag['p50'])} s late at the median, {_fmt(lag['p99'])} s at p99 "
               "(the simulator sends them on time)")
