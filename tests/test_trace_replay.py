@@ -339,8 +339,8 @@ def _open_loop_run(m, *, stall_s, per_waiting_s, n=150, load=0.5, seed=11, noise
     osl = rng.integers(16, 80, n).astype(float)
     service = np.mean([m.prefill_one(i) + (o - 1) * m.decode_one(1, i) for i, o in zip(isl, osl, strict=True)])
     arr = np.cumsum(rng.exponential(service / load, n))
-    if callable(server.get("speed")):  # a speed factor per request, drawn here
-        server["speed"] = server["speed"](rng, n)
+    if callable(server.get("speed")):  # a speed factor per request, drawn here (it may depend on the arrivals)
+        server["speed"] = server["speed"](rng, n, arr)
     recs = []
     for k, t, ttft, gaps, end in _one_slot_server(m, arr, isl, osl, stall_s=stall_s, per_waiting_s=per_waiting_s,
                                                   **server):
@@ -422,7 +422,7 @@ def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay
     m = replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat)
     sigma = 0.15
 
-    def lognormal(rng, n):
+    def lognormal(rng, n, arrival_s):
         return np.exp(sigma * rng.standard_normal(n))
 
     spread = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=400, load=0.3, speed=lognormal)
@@ -456,6 +456,65 @@ def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay
     for bad in ([1.2, 1.0], [1.0], [0.9, "x"], [0.01, 1.0], "fast"):
         with pytest.raises(InputError, match="decode_speed_percentiles"):
             check_replica({**doc, "decode_speed_percentiles": bad})
+
+
+def test_slow_streams_come_in_spells_and_the_replay_draws_them_so(env):
+    """A server whose streams are slow in spells (a shared normal score ``sqrt(share) * y(t) + sqrt(1 -
+    share) * e``, ``y`` an Ornstein-Uhlenbeck process): fit-replica measures ``share`` and ``decay_s`` on
+    the clean streams, the replay's draws keep the measured spread and come in spells of that length, and
+    where the speeds are independent it finds (almost) no correlation."""
+    from inferonomics.bench.calibration import check_replica, decode_speed_draws, speed_correlation
+    from inferonomics.catalog import get_catalog
+
+    share, decay_s, sigma = 0.5, 0.5, 0.15
+
+    def spells(rng, n, t):
+        y = np.empty(n)
+        y[0] = rng.standard_normal()
+        for i in range(1, n):
+            rho = math.exp(-(t[i] - t[i - 1]) / decay_s)
+            y[i] = rho * y[i - 1] + math.sqrt(1 - rho * rho) * rng.standard_normal()
+        return np.exp(sigma * (math.sqrt(share) * y + math.sqrt(1 - share) * rng.standard_normal(n)))
+
+    # the estimator alone, on 3,000 draws: within sampling error of the truth
+    rng = np.random.default_rng(4)
+    t = np.cumsum(rng.exponential(0.1, 3000))
+    c = speed_correlation(t, spells(rng, 3000, t))
+    assert c["share"] == pytest.approx(share, abs=0.12) and decay_s / 1.7 < c["decay_s"] < decay_s * 1.7, c
+    assert speed_correlation(t, np.exp(sigma * rng.standard_normal(3000)))["share"] < 0.05  # independent
+    assert speed_correlation(t[:10], np.ones(10)) is None  # too few streams
+
+    # fitted on a server's open-loop run
+    truth = {"request_overhead_s": 0.002, "prefill_overhead_s_per_token": 0.0, "prefill_overhead_s_per_token_sq": 0.0,
+             "decode_overhead_s_per_step": 0.0002, "decode_overhead_s_per_context_token": 0.0,
+             "request_finish_s": 0.0005, "decode_overhead_s_per_output_token": 0.0}
+    runs, _ = _synthetic_runs(truth)
+    cat = get_catalog()
+    m = replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat)
+    run = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=800, load=0.3, speed=spells)
+    doc = fit_replica([*runs, run], model="tiny-llama", gpu="test-cpu", slots=1)
+    c = doc["decode_speed_correlation"]
+    assert 0.25 < c["share"] < 0.8 and 0.15 < c["decay_s"] < 1.5, c
+    even = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=800, load=0.3,
+                          speed=lambda rng, n, t: np.exp(sigma * rng.standard_normal(n)))
+    assert fit_replica([*runs, even], model="tiny-llama", gpu="test-cpu", slots=1)[
+        "decode_speed_correlation"]["share"] < 0.1
+
+    # the draws: the same spread as without times, and spells as measured (normal scores of the draws)
+    doc = {**doc, "decode_speed_correlation": {"share": share, "decay_s": decay_s}}
+    t = np.cumsum(np.random.default_rng(9).exponential(0.05, 20000))
+    f, f0 = decode_speed_draws(doc, len(t), 1, times_s=t), decode_speed_draws(doc, len(t), 1)
+    assert np.percentile(f, [10, 50, 90]) == pytest.approx(np.percentile(f0, [10, 50, 90]), rel=0.02)
+    c = speed_correlation(t, f)
+    assert c["share"] == pytest.approx(share, abs=0.08) and decay_s / 1.5 < c["decay_s"] < decay_s * 1.5, c
+    assert np.array_equal(decode_speed_draws(doc, 50, 2, times_s=t[:50]), decode_speed_draws(doc, 50, 2, times_s=t[:50]))
+    # a broken correlation names its field
+    for bad, field in (("x", "decode_speed_correlation"), ({"share": 1.5, "decay_s": 1.0}, "share"),
+                       ({"share": 0.5, "decay_s": 0.0}, "decay_s"), ({"share": 0.5}, "decay_s")):
+        with pytest.raises(InputError, match=field):
+            check_replica({**doc, "decode_speed_correlation": bad})
+    with pytest.raises(InputError, match="times_s"):
+        decode_speed_draws(doc, 5, times_s=t[:4])
 
 
 def test_a_batched_step_runs_at_the_mean_speed_of_its_sequences():

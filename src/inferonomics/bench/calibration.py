@@ -214,6 +214,11 @@ MIN_CLEAN_STREAMS = 20
 # these bounds (for the spread and for open_loop_decode_factor) is a stuck or a broken stream, not a speed
 SPEED_PERCENTILES = 101
 SPEED_BOUNDS = (0.2, 5.0)
+# slow streams come in spells (a busy neighbour, a throttled clock): the correlation between two streams'
+# speeds (their normal scores) is fitted as ``share * exp(-gap / decay_s)`` over the pairs of clean streams
+# up to SPEED_CORRELATION_LAGS apart in time order, ``decay_s`` on a grid from 1 ms to 100 s
+SPEED_CORRELATION_LAGS = 32
+SPEED_DECAY_GRID_S = tuple(float(x) for x in np.geomspace(1e-3, 100.0, 61))
 MIN_STALL_EVENTS = 5
 STALL_WINDOW = 8  # token gaps an arrival's work is looked for in (it spreads over a few)
 REPLICA_FORMAT = "inferonomics-replica/1"
@@ -365,26 +370,32 @@ def _idle_starts(runs: list[Run]) -> dict[str, np.ndarray]:
 
 
 def open_loop_factor(runs: list[Run], per_token_s, finish_s: float,
-                     per_waiting_s: float) -> tuple[float | None, np.ndarray]:
+                     per_waiting_s: float) -> tuple[float | None, np.ndarray, np.ndarray]:
     """How much slower a stream runs in open-loop traffic than the closed-loop fit says: the median, over
     the streams of ``runs`` that no arrival interrupted (12 tokens or more), of the measured time from the
     first token to the end less ``finish_s``, over ``per_token_s(input, output)`` x (output - 1) plus what
     the requests waiting all along add (``per_waiting_s`` each per step).  Servers that rest between
     requests run their streams a few percent slower than back to back (caches and threads cool); the
     cause is not modelled, the figure is measured.  Returns the median (``None`` with fewer than
-    :data:`MIN_CLEAN_STREAMS` such streams) and every stream's ratio."""
-    ratios = []
-    for r, itl, marks, sends, firsts, _ in _streams(runs, 11):
-        if r.input_tokens is None or not r.output_tokens or np.any((sends > marks[0]) & (sends < marks[-1])):
-            continue
-        waiting = int(((sends < marks[0]) & (firsts > marks[-1])).sum())
-        o = float(r.output_tokens)
-        pred = (o - 1.0) * (per_token_s(float(r.input_tokens), o) + per_waiting_s * waiting)
-        ratios.append((r.end_s - marks[0] - finish_s) / pred)
-    ratios = np.asarray(ratios, float)
+    :data:`MIN_CLEAN_STREAMS` such streams), every stream's ratio and the time of its first token (s on
+    its run's clock; runs are told apart by a gap of a day between them)."""
+    ratios, times = [], []
+    for run in runs:
+        offset = None  # each run's clock starts a day after the last stream of the runs before it
+        for r, itl, marks, sends, firsts, _ in _streams([run], 11):
+            if r.input_tokens is None or not r.output_tokens or np.any((sends > marks[0]) & (sends < marks[-1])):
+                continue
+            if offset is None:
+                offset = (max(times) + 86_400.0 - float(sends.min())) if times else 0.0
+            waiting = int(((sends < marks[0]) & (firsts > marks[-1])).sum())
+            o = float(r.output_tokens)
+            pred = (o - 1.0) * (per_token_s(float(r.input_tokens), o) + per_waiting_s * waiting)
+            ratios.append((r.end_s - marks[0] - finish_s) / pred)
+            times.append(float(marks[0]) + offset)
+    ratios, times = np.asarray(ratios, float), np.asarray(times, float)
     if len(ratios) < MIN_CLEAN_STREAMS:
-        return None, ratios
-    return float(np.median(ratios)), ratios
+        return None, ratios, times
+    return float(np.median(ratios)), ratios, times
 
 
 def speed_percentiles(ratios: np.ndarray) -> list[float] | None:
@@ -399,14 +410,83 @@ def speed_percentiles(ratios: np.ndarray) -> list[float] | None:
     return [float(x) for x in np.maximum.accumulate(q)]
 
 
-def decode_speed_draws(doc: dict, n: int, seed: int = 0) -> np.ndarray | None:
+def _normal_scores(x: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtri
+
+    ranks = np.argsort(np.argsort(x, kind="stable"), kind="stable")
+    return ndtri((ranks + 0.5) / len(x))
+
+
+def speed_correlation(times_s: np.ndarray, ratios: np.ndarray) -> dict | None:
+    """How the clean streams' speeds (:func:`open_loop_factor`'s ratios at their first tokens' times) are
+    correlated in time: ``share * exp(-gap / decay_s)`` between the normal scores of two streams ``gap``
+    seconds apart, fitted by least squares on the products of the scores of the pairs up to
+    :data:`SPEED_CORRELATION_LAGS` streams apart (``share`` in [0, 1] solved at each ``decay_s`` of
+    :data:`SPEED_DECAY_GRID_S` from the median gap between consecutive streams up, under which the pairs
+    weigh at least as much as :data:`MIN_CLEAN_STREAMS` independent ones).  ``share`` 0: independent streams (a few hundredths on independent streams: the
+    fit's noise).  ``None`` with fewer than
+    :data:`MIN_CLEAN_STREAMS` streams."""
+    t, r = np.asarray(times_s, float), np.asarray(ratios, float)
+    ok = np.isfinite(t) & np.isfinite(r) & (r > 0)
+    t, r = t[ok], r[ok]
+    if len(r) < MIN_CLEAN_STREAMS:
+        return None
+    order = np.argsort(t, kind="stable")
+    t, z = t[order], _normal_scores(np.log(r[order]))
+    lags = range(1, min(SPEED_CORRELATION_LAGS, len(z) - 1) + 1)
+    gap = np.concatenate([t[k:] - t[:-k] for k in lags])
+    prod = np.concatenate([z[k:] * z[:-k] for k in lags])
+    # a spell shorter than the typical gap between two streams cannot be told from noise in a few close pairs
+    shortest = float(np.median(np.diff(t)))
+    grid = [x for x in SPEED_DECAY_GRID_S if x >= shortest] or [SPEED_DECAY_GRID_S[-1]]
+    best = (np.inf, 0.0, grid[0])
+    for tau in grid:
+        e = np.exp(-gap / tau)
+        ee = float(e @ e)
+        if ee < MIN_CLEAN_STREAMS:  # a handful of pairs that close in time: no estimate of a share
+            continue
+        share = min(max(float(e @ prod) / ee, 0.0), 1.0)
+        sse = float(np.sum((prod - share * e) ** 2))
+        if sse < best[0]:
+            best = (sse, share, tau)
+    return {"share": best[1], "decay_s": best[2], "n_pairs": len(prod)}
+
+
+def decode_speed_draws(doc: dict, n: int, seed: int = 0, times_s: np.ndarray | None = None) -> np.ndarray | None:
     """Per request, a decode speed factor drawn (seeded) from a fitted replica's ``decode_speed_percentiles``
-    by inverse transform; ``None`` for a replica without them (every request at the typical speed)."""
+    by inverse transform; ``None`` for a replica without them (every request at the typical speed).
+
+    With the requests' times (``times_s``, e.g. their arrivals) and a replica that measured how speeds are
+    correlated in time (``decode_speed_correlation``), the draws come in spells as the server's did: the
+    normal score of request ``i`` is ``sqrt(share) * y(t_i) + sqrt(1 - share) * e_i``, ``y`` a unit
+    Ornstein-Uhlenbeck process of time constant ``decay_s`` and ``e_i`` independent, so two requests
+    ``gap`` apart correlate by ``share * exp(-gap / decay_s)``; each factor keeps the measured spread."""
     q = doc.get("decode_speed_percentiles")
     if q is None:
         return None
-    u = np.random.default_rng([int(seed), 7573]).random(int(n))
-    return np.interp(u, np.linspace(0.0, 1.0, len(q)), np.asarray(q, float))
+    n = int(n)
+    grid, q = np.linspace(0.0, 1.0, len(q)), np.asarray(q, float)
+    corr = doc.get("decode_speed_correlation") or {}
+    share, tau = float(corr.get("share", 0.0)), float(corr.get("decay_s", 0.0))
+    if times_s is None or share <= 0.0 or tau <= 0.0:
+        u = np.random.default_rng([int(seed), 7573]).random(n)
+        return np.interp(u, grid, q)
+    from scipy.special import ndtr
+
+    t = np.asarray(times_s, float)
+    if len(t) != n:
+        raise InputError("times_s", f"{len(t)} times", f"must give one time per request ({n})")
+    rng = np.random.default_rng([int(seed), 7574])
+    eta, eps = rng.standard_normal(n), rng.standard_normal(n)
+    order = np.argsort(t, kind="stable")
+    rho = np.exp(-np.diff(t[order]) / tau)
+    kick = (np.sqrt(1.0 - rho * rho) * eta[1:]).tolist()
+    y = [float(eta[0])]
+    for a, b in zip(rho.tolist(), kick, strict=True):  # the OU process at the requests' times, in order
+        y.append(a * y[-1] + b)
+    z = np.empty(n)
+    z[order] = math.sqrt(share) * np.asarray(y) + math.sqrt(1.0 - share) * eps
+    return np.interp(ndtr(z), grid, q)
 
 
 def idle_wake(idle_s: np.ndarray, excess_s: np.ndarray) -> tuple[float, float] | None:
@@ -570,7 +650,7 @@ def fit_replica(
     pf_i = np.array([m.prefill_one(x) for x in ii]) + a[0] + a[1] * ii + a[2] * ii**2
     wake = idle_wake(idle["idle_s"], idle["ttft_s"] - pf_i) or (0.0, 0.0)
     # the decode speed of streams in open-loop traffic against the closed loop's (mean gap over a stream)
-    factor, ratios = open_loop_factor(
+    factor, ratios, stream_times = open_loop_factor(
         overlapped, lambda i, o: gap_s(m.decode_one(1, i + 0.5 * o) / m.tokens_per_step, i + 0.5 * o,
                                        0.5 * max(o - 2.0, 0.0)),
         float(d[2]), per_waiting or 0.0)
@@ -586,6 +666,9 @@ def fit_replica(
     # clean streams: every request then runs at the typical speed)
     q = speed_percentiles(ratios)
     speed = {} if q is None else {"decode_speed_percentiles": q}
+    corr = speed_correlation(stream_times, ratios) if q is not None else None
+    if corr is not None:
+        speed["decode_speed_correlation"] = {"share": corr["share"], "decay_s": corr["decay_s"]}
     ttft_fit = pf + a[0] + a[1] * isl + a[2] * isl**2
     tpot_fit = gap_s(dec, ctx, 0.5 * np.maximum(osl - 2.0, 0.0)) + d[2] / gaps
     quality = {
@@ -656,6 +739,17 @@ def check_replica(doc: object, where: str = "replica") -> dict:
                              f"[{q[0]!r}, ..., {q[-1]!r}] ({len(q)} values)",
                              f"must be a non-decreasing list of 2 or more factors from {lo:g} to {hi:g} (evenly spaced "
                              "percentiles of the streams' speed over the typical one)")
+    c = doc.get("decode_speed_correlation")
+    if c is not None:
+        if not isinstance(c, dict):
+            raise InputError(f"{where}.decode_speed_correlation", c, "must be a mapping with share and decay_s")
+        for k, what, ok in (("share", "a number from 0 to 1 (the correlation of two streams at the same time)",
+                             lambda v: 0.0 <= v <= 1.0),
+                            ("decay_s", "a positive number of seconds (how fast the correlation fades)",
+                             lambda v: 0.0 < v < math.inf)):
+            v = c.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or not ok(v):
+                raise InputError(f"{where}.decode_speed_correlation.{k}", v, f"must be {what}")
     return doc
 
 

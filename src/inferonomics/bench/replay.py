@@ -128,7 +128,7 @@ def simulate_trace(trace, replica: dict, catalog=None, seed: int = 0, replicatio
     """Per request of ``trace``: TTFT, TPOT and E2E latency (s) in the exact request-level simulator with one
     fitted replica.  TPOT is NaN for a request with fewer than 2 output tokens (as bench records it).  Each
     request's decode speed is drawn (``seed``) from the replica's measured spread between streams, where
-    the replica has one; the trace is then simulated ``replications`` times (default
+    the replica has one (in spells, by arrival time, where it measured how speeds correlate); the trace is then simulated ``replications`` times (default
     :func:`replications_for`), replication ``k`` with seed ``seed + k``.  The per-request arrays are those
     of the first replication; ``"replications"`` holds every replication's, shape (replications,
     requests), which :func:`compare` pools."""
@@ -145,7 +145,7 @@ def simulate_trace(trace, replica: dict, catalog=None, seed: int = 0, replicatio
     runs = []
     for k in range(k_reps):
         r = des.simulate(trace, m, replicas=1, slo=Slo(None, None),
-                         decode_speed=decode_speed_draws(replica, len(trace), seed + k))
+                         decode_speed=decode_speed_draws(replica, len(trace), seed + k, times_s=trace.arrival_s))
         ttft = np.asarray(r.extra["ttft_s"], float)
         tpot = np.where(out >= 2, np.asarray(r.extra["tpot_s"], float), np.nan)
         e2e = ttft + np.where(out >= 2, tpot * (out - 1), 0.0)

@@ -753,6 +753,10 @@ def bench_fit_replica(
     if sp:
         n = len(sp) - 1
         t.add_row("decode speed between streams, p10 / p90", f"{sp[round(0.1 * n)]:.3g} / {sp[round(0.9 * n)]:.3g}")
+    sc = res.get("decode_speed_correlation")
+    if sp and sc:
+        t.add_row("decode speed correlation of two streams gap s apart",
+                  f"{sc['share']:.2f} x exp(-gap / {sc['decay_s']:.3g} s)")
     con.print(t)
     q = Table(title="fit quality per request (|simulated / measured - 1|)")
     for c in ("metric", "median", "p90", "mean signed", "R²", "model alone: median"):
