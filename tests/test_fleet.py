@@ -466,7 +466,7 @@ def test_cli_fleet_scale_falls_with_volume_and_decomposes(capsys, tmp_path):
         (["fleet", "scale", "chat-api", "--volumes", "1e9,abc"], "volumes: 'abc'"),
         (["fleet", "run", "no-such-scenario"], "fleet scenario: 'no-such-scenario' is unknown"),
         (["fleet", "run", "chat-api", "--engine", "warp"], "engine: 'warp'"),
-        (["fleet", "run", "alibaba-tiers", "--engine", "des"], "disaggregated"),
+        (["fleet", "run", "alibaba-tiers", "--engine", "des"], "requests through the request-level engine (at most"),
         (["fleet", "run", "chat-api", "--daily-tokens", "5"], "daily-tokens: 5.0"),
     ],
 )

@@ -78,7 +78,7 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
              autoscaler: Autoscaler | None = None, router: str = "least-loaded", cache_ttl_s: float = 300.0,
              duration_s: float | None = None, capacity_requests_per_s: float | None = None,
              work: tuple[float, float, float] | None = None, prefix_hit_rate: float = 0.0,
-             decode_speed: np.ndarray | None = None) -> FleetResult:
+             decode_speed: np.ndarray | None = None, prefilled: bool = False) -> FleetResult:
     """Run ``trace`` through a fleet of ``replicas`` (the autoscaler's starting size when given).
 
     ``capacity_requests_per_s``: one replica's capacity at its operating point (default: the step model's
@@ -88,7 +88,10 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
     ``prefix_hit_rate``: a fixed share of every prompt served from a prefix cache, on top of the
     replicas' own cache of shared prefixes (``prefix_id``); ``decode_speed``: per request, how much slower
     (> 1) or faster its decode steps run than the step model says (a fitted replica's measured spread from
-    stream to stream); a step of several sequences takes the mean factor of those running."""
+    stream to stream); a step of several sequences takes the mean factor of those running.  ``prefilled``:
+    the requests arrive with their prompts' KV caches already computed (a disaggregated decode pool,
+    :mod:`inferonomics.fleet.disagg`): they hold their KV and join the next decode step, whose end gives
+    them their first token here; TTFT is then the time from arrival to that step's end."""
     if not 0.0 <= prefix_hit_rate < 1.0:
         raise InputError("prefix_hit_rate", prefix_hit_rate, "must be a share from 0 up to (not including) 1")
     if router not in ROUTERS:
@@ -212,8 +215,15 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
                 take.append((item, k))
                 budget -= k
             ntok = chunk - budget
-            ctx = (r.sum_isl - r.sum_join) / b + r.S if b else 1.0
-            dt = step_s(b, ctx, ntok) + extra
+            # a step with no sequence decoding passes its prompts' mean length (a prefill rank's step time
+            # depends on it; a co-located replica's prefill does not read it)
+            ctx = (r.sum_isl - r.sum_join) / b + r.S if b else sum(isl[item[0]] for item, _ in take) / len(take)
+            if ntok <= 0:  # prefilled requests joining: a plain decode step, theirs included
+                ctx = (r.sum_isl - r.sum_join + sum(isl[item[0]] for item, _ in take)) / (b + len(take)) + (
+                    r.S * b / (b + len(take)))
+                dt = decode_s(b + len(take), ctx) + extra
+            else:
+                dt = step_s(b, ctx, ntok) + extra
             if f != 1.0:  # the decode part of the mixed step
                 dt += (f - 1.0) * decode_s(b, ctx)
             r.seg_kind, r.seg_start, r.seg_dt, r.seg_pf, r.seg_end = 1, t, dt, take, t + dt
@@ -271,15 +281,15 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
         acc["in_flight"] += 1
         if not is_batch[rid]:
             acc["in_int"] += 1
-        tokens = isl[rid]
-        p = pid[rid]
+        tokens = 0.0 if prefilled else isl[rid]
+        p = -1 if prefilled else pid[rid]
         if p >= 0:
             last = r.cache.get(p)
             if last is not None and t - last <= cache_ttl_s:
                 hit_tokens[rid] = ptok[rid]
                 tokens = max(tokens - ptok[rid], 1.0)
             r.cache[p] = t
-        if prefix_hit_rate:
+        if prefix_hit_rate and not prefilled:
             cached = min(isl[rid] * prefix_hit_rate, tokens - 1.0)
             if cached > 0:
                 hit_tokens[rid] += cached
@@ -329,7 +339,19 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             r.S += g if r.run else 0.0
             for item, k in r.seg_pf:
                 item[1] -= k
-            while r.pf and r.pf[0][1] <= 1e-9:
+            if prefilled:
+                # the requests that joined this step: their first token reached the client as it began (the
+                # prompt's token, computed by the prefill pool), the step gave each g more; they count as
+                # having joined one step earlier, so a target of join + osl - 1 holds
+                for _ in range(len(r.seg_pf)):
+                    rid = r.pf.popleft()[0]
+                    first[rid] = r.seg_start
+                    heapq.heappush(r.run, (r.S - g + osl[rid] - 1, rid))
+                    r.sum_isl += isl[rid]
+                    r.sum_join += r.S - g
+                    if speed is not None:
+                        r.sum_speed += speed[rid]
+            while r.pf and r.pf[0][1] <= 1e-9 and not prefilled:
                 rid = r.pf.popleft()[0]
                 first[rid] = t
                 if osl[rid] <= 1:

@@ -128,11 +128,8 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
     dep = _deployment(pool, mean_in, mean_out, no_prefix)
     disagg = dep.get("prefill_gpus") is not None or dep.get("decode_gpus") is not None
     n_req = float(rates.sum() * dur)
-    if engine == "auto":
+    if engine == "auto":  # disaggregated pools run on the request-level engine only when asked (a tandem)
         engine = "des" if (not disagg and n_req <= DES_MAX_REQUESTS and not smooth) else "fluid"
-    if engine == "des" and disagg:
-        raise InputError("engine", "des", f"pool {pool.name!r} is prefill/decode disaggregated; the request-level "
-                         "engine models co-located replicas only: use --engine fluid")
     if engine == "des" and smooth:
         raise InputError("engine", "des", "smooth (expected-rate) demand is a time-stepped-engine input")
     auto = pool.autoscaler.policy()
@@ -164,11 +161,21 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
         tr = D.generate([replace(x, share=float(s)) for x, s in zip(tenants, share, strict=True)],
                         float(rates.sum()), dur, seed=seed)
 
-        def go(replicas, autoscaler):
-            return des.simulate(tr, model, replicas=replicas, slo=pool.slo(), autoscaler=autoscaler,
-                                router=pool.router, cache_ttl_s=pool.cache_ttl_s, duration_s=dur,
-                                capacity_requests_per_s=cap, work=work,
-                                prefix_hit_rate=float(fixed_hit) if fixed_hit is not None else 0.0)
+        if disagg:  # prefill ranks, the KV transfer and decode instances in tandem, units of P+D GPUs
+            from inferonomics.fleet import disagg as pd
+
+            dm = pd.disagg_model(dep)
+
+            def go(replicas, autoscaler):
+                return pd.simulate(tr, dm, units=replicas, slo=pool.slo(), autoscaler=autoscaler, router=pool.router,
+                                   cache_ttl_s=pool.cache_ttl_s, duration_s=dur, capacity_requests_per_s=cap,
+                                   prefix_hit_rate=hit)
+        else:
+            def go(replicas, autoscaler):
+                return des.simulate(tr, model, replicas=replicas, slo=pool.slo(), autoscaler=autoscaler,
+                                    router=pool.router, cache_ttl_s=pool.cache_ttl_s, duration_s=dur,
+                                    capacity_requests_per_s=cap, work=work,
+                                    prefix_hit_rate=float(fixed_hit) if fixed_hit is not None else 0.0)
     else:
         flat = [replace(x, share=float(s), diurnal_amplitude=0.0, weekend_factor=1.0) if smooth else
                 replace(x, share=float(s)) for x, s in zip(tenants, share, strict=True)]

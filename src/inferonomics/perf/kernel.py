@@ -481,6 +481,25 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
         return _evaluate_blocks(a, hw, s)
 
 
+def prefill_step_s(a: dict, hw: dict, s: dict, tokens, prompt_tokens) -> np.ndarray:
+    """Seconds one step of a disaggregated deployment's prefill instance takes (``s`` as for
+    :func:`evaluate`, ``prefill_tp``/``prefill_ep``/``prefill_pp`` its geometry) with ``tokens`` prompt
+    tokens per rank drawn from prompts of ``prompt_tokens`` tokens (no cached prefix): with ``tokens`` =
+    ``prefill_tokens_per_rank`` the full step the pool's capacity is made of, with ``tokens`` =
+    ``prompt_tokens`` a lone prompt's step.  The same step as :func:`evaluate`'s disaggregated rows; for the
+    request-level simulator, which batches prompts of several lengths into one step."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = _inputs(s)
+        hw = {**HW_DEFAULTS, **hw}
+        if "memory_gib" not in hw and "memory_gb" in hw:
+            hw["memory_gib"] = hw["memory_gb"]
+        xp = _NP
+        pre = _Instance(a, hw, s, _f(s["prefill_tp"]), _f(s["prefill_pp"]), _f(s["prefill_ep"]), xp)
+        n, length = np.asarray(tokens, float), np.asarray(prompt_tokens, float)
+        t = pre.step(0.0, n, 0.0, length, (length + 1.0) * 0.5, 0.0, np.minimum(length, n), length, True)[0]
+        return np.asarray(t * pre.pp, float)
+
+
 # Rows evaluated per block: a block's temporaries stay in the CPU caches (and their memory is reused
 # instead of being mapped afresh for every operation), which doubles the rate on millions of rows.  On a
 # 2-core EPYC VM (32 MiB L3) benchmarks/perf_sweep.py gave 0.85-0.95 M configurations/s at 32,768 rows,
