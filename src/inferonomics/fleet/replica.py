@@ -179,8 +179,8 @@ def step_model(deployment: dict, catalog=None, max_batch: int | None = None, bat
     if dep.get("prefill_gpus") is not None or dep.get("decode_gpus") is not None:
         raise InputError(
             "deployment.prefill_gpus", dep.get("prefill_gpus"),
-            "the request-level simulator models co-located replicas only; use the time-stepped engine "
-            "(engine: fluid) for prefill/decode-disaggregated deployments",
+            "a step model is one co-located replica; a prefill/decode-disaggregated deployment is a P+D unit "
+            "(inferonomics.fleet.disagg.disagg_model, or a fleet scenario's pool with engine des or fluid)",
         )
     model, gpu = dep.pop("model"), dep.pop("gpu")
     top = predict(model, gpu, catalog=cat, concurrency=None, **dep)  # validates with clear errors
