@@ -174,8 +174,8 @@ def test_step_model_reproduces_the_perf_engine_on_its_grid(llama8b):
     assert m.step_one(0, 1000, 500) == pytest.approx(m.prefill_one(500))
 
 
-def test_disaggregated_deployments_are_refused_by_the_request_level_model():
-    with pytest.raises(InputError, match="time-stepped engine"):
+def test_a_disaggregated_deployment_is_a_p_d_unit_not_a_co_located_step_model():
+    with pytest.raises(InputError, match=r"P\+D unit \(inferonomics.fleet.disagg.disagg_model"):
         step_model({"model": "qwen3-235b-a22b", "gpu": "h20", "prefill_gpus": 32, "decode_gpus": 32, "prefill_ep": 8, "ep": 16,
                         "weights": "fp8"})
 
