@@ -406,12 +406,8 @@ def test_fit_replica_measures_the_arrival_stall_and_the_queue_cost_on_an_open_lo
                                                                                       rel=1e-4)
 
 
-def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay_draws_from_it(env):
-    """Streams of the same server run at different speeds (the machine's hiccups, a stream's own tokens):
-    the open-loop run's uninterrupted streams measure the spread, the replica keeps its percentiles and the
-    replay draws each request's speed from them, so the simulated TPOT tail is the server's, not the
-    narrower one of a server whose every stream runs at the typical speed."""
-    from inferonomics.bench.calibration import SPEED_PERCENTILES, check_replica, decode_speed_draws
+def _closed_loop_server():
+    """Closed-loop runs of a one-slot server with known overheads, its step model and the catalog."""
     from inferonomics.catalog import get_catalog
 
     truth = {"request_overhead_s": 0.002, "prefill_overhead_s_per_token": 0.0, "prefill_overhead_s_per_token_sq": 0.0,
@@ -419,7 +415,17 @@ def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay
              "request_finish_s": 0.0005, "decode_overhead_s_per_output_token": 0.0}
     runs, _ = _synthetic_runs(truth)
     cat = get_catalog()
-    m = replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat)
+    return runs, replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat), cat
+
+
+def test_fit_replica_measures_the_spread_of_speed_between_streams_and_the_replay_draws_from_it(env):
+    """Streams of the same server run at different speeds (the machine's hiccups, a stream's own tokens):
+    the open-loop run's uninterrupted streams measure the spread, the replica keeps its percentiles and the
+    replay draws each request's speed from them, so the simulated TPOT tail is the server's, not the
+    narrower one of a server whose every stream runs at the typical speed."""
+    from inferonomics.bench.calibration import SPEED_PERCENTILES, check_replica, decode_speed_draws
+
+    runs, m, cat = _closed_loop_server()
     sigma = 0.15
 
     def lognormal(rng, n, arrival_s):
@@ -464,7 +470,6 @@ def test_slow_streams_come_in_spells_and_the_replay_draws_them_so(env):
     the clean streams, the replay's draws keep the measured spread and come in spells of that length, and
     where the speeds are independent it finds (almost) no correlation."""
     from inferonomics.bench.calibration import check_replica, decode_speed_draws, speed_correlation
-    from inferonomics.catalog import get_catalog
 
     share, decay_s, sigma = 0.5, 0.5, 0.15
 
@@ -485,12 +490,7 @@ def test_slow_streams_come_in_spells_and_the_replay_draws_them_so(env):
     assert speed_correlation(t[:10], np.ones(10)) is None  # too few streams
 
     # fitted on a server's open-loop run
-    truth = {"request_overhead_s": 0.002, "prefill_overhead_s_per_token": 0.0, "prefill_overhead_s_per_token_sq": 0.0,
-             "decode_overhead_s_per_step": 0.0002, "decode_overhead_s_per_context_token": 0.0,
-             "request_finish_s": 0.0005, "decode_overhead_s_per_output_token": 0.0}
-    runs, _ = _synthetic_runs(truth)
-    cat = get_catalog()
-    m = replica_step_model(fit_doc(cat, {**_no_overheads(), **truth}, 1), catalog=cat)
+    runs, m, _ = _closed_loop_server()
     run = _open_loop_run(m, stall_s=0.0, per_waiting_s=0.0, n=800, load=0.3, speed=spells)
     doc = fit_replica([*runs, run], model="tiny-llama", gpu="test-cpu", slots=1)
     c = doc["decode_speed_correlation"]
