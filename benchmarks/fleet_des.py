@@ -2,7 +2,8 @@
 
 A diurnal chat + API mix with shared prefixes, Llama-3.1-8B replicas on H100 (step times from the perf
 engine), an autoscaler with a provisioning delay.  Prints the trace generation time, the simulation time,
-requests per second of wall time, and what the fleet did.
+requests per second of wall time, and what the fleet did; then the same trace through prefill/decode-
+disaggregated units (one prefill and one decode H100 each: the tandem of ``fleet.disagg``).
 
     .venv/bin/python benchmarks/fleet_des.py [--requests 1000000] [--seed 0]
 """
@@ -45,6 +46,21 @@ def main() -> None:
     print(f"simulate: {t3 - t2:.2f} s ({len(tr) / (t3 - t2):,.0f} requests/s); target < 60 s for 1,000,000")
     print(f"fleet: peak {r.peak_replicas} replicas, utilization {r.utilization:.1%}, SLO met {r.slo_attainment:.1%}, "
           f"prefix hits {r.prefix_hit_rate:.1%}, TTFT p99 {r.ttft_p99_s:.3f} s, TPOT p99 {r.tpot_p99_s:.4f} s")
+
+    from inferonomics.fleet import disagg
+
+    t4 = time.perf_counter()
+    dm = disagg.disagg_model({"model": "llama-3.1-8b", "gpu": "h100-sxm", "gpus": 2, "prefill_gpus": 1,
+                              "decode_gpus": 1, "isl": int(tr.input_tokens.mean()), "osl": int(tr.output_tokens.mean()),
+                              "max_tpot_s": 0.05, "max_ttft_s": 2.0})
+    t5 = time.perf_counter()
+    d = disagg.simulate(tr, dm, units=2, autoscaler=Autoscaler(interval_s=60, provisioning_delay_s=120, min_replicas=1),
+                        router="prefix-affinity")
+    t6 = time.perf_counter()
+    print(f"disaggregated (P+D units): models in {t5 - t4:.2f} s; simulate {t6 - t5:.2f} s "
+          f"({len(tr) / (t6 - t5):,.0f} requests/s, both stages)")
+    print(f"fleet: peak {d.peak_replicas} units, utilization {d.utilization:.1%}, SLO met {d.slo_attainment:.1%}, "
+          f"TTFT p99 {d.ttft_p99_s:.3f} s, TPOT p99 {d.tpot_p99_s:.4f} s")
 
 
 if __name__ == "__main__":
