@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-EngineOpt = Annotated[str, typer.Option("--engine", help="auto (request-level when small enough and co-located), des (request-level; a prefill/decode-"
-                                                     "disaggregated pool runs as a tandem of prefill ranks and decode "
-                                                     "instances) or fluid (time-stepped).")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="auto (request-level when small enough), des (request-level; a prefill/decode-disaggregated "
+                                                     "pool runs as a tandem of prefill ranks and decode instances) or "
+                                                     "fluid (time-stepped).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object.")]
 
 

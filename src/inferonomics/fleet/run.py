@@ -128,8 +128,8 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
     dep = _deployment(pool, mean_in, mean_out, no_prefix)
     disagg = dep.get("prefill_gpus") is not None or dep.get("decode_gpus") is not None
     n_req = float(rates.sum() * dur)
-    if engine == "auto":  # disaggregated pools run on the request-level engine only when asked (a tandem)
-        engine = "des" if (not disagg and n_req <= DES_MAX_REQUESTS and not smooth) else "fluid"
+    if engine == "auto":  # request-level (a disaggregated pool: its tandem) when small enough
+        engine = "des" if (n_req <= DES_MAX_REQUESTS and not smooth) else "fluid"
     if engine == "des" and smooth:
         raise InputError("engine", "des", "smooth (expected-rate) demand is a time-stepped-engine input")
     auto = pool.autoscaler.policy()
