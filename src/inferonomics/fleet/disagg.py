@@ -6,10 +6,11 @@ stages in tandem, each the exact request-level engine (:func:`inferonomics.fleet
 * **prefill**: every attention data-parallel rank of every prefill instance is a server of its own that
   prefills the prompts routed to it in steps of up to ``prefill_tokens_per_rank`` tokens (several prompts
   share a step), FIFO; a prompt's first token is computed there.  Step times come from the performance
-  engine's disaggregated path (:mod:`inferonomics.perf.kernel`): a step of ``n`` tokens per rank takes what
-  a lone ``n``-token prompt takes there;
+  engine's disaggregated path (:func:`inferonomics.perf.kernel.prefill_step_s`, at the deployment's
+  prefix-cache hit rate): a step of ``n`` uncached tokens from prompts of mean length ``L``;
 * **KV transfer**: the prompt's KV cache then crosses the scale-out network (the engine's
-  ``kv_transfer_s`` at the prompt's length);
+  ``kv_transfer_s`` at the prompt's length, after the cached prefix's load from host memory where the
+  deployment has a prefix-cache hit rate);
 * **decode**: the decode instances take the request (least loaded with a free slot and room in its KV
   cache, else it waits) and decode it in continuous batches; its first token reaches the client with the
   first decode step it joins, as the engine counts half a TPOT.  Decode steps come from the engine's
@@ -64,17 +65,19 @@ class DisaggModel:
     decode_instances_per_unit: int
     unit_gpus: int
     xfer_isl_grid: np.ndarray  # prompt lengths (tokens) ...
-    xfer_s: np.ndarray  # ... and the KV transfer time at each (s)
+    xfer_s: np.ndarray  # ... and the time from prefill to decode at each (s): cached-prefix load, KV transfer
     label: str = ""
 
     def xfer_one(self, isl: np.ndarray) -> np.ndarray:
         return np.interp(np.asarray(isl, float), self.xfer_isl_grid, self.xfer_s)
 
-    def prefill_capacity_requests_per_s(self, input_tokens: float) -> float:
-        """Prompts per second one prefill rank completes when its steps are full, at ``input_tokens``."""
+    def prefill_capacity_requests_per_s(self, input_tokens: float, new_tokens: float | None = None) -> float:
+        """Prompts per second one prefill rank completes when its steps are full, for prompts of
+        ``input_tokens`` of which ``new_tokens`` (default: all) are not in the prefix cache."""
         chunk = self.prefill.chunk_tokens
         i = max(float(input_tokens), 1.0)
-        return chunk / self.prefill.step_one(0.0, i, chunk) / i
+        new = i if new_tokens is None else max(float(new_tokens), 1.0)
+        return chunk / self.prefill.step_one(0.0, i, chunk) / new
 
     def decode_capacity_requests_per_s(self, input_tokens: float, output_tokens: float) -> float:
         """Requests per second one decode instance completes at its largest batch."""
@@ -90,7 +93,7 @@ def disagg_model(deployment: dict, catalog=None, max_decode_batch: int | None = 
     deployment's SLO operating point (``max_tpot_s``/``max_ttft_s``) shared over its decode instances when it
     carries one, else the most sequences that fit; ``max_decode_batch`` overrides it."""
     from inferonomics.perf.api import Deployment, kernel_inputs, operating_point, predict
-    from inferonomics.perf.kernel import evaluate, prefill_step_s
+    from inferonomics.perf.kernel import evaluate, prefill_cache_load_s, prefill_step_s
 
     cat = catalog or get_catalog()
     dep = dict(deployment)
@@ -116,11 +119,16 @@ def disagg_model(deployment: dict, catalog=None, max_decode_batch: int | None = 
     max_ctx = float(cat.model(model).max_context)
     tok = np.unique(np.round(np.geomspace(1.0, tpr, 24)))
     length = np.unique(np.round(np.geomspace(1.0, max_ctx - 1.0, 20)))
-    ptab = prefill_step_s(a, hw, s, tok[:, None], length[None, :])
+    # at the deployment's own prefix-cache hit rate (a prompt of L tokens reads h L of them from the cache)
+    hit = float(dep.get("prefix_hit_rate", 0.0) or 0.0)
+    ptab = prefill_step_s(a, hw, {**s, "prefix_hit": np.array([hit])}, tok[:, None], length[None, :])
     s_x = {**s, "isl": np.unique(np.round(np.geomspace(1.0, max_ctx - 2.0, 16))), "osl": np.array([2.0]),
            "concurrency": np.array([1.0]), "prefix_hit": np.array([0.0])}
     xgrid = s_x["isl"]
-    xfer = np.asarray(evaluate(a, hw, s_x)["kv_transfer_s"], float)
+    # before the decode pool can take a request: its KV crosses the network, after the prefill instance
+    # loaded its cached prefix (host memory or storage), as the engine adds both to the TTFT
+    xfer = np.asarray(evaluate(a, hw, s_x)["kv_transfer_s"], float) + prefill_cache_load_s(
+        a, hw, {**s, "prefix_hit": np.array([hit])}, xgrid)
     if not (np.all(np.isfinite(ptab)) and np.all(np.isfinite(xfer))):
         raise InputError("deployment", f"{model} on {gpu}", "the performance model gave no prefill or KV transfer "
                          "time for part of the prompt lengths")
@@ -171,7 +179,7 @@ def simulate(trace, dm: DisaggModel, *, units: int = 1, slo: Slo | None = None, 
     m_isl = float(isl.mean()) if n else 1.0
     m_osl = float(osl.mean()) if n else 1.0
     new_isl = max(m_isl * (1.0 - prefix_hit_rate), 1.0)
-    cap_p = dm.prefill_capacity_requests_per_s(new_isl)
+    cap_p = dm.prefill_capacity_requests_per_s(m_isl, new_isl)
     cap_d = dm.decode_capacity_requests_per_s(m_isl, m_osl)
     if capacity_requests_per_s is None:
         capacity_requests_per_s = min(cap_p * dm.prefill_ranks_per_unit, cap_d * dm.decode_instances_per_unit)

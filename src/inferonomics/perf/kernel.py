@@ -481,23 +481,39 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
         return _evaluate_blocks(a, hw, s)
 
 
+def _prefill_instance(a: dict, hw: dict, s: dict) -> _Instance:
+    """The prefill instance of a disaggregated deployment's kernel inputs (defaults filled in)."""
+    s = _inputs(s)
+    hw = {**HW_DEFAULTS, **hw}
+    if "memory_gib" not in hw and "memory_gb" in hw:  # the column's deprecated name (the same GiB)
+        hw["memory_gib"] = hw["memory_gb"]
+    return _Instance(a, hw, s, _f(s["prefill_tp"]), _f(s["prefill_pp"]), _f(s["prefill_ep"]), _NP)
+
+
 def prefill_step_s(a: dict, hw: dict, s: dict, tokens, prompt_tokens) -> np.ndarray:
     """Seconds one step of a disaggregated deployment's prefill instance takes (``s`` as for
-    :func:`evaluate`, ``prefill_tp``/``prefill_ep``/``prefill_pp`` its geometry) with ``tokens`` prompt
-    tokens per rank drawn from prompts of ``prompt_tokens`` tokens (no cached prefix): with ``tokens`` =
-    ``prefill_tokens_per_rank`` the full step the pool's capacity is made of, with ``tokens`` =
-    ``prompt_tokens`` a lone prompt's step.  The same step as :func:`evaluate`'s disaggregated rows; for the
-    request-level simulator, which batches prompts of several lengths into one step."""
+    :func:`evaluate`, ``prefill_tp``/``prefill_ep``/``prefill_pp`` its geometry, ``prefix_hit`` the share
+    of each prompt read from a prefix cache) with ``tokens`` uncached prompt tokens per rank drawn from
+    prompts of ``prompt_tokens`` tokens: with ``tokens`` = ``prefill_tokens_per_rank`` the full step the
+    pool's capacity is made of, with ``tokens`` = the uncached part of one prompt a lone prompt's step.  The
+    same step as :func:`evaluate`'s disaggregated rows; for the request-level simulator, which batches
+    prompts of several lengths into one step."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        s = _inputs(s)
-        hw = {**HW_DEFAULTS, **hw}
-        if "memory_gib" not in hw and "memory_gb" in hw:
-            hw["memory_gib"] = hw["memory_gb"]
-        xp = _NP
-        pre = _Instance(a, hw, s, _f(s["prefill_tp"]), _f(s["prefill_pp"]), _f(s["prefill_ep"]), xp)
+        pre, s, xp = _prefill_instance(a, hw, s), _inputs(s), _NP
         n, length = np.asarray(tokens, float), np.asarray(prompt_tokens, float)
-        t = pre.step(0.0, n, 0.0, length, (length + 1.0) * 0.5, 0.0, np.minimum(length, n), length, True)[0]
+        _hit, new, prefix, pf_ctx = _prefill_shape(s, length, xp)
+        t = pre.step(0.0, n, 0.0, length, pf_ctx, prefix, np.minimum(new, n), new, True)[0]
         return np.asarray(t * pre.pp, float)
+
+
+def prefill_cache_load_s(a: dict, hw: dict, s: dict, prompt_tokens) -> np.ndarray:
+    """Seconds a disaggregated deployment's prefill instance spends loading the cached prefix of a prompt of
+    ``prompt_tokens`` tokens (``prefix_hit`` of it) from host memory or storage, as :func:`evaluate` adds to
+    the TTFT (not to the pool's steps)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pre, s = _prefill_instance(a, hw, s), _inputs(s)
+        _hit, _new, prefix, _ctx = _prefill_shape(s, np.asarray(prompt_tokens, float), _NP)
+        return np.asarray(_cache_load_s(pre, s, prefix), float)
 
 
 # Rows evaluated per block: a block's temporaries stay in the CPU caches (and their memory is reused
