@@ -109,3 +109,32 @@ def test_the_tandem_and_the_time_stepped_engine_agree_on_a_disaggregated_pool():
     assert b.gpu_hours / b.served_tokens == pytest.approx(a.gpu_hours / a.served_tokens, rel=0.05)
     assert b.tpot_p50_s == pytest.approx(a.tpot_p50_s, rel=0.05)
     assert 0.6 < a.utilization < 0.9
+
+
+def test_the_prefill_step_and_the_cache_load_are_the_perf_engines_own():
+    """The tandem's prefill step and cached-prefix load (perf.kernel.prefill_step_s, prefill_cache_load_s)
+    rebuild the engine's own figures for a P/D deployment with half its prompts cached: a lone prompt's
+    prefill time, and the pool's prefill capacity from full steps of prefill_tokens_per_rank tokens."""
+    from inferonomics.catalog import get_catalog
+    from inferonomics.perf.api import Deployment, kernel_inputs
+    from inferonomics.perf.kernel import evaluate, prefill_cache_load_s, prefill_step_s
+
+    cat = get_catalog()
+    d = Deployment(model="qwen3-235b-a22b", gpu="h20", gpus=64, prefill_gpus=32, decode_gpus=32, prefill_ep=8, ep=16,
+                   weights="fp8", isl=2048, osl=512, prefix_hit_rate=0.5).resolved()
+    a, hw, s = kernel_inputs(cat, [d])
+    r = evaluate(a, hw, {**s, "concurrency": np.array([1.0])})
+    lone = prefill_step_s(a, hw, s, 1024.0, 2048.0) + prefill_cache_load_s(a, hw, s, 2048.0)
+    assert float(np.ravel(lone)[0]) == pytest.approx(float(np.ravel(r["prefill_s"])[0]), rel=1e-9)
+    assert float(np.ravel(prefill_cache_load_s(a, hw, s, 2048.0))[0]) > 0
+    # full steps of every rank (8 ranks in each of 4 prefill instances): uncached tokens/s, as input tokens/s per GPU
+    tpr = float(cat.const("prefill_tokens_per_rank"))
+    full = float(np.ravel(prefill_step_s(a, hw, s, tpr, 2048.0))[0])
+    per_gpu = 32 * tpr / full * (2048 / 1024) / 32
+    assert per_gpu == pytest.approx(float(np.ravel(r["prefill_capacity_input_tokens_per_s_per_gpu"])[0]), rel=1e-6)
+    # and the tandem's rank reads the same steps at the deployment's hit rate
+    dm = disagg.disagg_model({"model": "qwen3-235b-a22b", "gpu": "h20", "gpus": 64, "prefill_gpus": 32,
+                              "decode_gpus": 32, "prefill_ep": 8, "ep": 16, "weights": "fp8", "isl": 2048, "osl": 512,
+                              "prefix_hit_rate": 0.5})
+    assert dm.prefill_ranks_per_unit == 32 and dm.prefill.gpus == 1
+    assert dm.prefill_capacity_requests_per_s(2048, 1024) * 32 * 2048 / 32 == pytest.approx(per_gpu, rel=0.02)
