@@ -138,3 +138,22 @@ def test_the_prefill_step_and_the_cache_load_are_the_perf_engines_own():
                               "prefix_hit_rate": 0.5})
     assert dm.prefill_ranks_per_unit == 32 and dm.prefill.gpus == 1
     assert dm.prefill_capacity_requests_per_s(2048, 1024) * 32 * 2048 / 32 == pytest.approx(per_gpu, rel=0.02)
+
+
+def test_cli_fleet_run_shows_a_disaggregated_pools_two_stages(capsys):
+    """At a small volume `auto` runs the alibaba-tiers pools on the request-level engine, the flagship and
+    plus pools as tandems: the JSON splits their GPU-hours between the stages."""
+    import json
+
+    from inferonomics.cli import main
+
+    assert main(["fleet", "run", "alibaba-tiers", "--daily-tokens", "1e9", "--duration-s", "600", "--json"]) == 0
+    pools = {p["pool"]: p for p in json.loads(capsys.readouterr().out)["pools"]}
+    flag = pools["flagship"]
+    assert flag["engine"] == "des" and flag["gpus_per_replica"] == 208
+    assert flag["prefill_gpu_hours"] + flag["decode_gpu_hours"] == pytest.approx(flag["gpu_hours"], rel=1e-9)
+    # the owned fleet holds one unit: 64 prefill ranks (2 instances of EP32) and one EP144 decode instance
+    assert flag["prefill_peak_ranks"] == 64 and flag["decode_peak_instances"] == 1
+    assert flag["prefill_gpu_hours"] == pytest.approx(64 * 600 / 3600, rel=1e-6)
+    assert 0 < flag["prefill_to_decode_s_mean"] < 0.1
+    assert "prefill_gpu_hours" not in pools["turbo"]  # co-located

@@ -129,7 +129,12 @@ def _pool_row(r) -> dict:
             "utilization", "interactive_utilization", "slot_occupancy", "slo_attainment", "ttft_p50_s", "ttft_p99_s",
             "tpot_p50_s", "tpot_p99_s", "mean_wait_s", "prefix_hit_rate", "idle_gpu_hours", "backfilled_gpu_hours",
             "served_tokens", "usd_per_gpu_hour", "cost_usd", "usd_per_mtok", "pool", "model", "gpu", "max_batch")
-    return {k: s.get(k) for k in keep}
+    row = {k: s.get(k) for k in keep}
+    if "prefill_gpu_seconds" in s:  # a disaggregated pool on the request-level engine: its two stages
+        row.update(prefill_gpu_hours=s["prefill_gpu_seconds"] / 3600.0, decode_gpu_hours=s["decode_gpu_seconds"] / 3600.0,
+                   prefill_peak_ranks=s["prefill_peak_ranks"], decode_peak_instances=s["decode_peak_instances"],
+                   prefill_to_decode_s_mean=s["kv_transfer_s_mean"])
+    return row
 
 
 def _print_run(out: dict) -> None:
