@@ -475,3 +475,56 @@ def test_cli_fleet_bad_input_exits_2(capsys, args, match):
     assert rc == 2
     assert match in err
     assert "Traceback" not in err
+
+
+def test_a_shared_fleet_hands_out_replicas_with_the_model_load_delay():
+    """Hand-computed: two pools of one-GPU replicas share 4 GPUs.  A replica a pool no longer needs stays
+    loaded until the other pool takes its GPU; a replica a pool gains serves after its delay."""
+    from inferonomics.fleet.run import hand_out
+
+    a = np.array([2, 2, 1, 1, 3, 3])
+    b = np.array([2, 2, 3, 3, 1, 1])
+    # no delay: each pool has what it needs, the GPUs move at once
+    ra, rb = hand_out([a, b], [1, 1], [0, 0], 4)
+    assert ra.tolist() == a.tolist() and rb.tolist() == b.tolist()
+    # two seconds to load a model: b's third replica (a's spare GPU) serves from second 4, when b needs it no
+    # more; a's two replicas back (b's spare GPUs) would serve from second 6, past the end
+    ra, rb = hand_out([a, b], [1, 1], [2, 2], 4)
+    assert ra.tolist() == [2, 2, 1, 1, 1, 1] and rb.tolist() == [2, 2, 2, 2, 1, 1]
+    # a need that comes back finds its replica still loaded (no other pool took it)
+    ra, rb = hand_out([np.array([2, 1, 2]), np.array([1, 1, 1])], [1, 1], [5, 5], 3)
+    assert ra.tolist() == [2, 2, 2] and rb.tolist() == [1, 1, 1]
+    # an 8-GPU replica waits for eight free GPUs: one spare 1-GPU replica is not enough
+    ra, rb = hand_out([np.array([1, 2]), np.array([4, 3])], [8, 1], [0, 0], 12)
+    assert ra.tolist() == [1, 1] and rb.tolist() == [4, 4]
+
+
+def test_a_shared_fleet_is_re_simulated_with_the_time_to_load_a_model(tmp_path):
+    """Two bursty API pools in opposite time zones share a fleet sized for their summed need: each pool's
+    own peak fleet met every SLO, the shared fleet meets fewer, and fewer still when a model takes 30
+    minutes to load onto GPUs another pool gave up."""
+    import yaml
+
+    from inferonomics.fleet.run import run
+
+    def scenario(delay_s):
+        def pool(name, model, utc):
+            return {"name": name, "token_share": 0.5,
+                    "deployment": {"model": model, "gpu": "h100-sxm", "max_tpot_s": 0.05, "max_ttft_s": 2.0},
+                    "autoscaler": {"provisioning_delay_s": delay_s, "target_utilization": 0.95},
+                    "tenants": [{"name": "t", "class": "api", "token_share": 1.0, "profile": "burstgpt",
+                                 "diurnal_amplitude": 0.8, "utc_offset_h": utc}]}
+
+        f = tmp_path / f"two-{delay_s}.yaml"
+        f.write_text(yaml.safe_dump({"name": "two", "daily_tokens": 2e10, "fleet": "owned", "shared_fleet": True,
+                                     "pools": [pool("a", "llama-3.1-8b", -6), pool("b", "qwen3-8b", 6)]}))
+        return run(load_scenario(str(f)), engine="fluid")
+
+    at_once, slow = scenario(0), scenario(1800)
+    for out in (at_once, slow):
+        tot = out["totals"]
+        assert tot["slo_attainment"] == pytest.approx(1.0, abs=1e-3)  # each pool on its own peak fleet
+        assert tot["slo_attainment_shared"] < tot["slo_attainment"]
+        assert all("slo_attainment_shared" in r.extra for r in out["pools"])
+    assert slow["totals"]["slo_attainment_shared"] < at_once["totals"]["slo_attainment_shared"] - 0.02
+    assert at_once["totals"]["gpus"] == slow["totals"]["gpus"]  # the same fleet, sized with no delay

@@ -130,6 +130,9 @@ def _pool_row(r) -> dict:
             "tpot_p50_s", "tpot_p99_s", "mean_wait_s", "prefix_hit_rate", "idle_gpu_hours", "backfilled_gpu_hours",
             "served_tokens", "usd_per_gpu_hour", "cost_usd", "usd_per_mtok", "pool", "model", "gpu", "max_batch")
     row = {k: s.get(k) for k in keep}
+    for k in ("slo_attainment_shared", "ttft_p99_s_shared", "tpot_p99_s_shared"):  # a pool of a shared fleet
+        if k in s:
+            row[k] = s[k]
     if "prefill_gpu_seconds" in s:  # a disaggregated pool on the request-level engine: its two stages
         row.update(prefill_gpu_hours=s["prefill_gpu_seconds"] / 3600.0, decode_gpu_hours=s["decode_gpu_seconds"] / 3600.0,
                    prefill_peak_ranks=s["prefill_peak_ranks"], decode_peak_instances=s["decode_peak_instances"],
@@ -159,6 +162,11 @@ def _print_run(out: dict) -> None:
                 f"{number(tot['backfilled_gpu_hours'], 3)} backfilled, {number(tot['training_gpu_hours'], 3)} lent to "
                 f"training; serving average/peak {number(tot['serving_average_over_peak'], 2)}; "
                 f"delivered {money(tot['usd_per_mtok'])}/Mtok on {tokens(tot['served_tokens'])} tokens")
+    if "slo_attainment_shared" in tot:
+        fleets = ", ".join(f"{number(n)} {gpu}" for gpu, n in tot["shared_fleet_gpus"].items())
+        c.print(f"shared fleet ({fleets}): SLO met {percent(tot['slo_attainment_shared'])} when its pools wait for the "
+                "GPUs it hands out (each model's provisioning delay to load), against "
+                f"{percent(tot['slo_attainment'])} with each pool's own peak fleet")
 
 
 def _print_scale(name, rows, flat, chart) -> None:

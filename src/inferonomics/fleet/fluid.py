@@ -102,9 +102,11 @@ def curve_from_perf(deployment: dict, catalog=None, points: int = 32) -> Service
 
 
 def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo | None = None,
-             autoscaler: Autoscaler | None = None) -> FleetResult:
+             autoscaler: Autoscaler | None = None, replicas_schedule: np.ndarray | None = None) -> FleetResult:
     """Run per-second demand (``requests``, ``input_tokens``, ``output_tokens`` and optionally the
-    ``batch_`` columns, as from :func:`~inferonomics.fleet.demand.binned`) through the fleet."""
+    ``batch_`` columns, as from :func:`~inferonomics.fleet.demand.binned`) through the fleet.
+    ``replicas_schedule``: the replicas serving in each second, as a fleet shared with other models hands
+    them out (instead of ``replicas`` and an autoscaler); at least one serves."""
     slo = slo or Slo()
     req = np.asarray(demand["requests"], float)
     n_s = len(req)
@@ -112,6 +114,14 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
         raise InputError("demand", 0, "must cover at least one second")
     if replicas < 1:
         raise InputError("replicas", replicas, "must be at least 1")
+    sched = None
+    if replicas_schedule is not None:
+        sched_a = np.asarray(replicas_schedule, float)
+        if sched_a.shape != (n_s,) or not np.all(np.isfinite(sched_a)):
+            raise InputError("replicas_schedule", f"{sched_a.shape} array", f"must give the replicas of each of the {n_s} seconds")
+        sched = np.maximum(np.round(sched_a), 1).astype(int).tolist()
+        autoscaler = None
+        replicas = sched[0]
     breq = np.asarray(demand.get("batch_requests", np.zeros(n_s)), float)
     tok = np.asarray(demand["input_tokens"], float) + np.asarray(demand["output_tokens"], float)
     btok = np.asarray(demand.get("batch_input_tokens", np.zeros(n_s)), float) + np.asarray(
@@ -156,6 +166,9 @@ def simulate(demand: dict, curve: ServiceCurve, *, replicas: int = 1, slo: Slo |
     reps_hist = np.zeros(n_s, np.int64)
     tpot_hist = np.zeros(n_s)
     for s in range(n_s):
+        if sched is not None:
+            active = sched[s]
+            peak = max(peak, active)
         if pending and pending[0][0] <= s:
             while pending and pending[0][0] <= s:
                 active += pending[0][1]

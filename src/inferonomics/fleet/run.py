@@ -112,13 +112,17 @@ def _deployment(pool: PoolSpec, mean_in: float, mean_out: float, no_prefix: bool
 
 def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None = None, engine: str = "auto",
              smooth: bool = False, no_prefix: bool = False, seed: int | None = None,
-             duration_s: float | None = None) -> FleetResult:
-    """One pool through the chosen engine (owned fleets: sized by an autoscaled pass, then run fixed)."""
+             duration_s: float | None = None, replicas_schedule: np.ndarray | None = None) -> FleetResult:
+    """One pool through the chosen engine (owned fleets: sized by an autoscaled pass, then run fixed).
+    ``replicas_schedule``: instead, the same demand on the time-stepped engine with the replicas serving in
+    each second (as a shared fleet hands them out, :func:`contend`)."""
     from inferonomics.fleet import des, fluid
     from inferonomics.fleet.replica import step_model
 
     if engine not in ENGINES:
         raise InputError("engine", engine, f"allowed engines are {', '.join(ENGINES)}")
+    if replicas_schedule is not None:
+        engine = "fluid"
     volume = (scn.daily_tokens if daily_tokens is None else daily_tokens) * pool.token_share
     seed = scn.seed if seed is None else seed
     dur = scn.duration_s if duration_s is None else duration_s
@@ -192,6 +196,15 @@ def run_pool(scn: FleetScenario, pool: PoolSpec, *, daily_tokens: float | None =
 
         def go(replicas, autoscaler):
             r = fluid.simulate(dem, curve, replicas=replicas, slo=pool.slo(), autoscaler=autoscaler)
+            r.prefix_hit_rate = hit
+            return r
+
+        if replicas_schedule is not None:
+            n_s = len(dem["requests"])
+            sched = np.asarray(replicas_schedule, float)[:n_s]
+            if len(sched) < n_s:  # a request-level sizing run may end a little early: it holds its last count
+                sched = np.concatenate([sched, np.full(n_s - len(sched), sched[-1] if len(sched) else 1.0)])
+            r = fluid.simulate(dem, curve, slo=pool.slo(), replicas_schedule=sched)
             r.prefix_hit_rate = hit
             return r
     start = max(auto.desired(float(rates[[x.cls != "batch" for x in tenants]].sum()), cap), auto.min_replicas)
@@ -279,6 +292,79 @@ def share_fleet(pools: list[FleetResult]) -> dict[str, int]:
     return out
 
 
+def hand_out(need: list[np.ndarray], gpus_per_replica: list[int], delay_s: list[float], fleet_gpus: int
+             ) -> list[np.ndarray]:
+    """The replicas serving each pool in each second when pools share ``fleet_gpus`` GPUs: pool ``i``
+    wants ``ceil(need[i][t])`` replicas; a replica it gains (free GPUs first, then the GPUs of replicas
+    other pools hold beyond their own need, from the pool with the most to spare) serves ``delay_s[i]``
+    later (the new model's weights load); a replica a pool no longer needs stays loaded with its model
+    until another pool takes its GPUs, so a pool whose need comes back finds it ready.  Pools start with
+    what they need (the fleet holds their summed need at the start); earlier pools are served first."""
+    n_p = len(need)
+    n = min(len(x) for x in need)
+    want = [np.ceil(np.asarray(x[:n], float) - 1e-9).astype(int) for x in need]
+    g = [int(x) for x in gpus_per_replica]
+    d = [max(round(float(x)), 0) for x in delay_s]
+    held, free = [], int(fleet_gpus)
+    for w, gi in zip(want, g, strict=True):  # what each pool needs at the start, as far as the fleet holds it
+        held.append(min(int(w[0]), free // gi))
+        free -= held[-1] * gi
+    loading: list[list[list[int]]] = [[] for _ in range(n_p)]  # per pool: [ready second, replicas]
+    out = [np.empty(n, np.int64) for _ in range(n_p)]
+    # the seconds where something can change: a pool's need moves, or loaded replicas start serving
+    changes = sorted({0, *(int(k) + 1 for w in want for k in np.flatnonzero(np.diff(w)))})
+    ci, t = 0, 0
+    def arrive(t):
+        for i in range(n_p):
+            while loading[i] and loading[i][0][0] <= t:
+                held[i] += loading[i].pop(0)[1]
+
+    while t < n:
+        arrive(t)
+        for i in range(n_p):
+            short = int(want[i][t]) - held[i] - sum(k for _, k in loading[i])
+            while short > 0:
+                if free >= g[i]:
+                    k = min(short, free // g[i])
+                    free -= k * g[i]
+                else:  # reclaim a spare replica from the pool with the most to spare, if that can make room
+                    spare = [(held[j] - int(want[j][t])) * g[j] if j != i else 0 for j in range(n_p)]
+                    j = max(range(n_p), key=lambda x: spare[x])
+                    if spare[j] <= 0 or free + sum(x for x in spare if x > 0) < g[i]:
+                        break
+                    held[j] -= 1
+                    free += g[j]
+                    continue
+                loading[i].append([t + d[i], k])
+                short -= k
+        arrive(t)  # with no delay, at once
+        while ci < len(changes) and changes[ci] <= t:
+            ci += 1
+        nxt = min([changes[ci] if ci < len(changes) else n, *(x[0][0] for x in loading if x), n])
+        nxt = max(nxt, t + 1)
+        for i in range(n_p):
+            out[i][t:nxt] = held[i]
+        t = nxt
+    return out
+
+
+def contend(scn: FleetScenario, pools: list[FleetResult], fleet_gpus: dict[str, int], **kw) -> None:
+    """Re-run the pools of each shared fleet on the time-stepped engine with the replicas the fleet hands
+    out (:func:`hand_out`, each pool's provisioning delay as the time to load its model): their SLO
+    attainment and latency under the fleet's contention go into ``extra`` (``slo_attainment_shared``,
+    ``ttft_p99_s_shared``, ``tpot_p99_s_shared``); cost and utilization stay the shared fleet's."""
+    specs = {p.name: p for p in scn.pools}
+    for gpu, total in fleet_gpus.items():
+        grp = [r for r in pools if r.extra["gpu"] == gpu and r.extra.get("replicas_needed_per_s") is not None]
+        sched = hand_out([np.asarray(r.extra["replicas_needed_per_s"], float) for r in grp],
+                         [r.gpus_per_replica for r in grp],
+                         [specs[r.extra["pool"]].autoscaler.policy().provisioning_delay_s for r in grp], total)
+        for r, sc in zip(grp, sched, strict=True):
+            again = run_pool(scn, specs[r.extra["pool"]], replicas_schedule=sc, **kw)
+            r.extra.update(slo_attainment_shared=again.slo_attainment, ttft_p99_s_shared=again.ttft_p99_s,
+                           tpot_p99_s_shared=again.tpot_p99_s)
+
+
 def run(scn: FleetScenario, *, engine: str = "auto", daily_tokens: float | None = None, **kw) -> dict:
     pools = [run_pool(scn, p, daily_tokens=daily_tokens, engine=engine, **kw) for p in scn.pools]
     days = (pools[0].duration_s / 86400.0) if pools else 1.0
@@ -287,11 +373,16 @@ def run(scn: FleetScenario, *, engine: str = "auto", daily_tokens: float | None 
         shared = share_fleet(pools)
         for r in pools:  # $/GPU-hour of an owned fleet depends on its utilization
             r.usd_per_gpu_hour = usd_per_gpu_hour(scn, r.extra["gpu"], r.utilization)
+        contend(scn, pools, shared, daily_tokens=daily_tokens, **kw)
     tot = totals(pools)
     if shared:
         tot["gpus"] = sum(shared.values()) + sum(r.peak_replicas * r.gpus_per_replica for r in pools
                                                   if r.extra["gpu"] not in shared)
         tot["shared_fleet_gpus"] = shared
+        grp = [r for r in pools if "slo_attainment_shared" in r.extra]
+        req = sum(r.requests for r in grp)
+        tot["slo_attainment_shared"] = (sum(r.extra["slo_attainment_shared"] * r.requests for r in grp) / req
+                                        if req else float("nan"))
     tot["daily_tokens"] = scn.daily_tokens if daily_tokens is None else daily_tokens
     tot["days"] = days
     return {"scenario": scn.name, "totals": tot, "pools": pools}
