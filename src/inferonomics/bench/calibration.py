@@ -423,8 +423,8 @@ def speed_correlation(times_s: np.ndarray, ratios: np.ndarray) -> dict | None:
     seconds apart, fitted by least squares on the products of the scores of the pairs up to
     :data:`SPEED_CORRELATION_LAGS` streams apart (``share`` in [0, 1] solved at each ``decay_s`` of
     :data:`SPEED_DECAY_GRID_S` from the median gap between consecutive streams up, under which the pairs
-    weigh at least as much as :data:`MIN_CLEAN_STREAMS` independent ones).  ``share`` 0: independent streams (a few hundredths on independent streams: the
-    fit's noise).  ``None`` with fewer than
+    weigh at least as much as :data:`MIN_CLEAN_STREAMS` independent ones).  ``share`` 0: independent
+    streams (which come out at a few hundredths: the fit's noise).  ``None`` with fewer than
     :data:`MIN_CLEAN_STREAMS` streams."""
     t, r = np.asarray(times_s, float), np.asarray(ratios, float)
     ok = np.isfinite(t) & np.isfinite(r) & (r > 0)

@@ -217,10 +217,10 @@ def simulate(trace: Trace, model: StepModel, *, replicas: int = 1, slo: Slo | No
             ntok = chunk - budget
             # a step with no sequence decoding passes its prompts' mean length (a prefill rank's step time
             # depends on it; a co-located replica's prefill does not read it)
-            ctx = (r.sum_isl - r.sum_join) / b + r.S if b else sum(isl[item[0]] for item, _ in take) / len(take)
+            take_isl = sum(isl[item[0]] for item, _ in take)
+            ctx = (r.sum_isl - r.sum_join) / b + r.S if b else take_isl / len(take)
             if ntok <= 0:  # prefilled requests joining: a plain decode step, theirs included
-                ctx = (r.sum_isl - r.sum_join + sum(isl[item[0]] for item, _ in take)) / (b + len(take)) + (
-                    r.S * b / (b + len(take)))
+                ctx = (r.sum_isl - r.sum_join + r.S * b + take_isl) / (b + len(take))
                 dt = decode_s(b + len(take), ctx) + extra
             else:
                 dt = step_s(b, ctx, ntok) + extra

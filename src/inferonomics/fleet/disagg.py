@@ -200,8 +200,9 @@ def simulate(trace, dm: DisaggModel, *, units: int = 1, slo: Slo | None = None, 
                       np.full(len(order), -1, np.int64), np.zeros(len(order)), trace.tenant_names,
                       trace.tenant_classes)
     speed = None if decode_speed is None else np.asarray(decode_speed, float)[order]
-    end = None if duration_s is None else (float(trace.arrival_s[0]) + float(duration_s) - float(ready[order][0])
-                                          if len(order) else duration_s)
+    arr = np.asarray(trace.arrival_s, float)
+    lead_s = float(ready[order[0]] - arr[0]) if len(order) else 0.0  # the decode stage's clock starts this late
+    end = None if duration_s is None else float(duration_s) - lead_s
     d = des.simulate(dec_trace, dm.decode, replicas=units * dm.decode_instances_per_unit, slo=Slo(None, None),
                      autoscaler=_stage_auto(autoscaler, dm.decode_instances_per_unit),
                      duration_s=None if end is None else max(end, 1e-9), capacity_requests_per_s=cap_d,
@@ -210,7 +211,6 @@ def simulate(trace, dm: DisaggModel, *, units: int = 1, slo: Slo | None = None, 
     tpot = np.full(n, np.nan)
     first_d[order] = np.asarray(d.extra["ttft_s"], float) + ready[order]
     tpot[order] = np.asarray(d.extra["tpot_s"], float)
-    arr = np.asarray(trace.arrival_s, float)
     ttft = first_d - arr
     inter = ~np.asarray(trace.is_batch(), bool)
     served = np.isfinite(ttft) & np.isfinite(tpot)
@@ -221,10 +221,10 @@ def simulate(trace, dm: DisaggModel, *, units: int = 1, slo: Slo | None = None, 
         ok &= tpot <= slo.max_tpot_s + 1e-12
     gpu_s = p.gpu_seconds + d.gpu_seconds
     unit_s = gpu_s / dm.unit_gpus
-    dur = max(p.duration_s, d.duration_s + (float(ready[order][0]) - float(arr[0]) if len(order) else 0.0))
+    dur = max(p.duration_s, d.duration_s + lead_s)
     # units held in each second: the prefill ranks' and decode instances' GPUs over a unit's
     rp, rd = np.asarray(p.extra["replicas_per_s"], float), np.asarray(d.extra["replicas_per_s"], float)
-    shift = int(float(ready[order][0]) - float(arr[0])) if len(order) else 0
+    shift = int(lead_s)
     n_sec = max(len(rp), len(rd) + shift)
     per_s = np.zeros(n_sec)
     per_s[: len(rp)] += rp * dm.prefill.gpus

@@ -481,13 +481,18 @@ def evaluate(a: dict, hw: dict, s: dict) -> dict[str, np.ndarray]:
         return _evaluate_blocks(a, hw, s)
 
 
-def _prefill_instance(a: dict, hw: dict, s: dict) -> _Instance:
-    """The prefill instance of a disaggregated deployment's kernel inputs (defaults filled in)."""
-    s = _inputs(s)
+def _hw_inputs(hw: dict) -> dict:
+    """``hw`` with the defaults filled in (and ``memory_gb``, the column's deprecated name, read)."""
     hw = {**HW_DEFAULTS, **hw}
     if "memory_gib" not in hw and "memory_gb" in hw:  # the column's deprecated name (the same GiB)
         hw["memory_gib"] = hw["memory_gb"]
-    return _Instance(a, hw, s, _f(s["prefill_tp"]), _f(s["prefill_pp"]), _f(s["prefill_ep"]), _NP)
+    return hw
+
+
+def _prefill_instance(a: dict, hw: dict, s: dict) -> _Instance:
+    """The prefill instance of a disaggregated deployment's kernel inputs (defaults filled in)."""
+    s = _inputs(s)
+    return _Instance(a, _hw_inputs(hw), s, _f(s["prefill_tp"]), _f(s["prefill_pp"]), _f(s["prefill_ep"]), _NP)
 
 
 def prefill_step_s(a: dict, hw: dict, s: dict, tokens, prompt_tokens) -> np.ndarray:
@@ -589,9 +594,7 @@ def evaluate_scalar(a: dict, hw: dict, s: dict) -> dict:
 
 def _evaluate(a, hw, s, xp):
     s = _inputs(s)
-    hw = {**HW_DEFAULTS, **hw}
-    if "memory_gib" not in hw and "memory_gb" in hw:  # the column's deprecated name (the same GiB)
-        hw["memory_gib"] = hw["memory_gb"]
+    hw = _hw_inputs(hw)
     disagg = xp.f(s["disagg"]) > 0
     if not xp.any(disagg):
         return _colocated(a, hw, s, xp)
